@@ -1,0 +1,93 @@
+// What every tool shares: error lines in the util-linux shape, --explain, exit statuses.
+import { Command, CommanderError } from 'commander';
+import { setExplain } from '../sys/explain.js';
+
+/** Bad input: printed as one line plus the "Try ... --help" hint, exit 1. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+/** A failure already worded for the user: printed as one line, exit `code`. */
+export class ToolError extends Error {
+  readonly code: number;
+  constructor(message: string, code = 1) {
+    super(message);
+    this.name = 'ToolError';
+    this.code = code;
+  }
+}
+
+/**
+ * A commander program set up the util-linux way: options stop at the first operand
+ * (like getopt's "+"), errors go to stderr as "NAME: message" plus a --help hint, exit 1.
+ */
+export function program(name: string, description: string): Command {
+  return new Command(name)
+    .description(description)
+    .passThroughOptions()
+    .allowExcessArguments(true)
+    .option('--explain', 'print each system call as it is made (to stderr)')
+    .helpOption('-h, --help', 'display this help')
+    .configureOutput({
+      writeErr: (s) => process.stderr.write(s),
+      outputError: (s, write) => write(`${name}: ${s.replace(/^error: /, '')}`),
+    })
+    .showSuggestionAfterError(false)
+    .exitOverride();
+}
+
+/** Turn on --explain if the parsed options ask for it. */
+export function applyExplain(opts: { explain?: boolean }): void {
+  if (opts.explain) setExplain(true);
+}
+
+/**
+ * Run a tool's main and exit with its status. Known failures become one line on stderr;
+ * anything else is a bug and keeps its stack.
+ */
+export async function runTool(name: string, main: () => Promise<number | void> | number | void): Promise<void> {
+  let code: number;
+  try {
+    code = (await main()) ?? 0;
+  } catch (err) {
+    code = reportError(name, err);
+  }
+  process.exitCode = code;
+}
+
+function reportError(name: string, err: unknown): number {
+  if (err instanceof CommanderError) {
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return 0;
+    process.stderr.write(`Try '${name} --help' for more information.\n`);
+    return 1;
+  }
+  if (err instanceof UsageError) {
+    process.stderr.write(`${name}: ${err.message}\nTry '${name} --help' for more information.\n`);
+    return 1;
+  }
+  if (err instanceof ToolError) {
+    process.stderr.write(`${name}: ${err.message}\n`);
+    return err.code;
+  }
+  if (err instanceof Error && ['SysError', 'StepError', 'NativeMissingError', 'TypeError', 'RangeError', 'CgroupError', 'ConfigError', 'NetError'].includes(err.name)) {
+    process.stderr.write(`${name}: ${err.message}\n`);
+    return 1;
+  }
+  throw err;
+}
+
+/**
+ * End this process the way a child ended: with its exit code, or by the same signal
+ * (re-raised with the default action), as util-linux does.
+ */
+export function exitLike(status: { code: number | null; signal: NodeJS.Signals | null }): number {
+  if (status.signal) {
+    process.removeAllListeners(status.signal);
+    process.kill(process.pid, status.signal);
+    return 128; // not reached for signals whose default action ends the process
+  }
+  return status.code ?? 1;
+}

@@ -1,0 +1,124 @@
+// The plan handed to the native stage (native/stage.c): typed steps here, a byte stream there.
+// The opcodes and the record layout are defined here and mirrored in native/plan.h.
+import { cstr } from '../sys/format.js';
+import { cloneFlagNames } from '../sys/ns.js';
+import { mountArgs, UMOUNT_FLAGS } from '../sys/mount.js';
+import { flagNames } from '../sys/format.js';
+import { prctlArgs } from '../sys/prctl.js';
+import { capsetArgs, type CapSets } from '../sys/caps.js';
+
+export const OP = {
+  writeFile: 1, unshare: 2, setns: 3, mount: 4, umount2: 5, pivotRoot: 6, chroot: 7, chdir: 8,
+  fchdir: 9, sethostname: 10, setdomainname: 11, setgroups: 12, setgid: 13, setuid: 14, prctl: 15,
+  capset: 16, dup2: 17, sync: 18, fork: 19, mkdir: 20, setsid: 21, exec: 22,
+} as const;
+
+/** What the child writes to the report pipe (native/plan.h enum tsns_report). */
+export const REPORT_READY = 1;
+export const REPORT_ERROR = 2;
+
+/** One step of the child's life between clone and exec. */
+export type Step =
+  | { op: 'writeFile'; path: string; data: string }
+  | { op: 'unshare'; flags: number }
+  | { op: 'setns'; fd: number; nstype: number; path?: string }
+  | { op: 'mount'; source: string | null; target: string; fstype: string | null; flags: number; data?: string | null }
+  | { op: 'umount2'; target: string; flags: number }
+  | { op: 'pivotRoot'; newRoot: string; putOld: string }
+  | { op: 'chroot'; path: string }
+  | { op: 'chdir'; path: string }
+  | { op: 'fchdir'; fd: number; path?: string }
+  | { op: 'sethostname'; name: string }
+  | { op: 'setdomainname'; name: string }
+  | { op: 'setgroups'; gids: number[] }
+  | { op: 'setgid'; gid: number }
+  | { op: 'setuid'; uid: number }
+  | { op: 'prctl'; option: number; arg2?: number; arg3?: number }
+  | { op: 'capset'; sets: CapSets }
+  | { op: 'dup2'; oldfd: number; newfd: number }
+  /** Report "ready" to the parent and wait until it has done its part (id maps, bind mounts). */
+  | { op: 'sync' }
+  /** Go on in a new child; the old one waits and exits as it does (for setns into a pid namespace). */
+  | { op: 'fork' }
+  | { op: 'mkdir'; path: string; mode: number }
+  | { op: 'setsid' }
+  | { op: 'exec'; file: string; argv: string[]; env: string[]; search: boolean };
+
+/** The call a step makes and its strace-style arguments, for --explain and SysError. */
+export function describe(step: Step): { call: string; args: string } {
+  switch (step.op) {
+    case 'writeFile': return { call: 'write', args: `${cstr(step.path)}, ${cstr(step.data)}` };
+    case 'unshare': return { call: 'unshare', args: cloneFlagNames(step.flags) };
+    case 'setns': return { call: 'setns', args: `${step.path ? cstr(step.path) : step.fd}, ${cloneFlagNames(step.nstype)}` };
+    case 'mount': return { call: 'mount', args: mountArgs(step.source, step.target, step.fstype, step.flags, step.data ?? null) };
+    case 'umount2': return { call: 'umount2', args: `${cstr(step.target)}, ${flagNames(step.flags, UMOUNT_FLAGS)}` };
+    case 'pivotRoot': return { call: 'pivot_root', args: `${cstr(step.newRoot)}, ${cstr(step.putOld)}` };
+    case 'chroot': return { call: 'chroot', args: cstr(step.path) };
+    case 'chdir': return { call: 'chdir', args: cstr(step.path) };
+    case 'fchdir': return { call: 'fchdir', args: step.path ? cstr(step.path) : String(step.fd) };
+    case 'sethostname': return { call: 'sethostname', args: `${cstr(step.name)}, ${Buffer.byteLength(step.name)}` };
+    case 'setdomainname': return { call: 'setdomainname', args: `${cstr(step.name)}, ${Buffer.byteLength(step.name)}` };
+    case 'setgroups': return { call: 'setgroups', args: `${step.gids.length}, [${step.gids.join(', ')}]` };
+    case 'setgid': return { call: 'setresgid', args: `${step.gid}, ${step.gid}, ${step.gid}` };
+    case 'setuid': return { call: 'setresuid', args: `${step.uid}, ${step.uid}, ${step.uid}` };
+    case 'prctl': return { call: 'prctl', args: prctlArgs(step.option, step.arg2, step.arg3) };
+    case 'capset': return { call: 'capset', args: capsetArgs(step.sets) };
+    case 'dup2':
+      return step.oldfd === step.newfd
+        ? { call: 'fcntl', args: `${step.oldfd}, F_SETFD, 0` }
+        : { call: 'dup2', args: `${step.oldfd}, ${step.newfd}` };
+    case 'sync': return { call: 'read', args: 'go-pipe (waiting for the parent)' };
+    case 'fork': return { call: 'fork', args: '' };
+    case 'mkdir': return { call: 'mkdir', args: `${cstr(step.path)}, 0${step.mode.toString(8)}` };
+    case 'setsid': return { call: 'setsid', args: '' };
+    case 'exec': return { call: 'execve', args: `${cstr(step.file)}, [${step.argv.map(cstr).join(', ')}], [/* ${step.env.length} vars */]` };
+  }
+}
+
+function operands(step: Step): { ints: (number | bigint)[]; strs: (string | null)[] } {
+  switch (step.op) {
+    case 'writeFile': return { ints: [], strs: [step.path, step.data] };
+    case 'unshare': return { ints: [step.flags], strs: [] };
+    case 'setns': return { ints: [step.fd, step.nstype], strs: [] };
+    case 'mount': return { ints: [step.flags], strs: [step.source, step.target, step.fstype, step.data ?? null] };
+    case 'umount2': return { ints: [step.flags], strs: [step.target] };
+    case 'pivotRoot': return { ints: [], strs: [step.newRoot, step.putOld] };
+    case 'chroot': case 'chdir': return { ints: [], strs: [step.path] };
+    case 'fchdir': return { ints: [step.fd], strs: [] };
+    case 'sethostname': case 'setdomainname': return { ints: [], strs: [step.name] };
+    case 'setgroups': return { ints: step.gids, strs: [] };
+    case 'setgid': return { ints: [step.gid], strs: [] };
+    case 'setuid': return { ints: [step.uid], strs: [] };
+    case 'prctl': return { ints: [step.option, step.arg2 ?? 0, step.arg3 ?? 0], strs: [] };
+    case 'capset': return { ints: [step.sets.effective, step.sets.permitted, step.sets.inheritable], strs: [] };
+    case 'dup2': return { ints: [step.oldfd, step.newfd], strs: [] };
+    case 'sync': case 'fork': case 'setsid': return { ints: [], strs: [] };
+    case 'mkdir': return { ints: [step.mode], strs: [step.path] };
+    case 'exec': return { ints: [step.argv.length, step.search ? 1 : 0], strs: [step.file, ...step.argv, null, ...step.env] };
+  }
+}
+
+/** The byte stream native/stage.c parses (layout in native/plan.h). */
+export function encodePlan(steps: readonly Step[]): Buffer {
+  const parts: Buffer[] = [];
+  const u32 = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(n >>> 0); parts.push(b); };
+  const str = (s: string | null) => {
+    if (s === null) return u32(0xffffffff);
+    const bytes = Buffer.from(s);
+    u32(bytes.length);
+    parts.push(bytes, Buffer.alloc(1));
+  };
+  for (const step of steps) {
+    const { ints, strs } = operands(step);
+    const { call, args } = describe(step);
+    u32(OP[step.op]);
+    u32(ints.length);
+    const b = Buffer.alloc(8 * ints.length);
+    ints.forEach((v, i) => b.writeBigInt64LE(BigInt.asIntN(64, BigInt(v)), 8 * i));
+    parts.push(b);
+    u32(strs.length);
+    strs.forEach(str);
+    str(`${call}(${args})`);
+  }
+  return Buffer.concat(parts);
+}

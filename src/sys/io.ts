@@ -1,0 +1,31 @@
+// File descriptors at the libc level: what the native stage needs from the parent side.
+import { check, fn } from './libc.js';
+import { cstr } from './format.js';
+
+export const O_CLOEXEC = 0o2000000;
+export const O_NONBLOCK = 0o4000;
+
+/** pipe2(2): [read end, write end]. */
+export function pipe2(flags = O_CLOEXEC): [number, number] {
+  const fds = [0, 0];
+  check('pipe2', `[...], ${flags & O_CLOEXEC ? 'O_CLOEXEC' : 0}${flags & O_NONBLOCK ? '|O_NONBLOCK' : ''}`, () =>
+    fn('int pipe2(_Out_ int *fds, int flags)')(fds, flags));
+  return [fds[0], fds[1]];
+}
+
+export function close(fd: number): void {
+  fn('int close(int fd)')(fd);
+}
+
+/** read(2) into a new buffer; a short or empty result means EOF came first. */
+export function read(fd: number, length: number): Buffer {
+  const buf = Buffer.alloc(length);
+  const n = check('read', `${fd}, ..., ${length}`, () => fn('long read(int fd, _Out_ uint8_t *buf, size_t count)')(fd, buf, length));
+  return buf.subarray(0, n);
+}
+
+export function write(fd: number, data: Buffer | string): number {
+  const buf = typeof data === 'string' ? Buffer.from(data) : data;
+  return check('write', `${fd}, ${cstr(buf.toString())}, ${buf.length}`, () =>
+    fn('long write(int fd, const uint8_t *buf, size_t count)')(fd, buf, buf.length));
+}

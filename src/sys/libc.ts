@@ -1,0 +1,58 @@
+// The one place libc is loaded (lazily: koffi costs start-up time) and every binding is checked.
+import { createRequire } from 'node:module';
+import type * as Koffi from 'koffi';
+import { explain } from './explain.js';
+import { SysError } from './errors.js';
+
+let koffiModule: typeof Koffi | undefined;
+type Func = ReturnType<Koffi.LibraryHandle['func']>;
+let libcLib: Koffi.LibraryHandle | undefined;
+const declared = new Map<string, Func>();
+
+export function koffi(): typeof Koffi {
+  return (koffiModule ??= createRequire(import.meta.url)('koffi') as typeof Koffi);
+}
+
+/** A libc function from its C prototype, declared once. */
+export function fn(prototype: string): Func {
+  let f = declared.get(prototype);
+  if (!f) {
+    libcLib ??= koffi().load('libc.so.6');
+    f = libcLib.func(prototype);
+    declared.set(prototype, f);
+  }
+  return f;
+}
+
+/** strerror(3) text for an errno. */
+export function strerror(errno: number): string {
+  return fn('const char *strerror(int errnum)')(errno) as string;
+}
+
+/**
+ * Make a call whose failure is the value -1 with errno set. Reports it to --explain,
+ * throws SysError on failure, returns the result otherwise. `args` is the strace-style
+ * rendering of the arguments.
+ */
+export function check(name: string, args: string, call: () => number | bigint): number {
+  const r = Number(call());
+  if (r === -1) {
+    const errno = koffi().errno();
+    const err = new SysError(name, args, errno);
+    explain(`${name}(${args}) = -1 ${err.code} (${err.reason})`);
+    throw err;
+  }
+  explain(`${name}(${args}) = ${r}`);
+  return r;
+}
+
+/** The generic syscall(2) entry, for calls glibc does not wrap (pivot_root, pidfd_open). */
+export function rawSyscall(): Func {
+  return fn('long syscall(long number, ...)');
+}
+
+/** Syscall numbers for calls without a glibc wrapper, per architecture (asm/unistd.h). */
+export const SYS = {
+  x64: { pivot_root: 155, pidfd_open: 434 },
+  arm64: { pivot_root: 41, pidfd_open: 434 },
+}[process.arch as 'x64' | 'arm64'] ?? { pivot_root: 155, pidfd_open: 434 };

@@ -1,0 +1,62 @@
+// Process identity and lifecycle: hostnames, uids/gids/groups, pidfd_open, kill, waitpid.
+import { check, fn, rawSyscall, SYS } from './libc.js';
+import { cstr } from './format.js';
+
+export function sethostname(name: string): void {
+  const len = Buffer.byteLength(name);
+  check('sethostname', `${cstr(name)}, ${len}`, () => fn('int sethostname(const char *name, size_t len)')(name, len));
+}
+
+export function setdomainname(name: string): void {
+  const len = Buffer.byteLength(name);
+  check('setdomainname', `${cstr(name)}, ${len}`, () => fn('int setdomainname(const char *name, size_t len)')(name, len));
+}
+
+/*
+ * glibc's setuid/setgid/setgroups change every thread of the process (it signals them);
+ * the native stage uses the raw calls in its single-threaded child instead.
+ */
+export function setuid(uid: number): void {
+  check('setuid', String(uid), () => fn('int setuid(uint32_t uid)')(uid));
+}
+
+export function setgid(gid: number): void {
+  check('setgid', String(gid), () => fn('int setgid(uint32_t gid)')(gid));
+}
+
+export function setgroups(groups: number[]): void {
+  check('setgroups', `${groups.length}, [${groups.join(', ')}]`, () =>
+    fn('int setgroups(size_t size, const uint32_t *list)')(groups.length, groups.length ? groups : null));
+}
+
+/** A pidfd for `pid` (close-on-exec). */
+export function pidfdOpen(pid: number, flags = 0): number {
+  return check('pidfd_open', `${pid}, ${flags}`, () => rawSyscall()(SYS.pidfd_open, 'int', pid, 'unsigned int', flags));
+}
+
+export function kill(pid: number, signal: number): void {
+  check('kill', `${pid}, ${signal}`, () => fn('int kill(int pid, int sig)')(pid, signal));
+}
+
+export const WNOHANG = 1;
+
+export interface WaitResult {
+  pid: number;
+  /** the raw wait status */
+  status: number;
+}
+
+/** waitpid(2); with WNOHANG, pid is 0 while the child runs. */
+export function waitpid(pid: number, options = 0): WaitResult {
+  const status = [0];
+  const r = check('waitpid', `${pid}, ..., ${options === WNOHANG ? 'WNOHANG' : options}`, () =>
+    fn('int waitpid(int pid, _Out_ int *status, int options)')(pid, status, options));
+  return { pid: r, status: status[0] };
+}
+
+/** Decode a wait status into an exit code or a terminating signal. */
+export function decodeWaitStatus(status: number): { code: number | null; signal: number | null } {
+  const sig = status & 0x7f;
+  if (sig === 0) return { code: (status >> 8) & 0xff, signal: null };
+  return { code: null, signal: sig };
+}
