@@ -1,0 +1,12 @@
+// tsns: the public API.
+export { spawn, enter, subidRange, mapLines, signalNumber, type Sandbox } from './spawn/index.js';
+export type * from './spawn/spec.js';
+export { SysError, errnoName } from './sys/errors.js';
+export { setExplain } from './sys/explain.js';
+export * from './sys/ns.js';
+export * from './sys/mount.js';
+export * from './sys/caps.js';
+export * from './sys/prctl.js';
+export * from './sys/proc.js';
+export { NativeMissingError, StepError } from './native/stage.js';
+export type { Step } from './native/plan.js';

@@ -1,0 +1,152 @@
+// spawn(): start a program in new or joined namespaces through the native stage.
+import { openSync, closeSync, mkdirSync, existsSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { Socket } from 'node:net';
+import type { Readable, Writable } from 'node:stream';
+import { runStage } from '../native/stage.js';
+import { close, pipe2 } from '../sys/io.js';
+import { kill as sysKill } from '../sys/proc.js';
+import { mount, MS_BIND } from '../sys/mount.js';
+import { NAMESPACES, namespaceInfo, type NamespaceKind } from '../sys/ns.js';
+import { childPlan, signalNumber, type ChildFds } from './steps.js';
+import { mapLines, singleId, writeChildMap } from './idmap.js';
+import { watchExit } from './reaper.js';
+import type { ExitStatus, SpawnSpec, StdioOption } from './spec.js';
+
+export type * from './spec.js';
+export { subidRange, mapLines } from './idmap.js';
+export { signalNumber } from './steps.js';
+
+/** A running sandboxed program. */
+export interface Sandbox {
+  /** pid in the caller's pid namespace */
+  readonly pid: number;
+  readonly stdin: Writable | null;
+  readonly stdout: Readable | null;
+  readonly stderr: Readable | null;
+  /** Resolves when the program ends (it is reaped by then). */
+  readonly exited: Promise<ExitStatus>;
+  kill(signal?: NodeJS.Signals | number): void;
+}
+
+interface StdioSetup {
+  fds: ChildFds['stdio'];
+  /** parent ends of pipes, per child fd */
+  parentEnds: (number | null)[];
+  /** child ends and /dev/null fds, closed after the spawn */
+  toClose: number[];
+}
+
+function setUpStdio(option: SpawnSpec['stdio']): StdioSetup {
+  const list: readonly StdioOption[] = Array.isArray(option) ? option : [option ?? 'inherit', option ?? 'inherit', option ?? 'inherit'];
+  const setup: StdioSetup = { fds: [], parentEnds: [], toClose: [] };
+  list.forEach((o, fd) => {
+    if (o === 'inherit') {
+      setup.fds.push('inherit');
+      setup.parentEnds.push(null);
+    } else if (o === 'ignore') {
+      const devnull = openSync('/dev/null', fd === 0 ? 'r' : 'w');
+      setup.fds.push(devnull);
+      setup.toClose.push(devnull);
+      setup.parentEnds.push(null);
+    } else if (o === 'pipe') {
+      const [r, w] = pipe2();
+      const [mine, theirs] = fd === 0 ? [w, r] : [r, w];
+      setup.fds.push(theirs);
+      setup.toClose.push(theirs);
+      setup.parentEnds.push(mine);
+    } else {
+      setup.fds.push(o);
+      setup.parentEnds.push(null);
+    }
+  });
+  return setup;
+}
+
+function stream(fd: number | null, readable: boolean): Socket | null {
+  if (fd === null) return null;
+  return new Socket({ fd, readable, writable: !readable });
+}
+
+/** Bind-mount the child's namespace files where the caller wants them kept. */
+function persistNamespaces(pid: number, persist: Partial<Record<NamespaceKind, string>>): void {
+  for (const [kind, target] of Object.entries(persist) as [NamespaceKind, string][]) {
+    const info = namespaceInfo(kind);
+    if (!existsSync(target)) {
+      mkdirSync(dirname(target), { recursive: true });
+      writeFileSync(target, '');
+    }
+    mount(`/proc/${pid}/ns/${info.forChildren ?? info.file}`, target, null, MS_BIND);
+  }
+}
+
+/**
+ * Start `argv` (default: $SHELL) as described by `spec`. Returns once the program has
+ * been exec'd; a failure of any set-up step throws a SysError naming the step, and
+ * leaves no child behind.
+ */
+export function spawn(spec: SpawnSpec, argv: readonly string[] = []): Sandbox {
+  const stdio = setUpStdio(spec.stdio);
+  const opened: number[] = [];
+  const open = (path: string) => {
+    const fd = openSync(path, 'r');
+    opened.push(fd);
+    return fd;
+  };
+  let pid: number;
+  try {
+    const joining = (spec.join?.length ?? 0) > 0;
+    const fds: ChildFds = {
+      stdio: stdio.fds,
+      join: (spec.join ?? []).map((t) => open(t.path)),
+      // Where namespaces are joined, paths are resolved before entering them (nsenter -r/-w).
+      root: joining && spec.root !== undefined ? open(spec.root) : undefined,
+      cwd: joining && spec.cwd !== undefined ? open(spec.cwd) : undefined,
+    };
+    const plan = childPlan(spec, argv, fds);
+    const euid = process.geteuid!(), egid = process.getegid!();
+    pid = runStage(plan.steps, {
+      cloneFlags: plan.cloneFlags,
+      onSync: (child) => {
+        // The gid map first: a uid map can take away the capability to write it.
+        if (plan.parent.gidRanges) {
+          const self = singleId(spec.gidMap, egid);
+          writeChildMap(child, 'gid', mapLines(spec.gidMap as [], self === undefined ? undefined : { inside: self, outside: egid }));
+        }
+        if (plan.parent.uidRanges) {
+          const self = singleId(spec.uidMap, euid);
+          writeChildMap(child, 'uid', mapLines(spec.uidMap as [], self === undefined ? undefined : { inside: self, outside: euid }));
+        }
+        if (plan.parent.persist) persistNamespaces(child, spec.persist!);
+        spec.prepare?.(child);
+      },
+    });
+  } catch (err) {
+    for (const fd of stdio.parentEnds) if (fd !== null) close(fd);
+    throw err;
+  } finally {
+    for (const fd of [...stdio.toClose, ...opened]) closeSync(fd);
+  }
+  const exited = watchExit(pid);
+  let done = false;
+  void exited.then(() => { done = true; });
+  return {
+    pid,
+    stdin: stream(stdio.parentEnds[0] ?? null, false),
+    stdout: stream(stdio.parentEnds[1] ?? null, true),
+    stderr: stream(stdio.parentEnds[2] ?? null, true),
+    exited,
+    kill(signal: NodeJS.Signals | number = 'SIGTERM') {
+      if (!done) sysKill(pid, signalNumber(signal));
+    },
+  };
+}
+
+/** Run `argv` in the namespaces of process `pid` (all of the given kinds). */
+export function enter(pid: number, kinds: readonly NamespaceKind[], argv: readonly string[] = [], spec: SpawnSpec = {}): Sandbox {
+  return spawn({
+    forkAfterJoin: true,
+    ...spec,
+    join: NAMESPACES.filter((n) => kinds.includes(n.kind)).map((n) => ({ kind: n.kind, path: `/proc/${pid}/ns/${n.file}` })),
+  }, argv);
+}

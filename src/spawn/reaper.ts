@@ -1,0 +1,45 @@
+// Exit statuses of children the native stage started: libuv does not know them, so it
+// will not reap them. On SIGCHLD each pending pid is polled with waitpid(WNOHANG).
+import { constants } from 'node:os';
+import { decodeWaitStatus, waitpid, WNOHANG } from '../sys/proc.js';
+import type { ExitStatus } from './spec.js';
+
+const pending = new Map<number, (status: ExitStatus) => void>();
+let keepAlive: NodeJS.Timeout | undefined;
+
+const signalNames = new Map<number, NodeJS.Signals>(
+  Object.entries(constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]));
+
+function reapAll(): void {
+  for (const [pid, resolve] of pending) {
+    let r;
+    try {
+      r = waitpid(pid, WNOHANG);
+    } catch {
+      r = { pid, status: 0xff00 }; // already reaped elsewhere (ECHILD): report failure
+    }
+    if (r.pid !== pid) continue;
+    pending.delete(pid);
+    const { code, signal } = decodeWaitStatus(r.status);
+    resolve({ code, signal: signal === null ? null : signalNames.get(signal) ?? null });
+  }
+  if (pending.size === 0 && keepAlive) {
+    clearInterval(keepAlive);
+    keepAlive = undefined;
+    process.removeListener('SIGCHLD', reapAll);
+  }
+}
+
+/** A promise of how `pid` (our child) ends. */
+export function watchExit(pid: number): Promise<ExitStatus> {
+  return new Promise((resolve) => {
+    pending.set(pid, resolve);
+    if (!keepAlive) {
+      process.on('SIGCHLD', reapAll);
+      // Holds the event loop open while children run, and polls in case a signal was coalesced.
+      keepAlive = setInterval(reapAll, 250);
+    }
+    // The child may already have ended before we listened.
+    setImmediate(reapAll);
+  });
+}

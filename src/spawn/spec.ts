@@ -1,0 +1,91 @@
+// What a caller asks of spawn(): the typed boundary of the sandbox API.
+import type { NamespaceKind } from '../sys/ns.js';
+
+/** One line of a uid_map/gid_map: ids inside, ids outside, how many. */
+export interface IdRange {
+  inside: number;
+  outside: number;
+  count: number;
+}
+
+/**
+ * How ids map into a new user namespace:
+ * - 'root': the caller's id becomes 0 inside (unshare -r)
+ * - 'current': the caller's id stays itself (unshare -c)
+ * - a number: the caller's id becomes that id inside (--map-user)
+ * - ranges: written by the parent (it needs CAP_SETUID/CAP_SETGID there, else newuidmap/newgidmap)
+ */
+export type IdMap = 'root' | 'current' | number | IdRange[];
+
+export type Propagation = 'private' | 'slave' | 'shared' | 'unchanged';
+
+export type StdioOption = 'inherit' | 'pipe' | 'ignore' | number;
+
+/** A namespace to join with setns(2): a /proc/PID/ns/KIND file or a file one was bind-mounted on. */
+export interface JoinTarget {
+  kind: NamespaceKind;
+  path: string;
+}
+
+export interface SpawnSpec {
+  /** New namespaces for the child. */
+  namespaces?: readonly NamespaceKind[];
+  /**
+   * With a new pid namespace: true (default) makes the child its pid 1, like
+   * `unshare --fork`; false unshares it in the child so only the child's children are
+   * inside, like `unshare` without --fork.
+   */
+  pidInit?: boolean;
+  /** Namespaces to join, in the given order (see NAMESPACES for the usual order). */
+  join?: readonly JoinTarget[];
+  /** After joining a pid namespace, fork so the program runs inside it (nsenter's default). */
+  forkAfterJoin?: boolean;
+  uidMap?: IdMap;
+  gidMap?: IdMap;
+  setgroups?: 'allow' | 'deny';
+  /** Mount propagation of / in a new mount namespace; default 'private' (recursive). */
+  propagation?: Propagation;
+  /** Mount a fresh proc here (true = /proc) inside the new mount namespace. */
+  mountProc?: boolean | string;
+  hostname?: string;
+  domainname?: string;
+  /** chroot(2) into this directory (then chdir to cwd or /). */
+  root?: string;
+  /** Directory to chdir to (an fd from open() also works for nsenter's -w). */
+  cwd?: string;
+  /** Change of ids after the namespaces are set up. */
+  uid?: number;
+  gid?: number;
+  /** Supplementary groups; with `gid` and none given they are cleared. */
+  groups?: readonly number[];
+  /** Keep the capabilities of a new user namespace across exec (ambient), as --keep-caps. */
+  keepCaps?: boolean;
+  /** Capabilities dropped from all five sets (bounding included) before exec. */
+  dropCaps?: readonly number[];
+  /** prctl(PR_SET_NO_NEW_PRIVS). */
+  noNewPrivs?: boolean;
+  /** Clock offsets (seconds) for a new time namespace. */
+  timeOffsets?: { monotonic?: number; boottime?: number };
+  /** Keep these namespaces after the child ends: bind-mount each onto the given file. */
+  persist?: Partial<Record<NamespaceKind, string>>;
+  /** Cgroup directories (one per hierarchy) the child joins before exec. */
+  cgroups?: readonly string[];
+  /** Signal the child gets when this process's thread that spawned it dies. */
+  deathSignal?: NodeJS.Signals | number;
+  /** Start a new session (setsid), detaching from the terminal. */
+  setsid?: boolean;
+  /** Environment for the program; default process.env. */
+  env?: Record<string, string | undefined>;
+  /** stdin, stdout, stderr (and more fds); default 'inherit'. */
+  stdio?: StdioOption | readonly StdioOption[];
+  /**
+   * Runs in this process once the child's namespaces exist and before it continues
+   * (e.g. to move a veth into its network namespace). Synchronous; throwing aborts the spawn.
+   */
+  prepare?: (pid: number) => void;
+}
+
+export interface ExitStatus {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}

@@ -1,0 +1,191 @@
+// SpawnSpec -> the child's steps, in the order util-linux unshare and nsenter take them.
+import { readFileSync } from 'node:fs';
+import { constants } from 'node:os';
+import { basename } from 'node:path';
+import { NAMESPACES, namespaceInfo, CLONE_NEWTIME, type NamespaceKind } from '../sys/ns.js';
+import { MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_REC, MS_SHARED, MS_SLAVE } from '../sys/mount.js';
+import { PR_CAP_AMBIENT, PR_CAP_AMBIENT_LOWER, PR_CAP_AMBIENT_RAISE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG } from '../sys/prctl.js';
+import { capLastCap, processCaps } from '../sys/caps.js';
+import type { Step } from '../native/plan.js';
+import { singleId } from './idmap.js';
+import type { SpawnSpec } from './spec.js';
+
+const PROPAGATION = { private: MS_PRIVATE, slave: MS_SLAVE, shared: MS_SHARED } as const;
+
+/** What the parent must do at the child's sync step. */
+export interface ParentWork {
+  uidRanges: boolean;
+  gidRanges: boolean;
+  persist: boolean;
+  prepare: boolean;
+}
+
+export interface ChildPlan {
+  cloneFlags: number;
+  steps: Step[];
+  parent: ParentWork;
+}
+
+/** fds the parent opened for the child; closed by the caller after the spawn. */
+export interface ChildFds {
+  /** per join target, in order */
+  join: number[];
+  root?: number;
+  cwd?: number;
+  /** child fd -> parent fd to dup onto it, or 'inherit' */
+  stdio: (number | 'inherit')[];
+}
+
+function isMountPoint(path: string): boolean {
+  const mountinfo = readFileSync('/proc/self/mountinfo', 'utf8');
+  return mountinfo.split('\n').some((line) => line.split(' ')[4] === path);
+}
+
+/** The program to run: argv, or $SHELL as a login shell the way util-linux starts it. */
+export function programOf(argv: readonly string[], env: Record<string, string | undefined>): { file: string; argv: string[] } {
+  if (argv.length) return { file: argv[0], argv: [...argv] };
+  const shell = env.SHELL || '/bin/sh';
+  return { file: shell, argv: ['-' + basename(shell)] };
+}
+
+export function childPlan(spec: SpawnSpec, argv: readonly string[], fds: ChildFds): ChildPlan {
+  const kinds = new Set<NamespaceKind>(spec.namespaces ?? []);
+  const steps: Step[] = [];
+  const euid = process.geteuid!(), egid = process.getegid!();
+  const newUser = kinds.has('user');
+
+  // stdio first: every later failure is reported over the report pipe, not fd 2.
+  fds.stdio.forEach((from, to) => steps.push({ op: 'dup2', oldfd: from === 'inherit' ? to : from, newfd: to }));
+
+  // Cgroups before any namespace: a new cgroup namespace is rooted where the child stands.
+  for (const dir of spec.cgroups ?? []) steps.push({ op: 'writeFile', path: `${dir}/cgroup.procs`, data: '0' });
+
+  // Joining: paths were opened by the parent before entering anything, as nsenter does.
+  (spec.join ?? []).forEach((t, i) =>
+    steps.push({ op: 'setns', fd: fds.join[i], nstype: namespaceInfo(t.kind).flag, path: t.path }));
+  if (spec.forkAfterJoin && spec.join?.some((t) => t.kind === 'pid')) steps.push({ op: 'fork' });
+
+  // New namespaces: clone flags where the child itself must be inside; unshare in the
+  // child where only its children should be (pid without init), where clone cannot
+  // (time: CLONE_NEWTIME shares clone()'s exit-signal bits), or where order matters.
+  let cloneFlags = 0;
+  const unshareLater: number[] = [];
+  for (const { kind, flag } of NAMESPACES) {
+    if (!kinds.has(kind)) continue;
+    if ((kind === 'pid' && spec.pidInit === false) || kind === 'time' || (kind === 'cgroup' && spec.cgroups?.length)) {
+      unshareLater.push(flag);
+    } else {
+      cloneFlags |= flag;
+    }
+  }
+  for (const flag of unshareLater) steps.push({ op: 'unshare', flags: flag });
+  if (unshareLater.includes(CLONE_NEWTIME) && spec.timeOffsets) {
+    const { monotonic, boottime } = spec.timeOffsets;
+    const lines = [monotonic !== undefined && `monotonic ${monotonic} 0`, boottime !== undefined && `boottime ${boottime} 0`].filter(Boolean);
+    if (lines.length) steps.push({ op: 'writeFile', path: '/proc/self/timens_offsets', data: lines.join('\n') });
+  }
+
+  // Id maps: a single id the child writes itself; ranges need the parent.
+  const uidRanges = Array.isArray(spec.uidMap);
+  const gidRanges = Array.isArray(spec.gidMap);
+  const uidSelf = singleId(spec.uidMap, euid);
+  const gidSelf = singleId(spec.gidMap, egid);
+  if (!uidRanges && uidSelf !== undefined) steps.push({ op: 'writeFile', path: '/proc/self/uid_map', data: `${uidSelf} ${euid} 1` });
+  if (!gidRanges && gidSelf !== undefined) {
+    if (spec.setgroups === 'allow') throw new TypeError('options --setgroups=allow and --map-group are mutually exclusive');
+    // Since Linux 3.19 an unprivileged gid_map needs setgroups denied first.
+    steps.push({ op: 'writeFile', path: '/proc/self/setgroups', data: 'deny' });
+    steps.push({ op: 'writeFile', path: '/proc/self/gid_map', data: `${gidSelf} ${egid} 1` });
+  }
+
+  const parent: ParentWork = {
+    uidRanges, gidRanges,
+    persist: Object.keys(spec.persist ?? {}).length > 0,
+    prepare: spec.prepare !== undefined,
+  };
+  if (parent.uidRanges || parent.gidRanges || parent.persist || parent.prepare) steps.push({ op: 'sync' });
+  if (spec.setgroups && !(gidSelf !== undefined && !gidRanges)) steps.push({ op: 'writeFile', path: '/proc/self/setgroups', data: spec.setgroups });
+
+  const newMount = kinds.has('mount');
+  const propagation = spec.propagation ?? 'private';
+  if (newMount && propagation !== 'unchanged') {
+    steps.push({ op: 'mount', source: 'none', target: '/', fstype: null, flags: MS_REC | PROPAGATION[propagation] });
+  }
+  if (spec.hostname !== undefined) steps.push({ op: 'sethostname', name: spec.hostname });
+  if (spec.domainname !== undefined) steps.push({ op: 'setdomainname', name: spec.domainname });
+
+  if (fds.root !== undefined) {
+    steps.push({ op: 'fchdir', fd: fds.root, path: spec.root }, { op: 'chroot', path: '.' });
+  } else if (spec.root !== undefined) {
+    steps.push({ op: 'chroot', path: spec.root });
+  }
+  if (fds.cwd !== undefined) steps.push({ op: 'fchdir', fd: fds.cwd, path: spec.cwd });
+  else if (spec.cwd !== undefined || spec.root !== undefined) steps.push({ op: 'chdir', path: spec.cwd ?? '/' });
+
+  if (spec.mountProc) {
+    const dir = spec.mountProc === true ? '/proc' : spec.mountProc;
+    // A proc mount on a shared /proc would propagate back to the host: make it private first.
+    if (spec.root === undefined && propagation !== 'private' && isMountPoint(dir)) {
+      steps.push({ op: 'mount', source: 'none', target: dir, fstype: null, flags: MS_PRIVATE | MS_REC });
+    }
+    steps.push({ op: 'mount', source: 'proc', target: dir, fstype: 'proc', flags: MS_NOSUID | MS_NOEXEC | MS_NODEV });
+  }
+
+  // Capabilities go before the id change: dropping from the bounding set needs CAP_SETPCAP.
+  if (spec.dropCaps?.length) {
+    const base = newUser ? (1n << BigInt(capLastCap() + 1)) - 1n : processCaps().permitted;
+    let drop = 0n;
+    for (const cap of spec.dropCaps) {
+      drop |= 1n << BigInt(cap);
+      steps.push({ op: 'prctl', option: PR_CAPBSET_DROP, arg2: cap });
+    }
+    const inheritable = newUser ? 0n : processCaps().inheritable;
+    steps.push({ op: 'capset', sets: { effective: base & ~drop, permitted: base & ~drop, inheritable: inheritable & ~drop } });
+    for (const cap of spec.dropCaps) steps.push({ op: 'prctl', option: PR_CAP_AMBIENT, arg2: PR_CAP_AMBIENT_LOWER, arg3: cap });
+  }
+
+  if (spec.gid !== undefined) {
+    // setgroups(2) is refused where /proc/self/setgroups says deny: then there is nothing to drop.
+    const denied = (gidSelf !== undefined && !gidRanges) || spec.setgroups === 'deny';
+    if (!denied) steps.push({ op: 'setgroups', gids: [...(spec.groups ?? [])] });
+    steps.push({ op: 'setgid', gid: spec.gid });
+  } else if (spec.groups) {
+    steps.push({ op: 'setgroups', gids: [...spec.groups] });
+  }
+  if (spec.uid !== undefined) steps.push({ op: 'setuid', uid: spec.uid });
+
+  if (spec.keepCaps && newUser) {
+    // Ambient capabilities survive exec; they must be inheritable first.
+    const all = (1n << BigInt(capLastCap() + 1)) - 1n;
+    const kept = all & ~capMask(spec.dropCaps ?? []);
+    steps.push({ op: 'capset', sets: { effective: kept, permitted: kept, inheritable: kept } });
+    for (let cap = 0; cap <= capLastCap(); cap++) {
+      if (kept & (1n << BigInt(cap))) steps.push({ op: 'prctl', option: PR_CAP_AMBIENT, arg2: PR_CAP_AMBIENT_RAISE, arg3: cap });
+    }
+  }
+  if (spec.noNewPrivs) steps.push({ op: 'prctl', option: PR_SET_NO_NEW_PRIVS, arg2: 1 });
+  // Credential changes clear the death signal, so it comes after them.
+  if (spec.deathSignal !== undefined) steps.push({ op: 'prctl', option: PR_SET_PDEATHSIG, arg2: signalNumber(spec.deathSignal) });
+  if (spec.setsid) steps.push({ op: 'setsid' });
+
+  const env = spec.env ?? process.env;
+  const program = programOf(argv, env);
+  steps.push({
+    op: 'exec', file: program.file, argv: program.argv, search: true,
+    env: Object.entries(env).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`),
+  });
+  return { cloneFlags, steps, parent };
+}
+
+function capMask(caps: readonly number[]): bigint {
+  return caps.reduce((m, c) => m | (1n << BigInt(c)), 0n);
+}
+
+/** A signal number from a name ("SIGTERM", "TERM") or a number. */
+export function signalNumber(sig: NodeJS.Signals | string | number): number {
+  if (typeof sig === 'number') return sig;
+  const name = sig.toUpperCase().startsWith('SIG') ? sig.toUpperCase() : `SIG${sig.toUpperCase()}`;
+  const n = (constants.signals as Record<string, number>)[name];
+  if (n === undefined) throw new TypeError(`unknown signal: ${sig}`);
+  return n;
+}
