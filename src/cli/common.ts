@@ -33,7 +33,10 @@ export function program(name: string, description: string): Command {
     .helpOption('-h, --help', 'display this help')
     .configureOutput({
       writeErr: (s) => process.stderr.write(s),
-      outputError: (s, write) => write(`${name}: ${s.replace(/^error: /, '')}`),
+      // getopt's wording, so messages read as util-linux's do
+      outputError: (s, write) => write(`${name}: ${s.replace(/^error: /, '')
+        .replace(/^unknown option '(--[^']*)'/, "unrecognized option '$1'")
+        .replace(/^unknown option '-(.)'/, "invalid option -- '$1'")}`),
     })
     .showSuggestionAfterError(false)
     .exitOverride();
@@ -90,4 +93,36 @@ export function exitLike(status: { code: number | null; signal: NodeJS.Signals |
     return 128; // not reached for signals whose default action ends the process
   }
   return status.code ?? 1;
+}
+
+/**
+ * getopt's optional arguments (`--mount[=file]`, `-m/file`) cannot be told apart from
+ * an operand by commander (it would read `--mount ls` as file "ls"). Before parsing, take
+ * the attached values out of the options in `names` (long name -> short letter, or '' where
+ * the short form takes no value, as in unshare's), leaving the bare flags. Stops at the first operand or "--", as getopt with "+" does.
+ */
+export function takeOptionalValues(argv: readonly string[], names: Record<string, string>): { argv: string[]; values: Map<string, string> } {
+  const out: string[] = [];
+  const values = new Map<string, string>();
+  const shorts = new Map(Object.entries(names).filter(([, short]) => short).map(([long, short]) => [short, long]));
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--' || !a.startsWith('-') || a === '-') break;
+    const long = /^--([^=]+)=(.*)$/s.exec(a);
+    if (long && long[1] in names) {
+      values.set(long[1], long[2]);
+      out.push(`--${long[1]}`);
+      continue;
+    }
+    const short = /^-([A-Za-z])(.+)$/s.exec(a);
+    if (short && shorts.has(short[1]) && !a.startsWith('--')) {
+      const name = shorts.get(short[1])!;
+      values.set(name, short[2].replace(/^=/, ''));
+      out.push(`--${name}`);
+      continue;
+    }
+    out.push(a);
+  }
+  return { argv: [...out, ...argv.slice(i)], values };
 }

@@ -9,9 +9,9 @@ import { kill as sysKill } from '../sys/proc.js';
 import { mount, MS_BIND } from '../sys/mount.js';
 import { NAMESPACES, namespaceInfo, type NamespaceKind } from '../sys/ns.js';
 import { childPlan, signalNumber, type ChildFds } from './steps.js';
-import { mapLines, singleId, writeChildMap } from './idmap.js';
+import { writeChildMap } from './idmap.js';
 import { watchExit } from './reaper.js';
-import type { ExitStatus, SpawnSpec, StdioOption } from './spec.js';
+import type { ExitStatus, IdRange, SpawnSpec, StdioOption } from './spec.js';
 
 export type * from './spec.js';
 export { subidRange, mapLines } from './idmap.js';
@@ -104,19 +104,12 @@ export function spawn(spec: SpawnSpec, argv: readonly string[] = []): Sandbox {
       cwd: joining && spec.cwd !== undefined ? open(spec.cwd) : undefined,
     };
     const plan = childPlan(spec, argv, fds);
-    const euid = process.geteuid!(), egid = process.getegid!();
     pid = runStage(plan.steps, {
       cloneFlags: plan.cloneFlags,
       onSync: (child) => {
         // The gid map first: a uid map can take away the capability to write it.
-        if (plan.parent.gidRanges) {
-          const self = singleId(spec.gidMap, egid);
-          writeChildMap(child, 'gid', mapLines(spec.gidMap as [], self === undefined ? undefined : { inside: self, outside: egid }));
-        }
-        if (plan.parent.uidRanges) {
-          const self = singleId(spec.uidMap, euid);
-          writeChildMap(child, 'uid', mapLines(spec.uidMap as [], self === undefined ? undefined : { inside: self, outside: euid }));
-        }
+        if (plan.parent.gidRanges) writeChildMap(child, 'gid', spec.gidMap as IdRange[]);
+        if (plan.parent.uidRanges) writeChildMap(child, 'uid', spec.uidMap as IdRange[]);
         if (plan.parent.persist) persistNamespaces(child, spec.persist!);
         spec.prepare?.(child);
       },
