@@ -1,6 +1,7 @@
 // Failures of the native stage worded the way util-linux words them.
 import { StepError } from '../native/stage.js';
 import { SysError } from '../sys/errors.js';
+import { strerror } from '../sys/libc.js';
 import { ToolError } from './common.js';
 
 function withHint(err: SysError): string {
@@ -35,5 +36,7 @@ export function spawnFailure(err: unknown, cloneVerb = 'unshare'): unknown {
   if (err instanceof StepError) return stepFailure(err);
   if (err instanceof SysError && err.syscall === 'clone') return new ToolError(`${cloneVerb} failed: ${withHint(err)}`);
   if (err instanceof SysError && err.syscall === 'mount') return new ToolError(`mount ${err.args} failed: ${withHint(err)}`);
+  const e = err as NodeJS.ErrnoException;
+  if (e?.syscall === 'open' && e.path && e.errno) return new ToolError(`cannot open ${e.path}: ${strerror(-e.errno)}`);
   return err;
 }
