@@ -1,0 +1,429 @@
+// Security contexts in the Linux-VServer sense, built from namespaces and a cgroup:
+// a process tree with its own pid, uts, ipc and mount namespaces (optionally net), its own
+// /proc, a cgroup, and a reduced capability set. A context can be persisted under a
+// directory (RUN/ctx/N for ts-chcontext, RUN/NAME for ts-vserver) so that other tools
+// join it later, and torn down again leaving nothing behind.
+//
+// Persistence, and why it takes this shape:
+// - uts, ipc, pid (and net) are bind-mounted onto DIR/ns/KIND (spawn's `persist`): their
+//   inodes identify the context, so a recycled pid can never be mistaken for its init.
+// - the mount namespace is not bind-mounted: that needs DIR on a private mount (else the
+//   bind makes a reference loop the kernel refuses) and would pin the namespace after its
+//   init died. It is joined through /proc/INIT/ns/mnt while the init runs; a pid namespace
+//   cannot take new processes once its init is gone anyway, so nothing is lost.
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, renameSync, writeFileSync } from 'node:fs';
+import { setPriority } from 'node:os';
+import { join } from 'node:path';
+import { MNT_DETACH, umount2 } from '../sys/mount.js';
+import type { NamespaceKind } from '../sys/ns.js';
+import type { SpawnSpec, StdioOption } from '../spawn/spec.js';
+import type { Sandbox } from '../spawn/index.js';
+
+/** Where contexts and vservers keep their state: $TSNS_RUN_DIR, default /run/tsns. */
+export function runDir(): string {
+  return process.env.TSNS_RUN_DIR || '/run/tsns';
+}
+
+/** The directory of ts-chcontext's context N. */
+export function contextDir(name: string): string {
+  return join(runDir(), 'ctx', name);
+}
+
+/** A context's name: what util-vserver's numeric ids and vserver names have in common. */
+export function checkContextName(name: string, what = 'context'): void {
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/.test(name))
+    throw new TypeError(`invalid ${what} name '${name}': use letters, digits, '_', '.' and '-'`);
+}
+
+/** What is recorded in DIR/state.json about a running context. */
+export interface ContextState {
+  name: string;
+  /** The init (pid 1 inside), as seen from the host. */
+  pid: number;
+  /** Its start time (clock ticks after boot, /proc/PID/stat field 22): tells a reused pid apart. */
+  startTime: number;
+  /** Namespace kinds bind-mounted under DIR/ns/. */
+  persisted: NamespaceKind[];
+  /** The context's cgroup (a name for openCgroup) and the directories joiners enter. */
+  cgroup: string;
+  cgroupDirs: string[];
+  hostname?: string;
+  /** chroot of the context, if any (joiners take /proc/INIT/root). */
+  root?: string;
+  dropCaps: number[];
+  noNewPrivs: boolean;
+  /** The host end of its veth pair, when it has a network. */
+  hostDev?: string;
+  /** Anything the owner (ts-vserver) wants to keep with it. */
+  extra?: Record<string, unknown>;
+}
+
+export interface ContextSpec {
+  name: string;
+  /** Persist under this directory; without it the context lives only as long as its init. */
+  dir?: string;
+  hostname?: string;
+  /** Give it its own network namespace (set up by `network`). */
+  net?: boolean;
+  /** Runs in the spawning process before the init continues; returns the host end of a veth to record. */
+  network?: (pid: number) => { hostDev?: string; cleanup?: () => void } | void;
+  /** The cgroup to make for it (a name below the caller's group). */
+  cgroup: string;
+  limits?: { memory?: string; pids?: string; cpu?: string };
+  root?: string;
+  cwd?: string;
+  dropCaps?: readonly number[];
+  noNewPrivs?: boolean;
+  nice?: number;
+  /** true: argv is pid 1 itself (fakeinit); false: a small shell init runs it and reaps. */
+  fakeinit?: boolean;
+  /** The shell for the reaper init (default /bin/sh, inside root). */
+  shell?: string;
+  setsid?: boolean;
+  stdio?: StdioOption | readonly StdioOption[];
+  env?: Record<string, string | undefined>;
+  extra?: Record<string, unknown>;
+}
+
+/** A context this process started. */
+export interface StartedContext {
+  sandbox: Sandbox;
+  state: ContextState;
+  /** Tear it down: kill what is left, unmount, remove the cgroup and state (idempotent). */
+  destroy(options?: { timeoutMs?: number }): Promise<void>;
+}
+
+const NS_PERSISTED: NamespaceKind[] = ['ipc', 'uts', 'net', 'pid'];
+
+/**
+ * The reaper: pid 1 must stay alive for the context to exist, and must reap orphans.
+ * It runs CMD as its child with the caller's stdin (a background job would get
+ * /dev/null), passes TERM/INT/HUP on, and exits with CMD's status.
+ */
+const REAPER = 'trap \'kill -TERM $c 2>/dev/null\' TERM; trap \'kill -INT $c 2>/dev/null\' INT; trap \'kill -HUP $c 2>/dev/null\' HUP; '
+  + 'exec 3<&0; "$@" <&3 3<&- & c=$!; exec 3<&-; '
+  + 'while :; do wait $c; s=$?; kill -0 $c 2>/dev/null || exit $s; done';
+
+/** The argv pid 1 runs. */
+export function initArgv(argv: readonly string[], fakeinit: boolean, shell = '/bin/sh'): string[] {
+  if (fakeinit) return [...argv];
+  const cmd = argv.length ? argv : [process.env.SHELL || '/bin/sh'];
+  return [shell, '-c', REAPER, 'init', ...cmd];
+}
+
+/** Field 22 of /proc/PID/stat, or undefined when there is no such process. */
+export function startTimeOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+  } catch {
+    return undefined;
+  }
+}
+
+function nsInode(path: string): number | undefined {
+  try {
+    return statSync(path).ino;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether the context's init still runs (the same process, in the same pid namespace). */
+export function isAlive(state: ContextState, dir?: string): boolean {
+  if (startTimeOf(state.pid) !== state.startTime) return false;
+  if (dir && state.persisted.includes('pid')) {
+    const kept = nsInode(join(dir, 'ns', 'pid'));
+    if (kept === undefined || kept !== nsInode(`/proc/${state.pid}/ns/pid`)) return false;
+  }
+  // A zombie init has ended: its namespace takes no new members.
+  try {
+    return !/^State:\s*Z/m.test(readFileSync(`/proc/${state.pid}/status`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+/** The state recorded in `dir`, or undefined when there is none. */
+export function readState(dir: string): ContextState | undefined {
+  try {
+    return JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as ContextState;
+  } catch {
+    return undefined;
+  }
+}
+
+function writeState(dir: string, state: ContextState): void {
+  writeFileSync(join(dir, 'state.json.tmp'), JSON.stringify(state, null, 2) + '\n');
+  // rename is atomic: a reader never sees half a file
+  renameSync(join(dir, 'state.json.tmp'), join(dir, 'state.json'));
+}
+
+/** Remove the bind mounts under DIR/ns and DIR itself. Unmounting drops the last reference of a dead namespace. */
+function removeDir(dir: string): void {
+  const nsDir = join(dir, 'ns');
+  if (existsSync(nsDir)) {
+    for (const f of readdirSync(nsDir)) {
+      const p = join(nsDir, f);
+      try {
+        umount2(p, MNT_DETACH);
+      } catch {
+        // not mounted (a failed start may stop before the bind)
+      }
+      rmSync(p, { force: true });
+    }
+  }
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** Is this /proc/PID still our init (same start time)? */
+function sameProcess(pid: number, startTime: number): boolean {
+  return startTimeOf(pid) === startTime;
+}
+
+async function sleep(ms: number): Promise<void> {
+  await new Promise((r) => setTimeout(r, ms));
+}
+
+/**
+ * End a context and remove every trace: TERM to its init, then (after `timeoutMs`)
+ * SIGKILL to the whole cgroup; then the cgroup, the namespace bind mounts, the veth
+ * and the state directory.
+ */
+export async function destroyContext(state: ContextState, dir: string | undefined, options: { timeoutMs?: number; signal?: NodeJS.Signals } = {}): Promise<void> {
+  const { openCgroup } = await import('../cgroup/index.js');
+  const timeout = options.timeoutMs ?? 3000;
+  if (sameProcess(state.pid, state.startTime)) {
+    try {
+      process.kill(state.pid, options.signal ?? 'SIGTERM');
+    } catch {
+      // gone already
+    }
+    const until = Date.now() + timeout;
+    while (Date.now() < until && sameProcess(state.pid, state.startTime) && isAliveNotZombie(state.pid)) await sleep(50);
+  }
+  let group;
+  try {
+    group = openCgroup(state.cgroup);
+  } catch {
+    group = undefined;
+  }
+  // The pid namespace ends with its init: SIGKILL to the init kills every member too.
+  if (sameProcess(state.pid, state.startTime)) {
+    try {
+      process.kill(state.pid, 'SIGKILL');
+    } catch {
+      // gone already
+    }
+  }
+  if (group) {
+    await group.kill();
+    await group.remove();
+  }
+  if (state.hostDev) await deleteLink(state.hostDev);
+  if (dir) removeDir(dir);
+}
+
+function isAliveNotZombie(pid: number): boolean {
+  try {
+    return !/^State:\s*Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+/** `ip link del DEV`, quietly when it is gone already (the namespace's end took it along). */
+async function deleteLink(dev: string): Promise<void> {
+  if (!existsSync(`/sys/class/net/${dev}`)) return;
+  const { execa } = await import('execa');
+  await execa('ip', ['link', 'del', dev], { reject: false });
+}
+
+/**
+ * Start a context: make its cgroup (with limits), spawn its init in new namespaces inside
+ * it, persist the namespaces and record the state. On any failure everything made so far
+ * is removed again before the error is thrown.
+ */
+export async function startContext(spec: ContextSpec, argv: readonly string[]): Promise<StartedContext> {
+  checkContextName(spec.name);
+  const { createCgroup, openCgroup } = await import('../cgroup/index.js');
+  const { spawn } = await import('../spawn/index.js');
+  const dir = spec.dir;
+  if (dir) {
+    const old = readState(dir);
+    if (old && isAlive(old, dir)) throw new ContextError(`context '${spec.name}' is running already (pid ${old.pid})`);
+    // A context whose init died without its owner cleaning up: clear it first.
+    if (old) await destroyContext(old, dir, { timeoutMs: 0 });
+    else if (existsSync(dir)) removeDir(dir);
+  }
+  // Left over by a crashed owner without state: an empty group is safe to reuse after removal.
+  try {
+    const stale = openCgroup(spec.cgroup);
+    if (stale.procs().length) throw new ContextError(`cgroup '${spec.cgroup}' exists and has processes: ${stale.procs().join(' ')}`);
+    await stale.remove();
+  } catch (err) {
+    if (err instanceof ContextError) throw err;
+  }
+  const group = createCgroup(spec.cgroup);
+  let netCleanup: (() => void) | undefined;
+  let hostDev: string | undefined;
+  let sandbox: Sandbox | undefined;
+  const persisted = NS_PERSISTED.filter((k) => k !== 'net' || spec.net);
+  const undo = async () => {
+    if (sandbox) {
+      sandbox.kill('SIGKILL');
+      await sandbox.exited;
+    }
+    try {
+      netCleanup?.();
+    } catch {
+      // best effort: the first error is the one to report
+    }
+    if (hostDev) await deleteLink(hostDev);
+    await group.kill().catch(() => {});
+    await group.remove().catch(() => {});
+    if (dir) removeDir(dir);
+  };
+  try {
+    const limits = Object.fromEntries(Object.entries(spec.limits ?? {}).filter(([, v]) => v !== undefined));
+    if (Object.keys(limits).length) group.limit(limits);
+    if (dir) mkdirSync(join(dir, 'ns'), { recursive: true, mode: 0o700 });
+    const kinds: NamespaceKind[] = ['ipc', 'uts', 'pid', 'mount'];
+    if (spec.net) kinds.push('net');
+    const shell = spec.shell ?? '/bin/sh';
+    const full: SpawnSpec = {
+      namespaces: kinds,
+      pidInit: true,
+      mountProc: true,
+      hostname: spec.hostname,
+      root: spec.root,
+      cwd: spec.cwd,
+      cgroups: group.dirs,
+      dropCaps: spec.dropCaps,
+      noNewPrivs: spec.noNewPrivs,
+      setsid: spec.setsid,
+      stdio: spec.stdio,
+      env: spec.env,
+      persist: dir ? Object.fromEntries(persisted.map((k) => [k, join(dir, 'ns', k)])) : undefined,
+      prepare: (pid) => {
+        // Nice is inherited by every process of the context: set it on the init before it runs.
+        if (spec.nice !== undefined) setPriority(pid, spec.nice);
+        const lease = spec.network?.(pid);
+        if (lease) {
+          hostDev = lease.hostDev;
+          netCleanup = lease.cleanup;
+        }
+      },
+    };
+    sandbox = spawn(full, initArgv(argv, spec.fakeinit ?? false, shell));
+    const startTime = startTimeOf(sandbox.pid);
+    if (startTime === undefined) throw new ContextError(`the context's init (pid ${sandbox.pid}) ended at once`);
+    const state: ContextState = {
+      name: spec.name,
+      pid: sandbox.pid,
+      startTime,
+      persisted: dir ? persisted : [],
+      cgroup: spec.cgroup,
+      cgroupDirs: group.dirs,
+      hostname: spec.hostname,
+      root: spec.root,
+      dropCaps: [...(spec.dropCaps ?? [])],
+      noNewPrivs: spec.noNewPrivs ?? false,
+      hostDev,
+      extra: spec.extra,
+    };
+    if (dir) writeState(dir, state);
+    const started = sandbox;
+    let destroyed: Promise<void> | undefined;
+    return {
+      sandbox: started,
+      state,
+      destroy: (options) => (destroyed ??= destroyContext(state, dir, options)),
+    };
+  } catch (err) {
+    await undo();
+    throw err;
+  }
+}
+
+export interface JoinOptions {
+  stdio?: StdioOption | readonly StdioOption[];
+  env?: Record<string, string | undefined>;
+  cwd?: string;
+  setsid?: boolean;
+}
+
+/**
+ * Run `argv` inside a running context: its cgroup first (before any namespace, so a
+ * cgroup namespace would be rooted right), then its namespaces in setns order, fork into
+ * its pid namespace, its root, and its capability limits.
+ */
+export async function joinContext(state: ContextState, dir: string | undefined, argv: readonly string[], options: JoinOptions = {}): Promise<Sandbox> {
+  if (!isAlive(state, dir)) throw new ContextError(`context '${state.name}' is not running`);
+  const { spawn } = await import('../spawn/index.js');
+  const { NAMESPACES } = await import('../sys/ns.js');
+  const pathOf = (kind: NamespaceKind, file: string) =>
+    dir && state.persisted.includes(kind) ? join(dir, 'ns', kind) : `/proc/${state.pid}/ns/${file}`;
+  const net = nsInode(`/proc/${state.pid}/ns/net`) !== nsInode('/proc/self/ns/net');
+  const kinds: NamespaceKind[] = ['ipc', 'uts', 'pid', 'mount', ...(net ? ['net' as const] : [])];
+  const join_ = NAMESPACES.filter((n) => kinds.includes(n.kind)).map((n) => ({ kind: n.kind, path: pathOf(n.kind, n.file) }));
+  return spawn({
+    join: join_,
+    forkAfterJoin: true,
+    cgroups: state.cgroupDirs.filter((d) => existsSync(d)),
+    // The init's root as its mount namespace sees it, opened before entering (nsenter -r).
+    root: state.root ? `/proc/${state.pid}/root` : undefined,
+    cwd: options.cwd,
+    dropCaps: state.dropCaps,
+    noNewPrivs: state.noNewPrivs,
+    setsid: options.setsid,
+    stdio: options.stdio,
+    env: options.env,
+  }, argv);
+}
+
+/** Every persisted context under RUN/ctx, with whether it runs. */
+export function listContexts(base = join(runDir(), 'ctx')): { name: string; dir: string; state?: ContextState; alive: boolean }[] {
+  let names: string[] = [];
+  try {
+    names = readdirSync(base).sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+  } catch {
+    return [];
+  }
+  return names.map((name) => {
+    const dir = join(base, name);
+    const state = readState(dir);
+    return { name, dir, state, alive: state ? isAlive(state, dir) : false };
+  });
+}
+
+/** Processes of a context: host pid, pid inside, command line. From the host's /proc, no joining needed. */
+export function contextProcesses(state: ContextState): { pid: number; inside: number; cmd: string; state: string }[] {
+  const pidns = nsInode(`/proc/${state.pid}/ns/pid`);
+  if (pidns === undefined) return [];
+  const out: { pid: number; inside: number; cmd: string; state: string }[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const pid = Number(entry);
+    try {
+      if (nsInode(`/proc/${pid}/ns/pid`) !== pidns) continue;
+      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+      const nspid = /^NSpid:\s*(.*)$/m.exec(status)?.[1].trim().split(/\s+/) ?? [];
+      const st = /^State:\s*(\S)/m.exec(status)?.[1] ?? '?';
+      let cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0+$/, '').replace(/\0/g, ' ');
+      if (!cmd) cmd = `[${/^Name:\s*(.*)$/m.exec(status)?.[1] ?? '?'}]`;
+      out.push({ pid, inside: Number(nspid[nspid.length - 1]), cmd, state: st });
+    } catch {
+      // ended while we looked
+    }
+  }
+  return out.sort((a, b) => a.inside - b.inside);
+}
+
+/** A context that does not exist, runs already, or is not running. */
+export class ContextError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ContextError';
+  }
+}

@@ -1,0 +1,159 @@
+// ts-unshare against util-linux unshare: same arguments, same stdout and exit status.
+import t from 'tap';
+import { mkdtempSync, rmSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir, hostname } from 'node:os';
+import { join } from 'node:path';
+import { run, tool } from './helpers.js';
+import { buildBusyboxRoot } from './rootfs.js';
+
+async function same(t: Tap.Test, args: string[], why: string) {
+  const ours = await tool('ts-unshare', args);
+  const theirs = await run('unshare', args);
+  t.equal(ours.stdout, theirs.stdout, `${why}: stdout`);
+  t.equal(ours.exitCode, theirs.exitCode, `${why}: exit status`);
+  return ours;
+}
+
+t.test('user namespace mapped to root', async (t) => {
+  const r = await same(t, ['--user', '--map-root-user', 'id'], 'id');
+  t.match(r.stdout, /^uid=0\(root\) gid=0\(root\)/);
+});
+
+t.test('pid namespace with its own /proc', async (t) => {
+  const r = await same(t, ['--pid', '--fork', '--mount-proc', 'readlink', '/proc/self'], 'readlink');
+  t.equal(r.stdout, '1');
+});
+
+t.test('uts namespace: hostname set inside, host unchanged', async (t) => {
+  const before = hostname();
+  await same(t, ['--uts', 'sh', '-c', 'hostname tsns-inside && hostname'], 'hostname');
+  t.equal(hostname(), before);
+});
+
+t.test('net namespace has only lo', async (t) => {
+  const r = await same(t, ['--net', 'ip', '-o', 'link'], 'ip link');
+  t.match(r.stdout, /^1: lo:/);
+  t.equal(r.stdout.trim().split('\n').length, 1);
+});
+
+t.test('ipc namespace: a queue made inside is not seen outside', async (t) => {
+  const r = await same(t, ['--ipc', 'sh', '-c', 'ipcmk -Q >/dev/null && ipcs -q | grep -c "^0x"'], 'ipcs');
+  t.equal(r.stdout, '1');
+  const outside = await run('sh', ['-c', 'ipcs -q | grep -c "^0x" || true']);
+  t.not(outside.stdout, '');
+});
+
+t.test('cgroup namespace', async (t) => {
+  const r = await same(t, ['--cgroup', 'cat', '/proc/self/cgroup'], 'cgroup');
+  t.match(r.stdout, /^0::\/$/m);
+});
+
+t.test('time namespace with a monotonic offset', async (t) => {
+  // Both tools must shift CLOCK_MONOTONIC by the same amount; compare to the host's.
+  const script = 'cat /proc/self/timens_offsets';
+  await same(t, ['--time', '--monotonic', '86400', '--boottime', '3600', 'sh', '-c', script], 'timens_offsets');
+  const ours = await tool('ts-unshare', ['--time', '--monotonic', '86400', 'sh', '-c', script]);
+  t.match(ours.stdout, /monotonic\s+86400\s+0/);
+  const up = await tool('ts-unshare', ['--time', '--boottime', '86400', 'cat', '/proc/uptime']);
+  t.ok(Number(up.stdout.split(' ')[0]) >= 86400, 'boottime offset shows in /proc/uptime');
+});
+
+t.test('mount namespace with private propagation: a mount inside is not visible outside', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsns-mnt-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const r = await same(t, ['--mount', '--propagation', 'private', 'sh', '-c', `mount -t tmpfs tsns-test ${dir} && grep -c " ${dir} " /proc/self/mounts`], 'mount inside');
+  t.equal(r.stdout, '1');
+  t.notMatch(readFileSync('/proc/self/mounts', 'utf8'), dir, 'no mount left outside');
+});
+
+t.test('-R into a busybox root', async (t) => {
+  const root = buildBusyboxRoot(t);
+  const r = await same(t, ['-R', root, '-w', '/etc', '/bin/sh', '-c', 'pwd; ls /'], 'chroot');
+  t.match(r.stdout, /^\/etc\n/);
+  t.match(r.stdout, /bin/);
+});
+
+t.test('--map-users and --map-groups ranges', async (t) => {
+  const args = ['--map-users=100000,0,65536', '--map-groups=100000,0,65536', '--setgroups=allow', 'cat', '/proc/self/uid_map', '/proc/self/gid_map'];
+  // util-linux writes ranges through newuidmap, which checks /etc/subuid: allow root a range.
+  const restore = allowSubids(t, 'root:100000:65536');
+  const r = await same(t, args, 'ranges');
+  restore();
+  t.match(r.stdout, /^\s*0\s+100000\s+65536\n\s*0\s+100000\s+65536$/);
+});
+
+function allowSubids(t: Tap.Test, line: string) {
+  const saved = new Map<string, string | null>();
+  for (const f of ['/etc/subuid', '/etc/subgid']) {
+    saved.set(f, existsSync(f) ? readFileSync(f, 'utf8') : null);
+    writeFileSync(f, (saved.get(f) ?? '') + line + '\n');
+  }
+  const restore = () => {
+    for (const [f, text] of saved) {
+      if (text === null) rmSync(f, { force: true });
+      else writeFileSync(f, text);
+    }
+    saved.clear();
+  };
+  t.teardown(restore);
+  return restore;
+}
+
+t.test('persistent namespace and a ts-nsenter round trip', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsns-persist-'));
+  const file = join(dir, 'uts');
+  t.teardown(async () => {
+    await run('umount', [file]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const made = await tool('ts-unshare', [`--uts=${file}`, 'hostname', 'tsns-kept']);
+  t.equal(made.exitCode, 0, made.stderr);
+  const r = await tool('ts-nsenter', [`--uts=${file}`, 'hostname']);
+  t.equal(r.stdout, 'tsns-kept');
+  const ul = await run('nsenter', [`--uts=${file}`, 'hostname']);
+  t.equal(ul.stdout, 'tsns-kept', 'util-linux nsenter enters what ts-unshare kept');
+});
+
+t.test('exit status and signals are passed on', async (t) => {
+  await same(t, ['-r', 'sh', '-c', 'exit 42'], 'exit 42');
+  const ours = await tool('ts-unshare', ['-r', 'sh', '-c', 'kill -TERM $$']);
+  t.equal(ours.signal, 'SIGTERM', 'dies by the same signal');
+});
+
+t.test('rootless: an unprivileged user gets the same as with util-linux', async (t) => {
+  const asNobody = ['--reuid=65534', '--regid=65534', '--clear-groups'];
+  const args = ['-r', '--pid', '--fork', '--mount-proc', 'sh', '-c', 'id -u; echo $$'];
+  const ours = await run('setpriv', [...asNobody, process.execPath, 'bin/ts-unshare.js', ...args]);
+  const theirs = await run('setpriv', [...asNobody, 'unshare', ...args]);
+  t.equal(ours.stdout, theirs.stdout);
+  t.equal(ours.stdout, '0\n1');
+  t.equal(ours.exitCode, theirs.exitCode);
+});
+
+t.test('--explain prints the system calls as they are made', async (t) => {
+  const r = await tool('ts-unshare', ['--explain', '--pid', '--fork', '--mount-proc', 'true']);
+  t.equal(r.exitCode, 0);
+  t.match(r.stderr, /clone\(.*CLONE_NEWNS.*CLONE_NEWPID.*\)/);
+  t.match(r.stderr, /mount\("none", "\/", NULL, MS_REC\|MS_PRIVATE, NULL\) = 0/);
+  t.match(r.stderr, /mount\("proc", "\/proc", "proc", MS_NOSUID\|MS_NODEV\|MS_NOEXEC, NULL\) = 0/);
+});
+
+t.test('bad input: one clear line, non-zero exit, nothing left behind', async (t) => {
+  const mountsBefore = readFileSync('/proc/self/mounts', 'utf8');
+  const cases: [string[], RegExp][] = [
+    [['--no-such-option'], /^ts-unshare: unrecognized option '--no-such-option'\n/],
+    [['--map-user=nosuchuser', 'true'], /^ts-unshare: failed to parse uid: 'nosuchuser'$/],
+    [['-R', '/nonexistent', 'true'], /^ts-unshare: cannot change root directory to '\/nonexistent': No such file or directory$/],
+    [['--mount', '--propagation', 'sideways', 'true'], /^ts-unshare: unsupported propagation mode: sideways$/],
+    [['--map-users=1,2', 'true'], /^ts-unshare: mapping '1,2' contains only 2 elements$/],
+    [['-r', 'no-such-program'], /^ts-unshare: failed to execute no-such-program: No such file or directory$/],
+  ];
+  for (const [args, message] of cases) {
+    const ours = await tool('ts-unshare', args);
+    const theirs = await run('unshare', args);
+    t.match(ours.stderr, message, args.join(' '));
+    t.equal(ours.exitCode, theirs.exitCode, `${args.join(' ')}: exit status like util-linux`);
+    t.notMatch(ours.stderr, /\n\s+at /, 'no stack trace');
+  }
+  t.equal(readFileSync('/proc/self/mounts', 'utf8'), mountsBefore, 'no mounts left');
+});
