@@ -7,14 +7,14 @@ import { CgroupError } from './errors.js';
 
 // Keyed "op:ERRNO"; cgroupfs reuses errno codes with meanings of its own.
 const hints: Record<string, string> = {
-  'mkdir:EACCES': 'creating cgroups needs root (or write access delegated to you)',
-  'mkdir:EPERM': 'creating cgroups needs root (or write access delegated to you)',
+  'mkdir:EACCES': 'creating cgroups needs root, or write access delegated to you',
+  'mkdir:EPERM': 'creating cgroups needs root, or write access delegated to you',
   'mkdir:EEXIST': 'a group of that name exists already',
   'mkdir:EAGAIN': 'the hierarchy\'s cgroup.max.descendants or cgroup.max.depth is reached',
   'rmdir:EBUSY': 'the group still has processes or child groups',
   'rmdir:EACCES': 'removing cgroups needs root',
   'rmdir:EPERM': 'removing cgroups needs root',
-  'write:EACCES': 'writing cgroup files needs root (or write access delegated to you)',
+  'write:EACCES': 'writing cgroup files needs root, or write access delegated to you',
   'write:EPERM': 'the kernel refused: root, but maybe without the capability this file needs',
   'write:EINVAL': 'the value is not accepted by this file',
   'write:ESRCH': 'no such process',

@@ -2,7 +2,7 @@
 // (aligned columns, a process tree in COMMAND, -r raw, -J JSON), so that the output is
 // byte for byte what lsns prints for the same processes.
 import { Option } from 'commander';
-import { applyExplain, program, runTool, ToolError } from './common.js';
+import { applyExplain, program, runTool, ToolError, UsageError } from './common.js';
 import type { NamespaceKind } from '../sys/ns.js';
 import type { Scan, ScannedNamespace, ScannedProcess } from '../ns/list.js';
 
@@ -459,11 +459,23 @@ function usageColumns(): string {
   return '\nAvailable output columns:\n' + INFOS.map((c) => ` ${c.name.padStart(11)}  ${c.help}`).join('\n') + '\n';
 }
 
+// lsns's getopt_long table: 0 no argument, 1 required, 2 optional (attached only)
+const LONG_OPTS: readonly [string, 0 | 1 | 2][] = [
+  ['json', 0], ['task', 1], ['help', 0], ['output', 1], ['output-all', 0], ['notruncate', 0], ['version', 0],
+  ['noheadings', 0], ['nowrap', 0], ['list', 0], ['raw', 0], ['type', 1], ['tree', 2], ['explain', 0],
+];
+const SHORT_OPTS: Record<string, 0 | 1 | 2> = {
+  J: 0, l: 0, p: 1, o: 1, n: 0, r: 0, u: 0, h: 0, V: 0, t: 1, T: 2, W: 0,
+};
+const SHORT_LONG: Record<string, string> = { p: 'task', o: 'output', t: 'type' };
+
 /**
- * -T takes its argument only when attached (-Tparent, --tree=parent), as getopt's optional
- * arguments do; commander would take the next word. Attached values move to --tree-rel.
+ * Rewrite argv the way getopt_long reads it, for commander: unique prefixes of long options
+ * become the full name, option values are attached (--type=net), and -T/--tree take their
+ * argument only when attached (-Tparent, --tree=parent), passed on as --tree-rel. getopt's
+ * messages for what commander words differently (ambiguous, missing or unwanted arguments).
  */
-function splitTreeArgument(args: string[]): string[] {
+function getoptArgs(args: string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
@@ -471,27 +483,55 @@ function splitTreeArgument(args: string[]): string[] {
       out.push(...args.slice(i));
       break;
     }
-    if (a.startsWith('--tree=')) {
-      out.push('--tree', `--tree-rel=${a.slice('--tree='.length)}`);
-    } else if (['--output', '--task', '--type'].includes(a)) {
-      out.push(a, ...args.slice(i + 1, i + 2));
-      i++;
-    } else if (/^-[^-]/.test(a)) {
-      // a cluster of short options: stop at one taking an argument; split after T
-      let j = 1;
-      for (; j < a.length; j++) {
-        if ('opt'.includes(a[j])) break;
-        if (a[j] === 'T' && j + 1 < a.length) break;
+    if (a.startsWith('--')) {
+      const eq = a.indexOf('=');
+      const name = eq < 0 ? a.slice(2) : a.slice(2, eq);
+      const exact = LONG_OPTS.find(([n]) => n === name);
+      const matches = exact ? [exact] : LONG_OPTS.filter(([n]) => n.startsWith(name));
+      if (matches.length === 0 || !name) {
+        out.push(a); // commander: unrecognized option
+        continue;
       }
-      if (j < a.length && a[j] === 'T') out.push(a.slice(0, j + 1), `--tree-rel=${a.slice(j + 1)}`);
-      else {
-        out.push(a);
-        if (j === a.length - 1 && 'opt'.includes(a[j])) {
-          out.push(...args.slice(i + 1, i + 2));
-          i++;
+      if (matches.length > 1) {
+        throw new UsageError(`option '--${name}' is ambiguous; possibilities:${matches.map(([n]) => ` '--${n}'`).join('')}`);
+      }
+      const [long, has] = matches[0];
+      if (has === 0) {
+        if (eq >= 0) throw new UsageError(`option '--${long}' doesn't allow an argument`);
+        out.push(`--${long}`);
+      } else if (has === 1) {
+        let value: string | undefined = eq >= 0 ? a.slice(eq + 1) : args[++i];
+        if (value === undefined) throw new UsageError(`option '--${long}' requires an argument`);
+        out.push(`--${long}=${value}`);
+      } else {
+        out.push('--tree');
+        if (eq >= 0) out.push(`--tree-rel=${a.slice(eq + 1)}`);
+      }
+      continue;
+    }
+    if (a.startsWith('-') && a.length > 1) {
+      for (let j = 1; j < a.length; j++) {
+        const c = a[j];
+        const has = SHORT_OPTS[c];
+        if (has === undefined) throw new UsageError(`invalid option -- '${c}'`);
+        if (has === 0) {
+          out.push(`-${c}`);
+          continue;
         }
+        const rest = a.slice(j + 1);
+        if (has === 2) {
+          out.push('-T');
+          if (rest) out.push(`--tree-rel=${rest}`);
+          break;
+        }
+        const value = rest || args[++i];
+        if (value === undefined) throw new UsageError(`option requires an argument -- '${c}'`);
+        out.push(`--${SHORT_LONG[c]}=${value}`);
+        break;
       }
-    } else out.push(a);
+      continue;
+    }
+    out.push(a);
   }
   return out;
 }
@@ -522,7 +562,7 @@ async function main(): Promise<number> {
       if (!kind || v === 'mount') throw new ToolError(`unknown namespace type: ${v}`);
       return [...prev, kind];
     }, [] as NamespaceKind[])
-    .option('-T, --tree[=rel]', 'use tree format (parent, owner, or process)')
+    .option('-T, --tree', 'use tree format (parent, owner, or process); -Tparent, --tree=parent')
     .addOption(new Option('--tree-rel <rel>').hideHelp().argParser((v) => {
       const rel = v.startsWith('=') ? v.slice(1) : v;
       if (rel !== 'parent' && rel !== 'process' && rel !== 'owner') throw new ToolError(`unknown tree type: ${rel}`);
@@ -532,7 +572,7 @@ async function main(): Promise<number> {
     .addHelpText('after', usageColumns)
     .on('option:json', () => exclusive('json'))
     .on('option:raw', () => exclusive('raw'));
-  cmd.parse(splitTreeArgument(process.argv.slice(2)), { from: 'user' });
+  cmd.parse(getoptArgs(process.argv.slice(2)), { from: 'user' });
   const opts = cmd.opts<Options & { version?: boolean; tree?: boolean; treeRel?: Tree }>();
   applyExplain(opts);
   if (opts.version) {
@@ -661,7 +701,8 @@ function showNamespaces(
     if (rel && rel !== ns && !nsLine.has(rel.ino)) show(rel);
     let parent: Line | null = null;
     if (tree === 'process') parent = ns.proc.parent ? outline.get(ns.proc.parent) ?? null : null;
-    else if (rel && rel !== ns) parent = nsLine.get(rel.ino) ?? null;
+    else if (tree === 'owner' && rel && rel !== ns) parent = nsLine.get(rel.ino) ?? null;
+    else if (tree === 'parent' && (ns.kind === 'pid' || ns.kind === 'user') && ns.parent) parent = nsLine.get(ns.parent) ?? null;
     const line = table.add(cellsFor(ns, ns.proc), parent);
     if (tree === 'owner' || tree === 'parent') nsLine.set(ns.ino, line);
     else outline.set(ns.proc, line);

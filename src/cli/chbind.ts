@@ -1,0 +1,64 @@
+// ts-chbind: util-vserver chbind on namespaces — run a program whose only address is the given IP(s).
+import { program, runTool, applyExplain, exitLike, UsageError } from './common.js';
+import type { NetLease } from '../net/chbind.js';
+
+interface Options {
+  explain?: boolean;
+  ip: string[];
+  bcast?: string;
+  dev?: string;
+}
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+async function main(): Promise<number> {
+  const cmd = program('ts-chbind', 'Run a program in its own network namespace whose only address is the given IP (on a veth pair, routed from here).')
+    .usage('--ip <addr>[/<prefix>] [options] [--] <program> [<argument>...]\n       ts-chbind <addr>[/<prefix>] <program> [<argument>...]')
+    .argument('[program...]')
+    .option('--ip <addr[/prefix]>', 'address of the program (10.0.0.10, 10.0.0.10/24 or 10.0.0.10/255.255.255.0); repeatable', collect, [])
+    .option('--bcast <addr>', 'broadcast address of the first --ip (default: from its prefix)')
+    .option('--dev <name>', 'name of the veth end that stays here (default: tsns<pid>)');
+  cmd.parse(process.argv.slice(2), { from: 'user' });
+  const o = cmd.opts<Options>();
+  applyExplain(o);
+  const args = [...cmd.args];
+  // The short form: without --ip, the first operand is the address.
+  const ips = o.ip.length ? o.ip : args.splice(0, 1);
+  if (ips.length === 0) throw new UsageError('no IP address given');
+
+  const { parseChbindSpec, setupChbind } = await import('../net/chbind.js');
+  // Checked before anything exists, so a bad address leaves nothing to remove.
+  const spec = parseChbindSpec({ ips, bcast: o.bcast, dev: o.dev });
+  if (args.length === 0 && !process.env.SHELL) throw new UsageError('no command given and $SHELL is not set');
+
+  const { spawn } = await import('../spawn/index.js');
+  const { spawnFailure } = await import('./messages.js');
+  let lease: NetLease | undefined;
+  let child;
+  try {
+    child = spawn({
+      namespaces: ['net'],
+      // If we die without cleaning up, the program dies too: its namespace goes, and the
+      // kernel removes the pair with it.
+      deathSignal: 'SIGKILL',
+      prepare: (pid) => { lease = setupChbind(pid, spec); },
+    }, args);
+  } catch (err) {
+    // The pair is made before exec; an exec that fails afterwards leaves it to us.
+    lease?.cleanup();
+    throw spawnFailure(err);
+  }
+  // Signals meant for us go to the program; we clean up once it has ended.
+  const forward = (sig: NodeJS.Signals) => child.kill(sig);
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  for (const s of signals) process.on(s, forward);
+  const status = await child.exited;
+  try {
+    lease?.cleanup();
+  } finally {
+    for (const s of signals) process.off(s, forward);
+  }
+  return exitLike(status);
+}
+
+await runTool('ts-chbind', main);

@@ -1,0 +1,137 @@
+// chbind on stock kernels: a program gets its own network namespace whose only
+// non-loopback addresses are the given ones, on one end of a veth pair whose other end
+// stays in the caller's namespace with a route to each address.
+import { existsSync, readlinkSync } from 'node:fs';
+import { NetError } from './errors.js';
+import { ipBatch } from './iproute.js';
+import { broadcastOf, parseIpv4, parseIpv4Cidr } from './ipv4.js';
+
+export { NetError } from './errors.js';
+
+export interface ChbindSpec {
+  /** '10.0.0.10' (a /32) or '10.0.0.10/24' (or util-vserver's '10.0.0.10/255.255.255.0'). */
+  ips: string[];
+  /** Broadcast address of the first IP; default: computed from its prefix. */
+  bcast?: string;
+  /** Name of the caller-side veth; default 'tsns<pid>'. */
+  dev?: string;
+}
+
+/** What setupChbind made; cleanup() removes it (and may be called more than once). */
+export interface NetLease {
+  hostDev: string;
+  cleanup(): void;
+}
+
+/**
+ * The caller-side end's address, the default gateway inside. Link-local, so it never
+ * collides with the addresses handed out, and the same on every pair: each pair is its
+ * own link, and the /32 routes point each context's address at its own veth.
+ */
+export const HOST_PEER = '169.254.0.1';
+/** The name of the end inside; the namespace is fresh, so no name there can clash. */
+export const GUEST_DEV = 'eth0';
+
+const IFNAMSIZ = 16;
+
+function checkDevName(name: string): string {
+  if (name.length === 0 || name.length >= IFNAMSIZ) throw new NetError(`invalid device name '${name}': 1 to ${IFNAMSIZ - 1} characters`);
+  if (name === '.' || name === '..' || /[\s/:]/.test(name)) throw new NetError(`invalid device name '${name}': no '/', ':' or white space`);
+  return name;
+}
+
+/**
+ * Check a spec and put it in normal form: each IP as "a.b.c.d/prefix". Throws a NetError
+ * naming the bad value.
+ */
+export function parseChbindSpec(input: { ips: readonly string[]; bcast?: string; dev?: string }): ChbindSpec {
+  if (input.ips.length === 0) throw new NetError('no IP address given');
+  const ips: string[] = [];
+  for (const s of input.ips) {
+    const c = parseIpv4Cidr(s);
+    if (c.address === HOST_PEER) throw new NetError(`invalid IP address '${s}': ${HOST_PEER} is the caller side's own address`);
+    if (ips.some((i) => i.startsWith(`${c.address}/`))) throw new NetError(`IP address '${c.address}' given twice`);
+    ips.push(`${c.address}/${c.prefix}`);
+  }
+  const spec: ChbindSpec = { ips };
+  if (input.bcast !== undefined) spec.bcast = parseIpv4(input.bcast, 'broadcast address');
+  if (input.dev !== undefined) spec.dev = checkDevName(input.dev);
+  return spec;
+}
+
+/** The default caller-side name: 'tsns' and the pid fit IFNAMSIZ (pid_max is at most 2^22). */
+export function defaultDevName(pid: number): string {
+  return `tsns${pid}`.slice(0, IFNAMSIZ - 1);
+}
+
+/** The ip(8) commands, as data: caller side after the pair exists, then inside. */
+export function chbindCommands(spec: ChbindSpec, hostDev: string, ipv6 = true): { host: string[]; inside: string[] } {
+  const cidrs = spec.ips.map((s) => parseIpv4Cidr(s));
+  return {
+    host: [
+      `addr add ${HOST_PEER}/32 scope link dev ${hostDev}`,
+      `link set ${hostDev} up`,
+      // Only the address itself: several contexts may share a subnet, each with its own veth.
+      ...cidrs.map((c) => `route add ${c.address}/32 dev ${hostDev} src ${HOST_PEER}`),
+    ],
+    inside: [
+      'link set lo up',
+      // No IPv6 link-local address: the context's only addresses are lo's and the given ones.
+      ...(ipv6 ? [`link set ${GUEST_DEV} addrgenmode none`] : []),
+      ...cidrs.map((c, i) => {
+        const brd = i === 0 && spec.bcast ? spec.bcast : c.prefix <= 30 ? broadcastOf(c) : undefined;
+        return `addr add ${c.address}/${c.prefix}${brd ? ` broadcast ${brd}` : ''} dev ${GUEST_DEV}`;
+      }),
+      `link set ${GUEST_DEV} up`,
+      // onlink: the gateway is in none of the context's subnets, but is right across the pair.
+      `route add default via ${HOST_PEER} dev ${GUEST_DEV} onlink`,
+    ],
+  };
+}
+
+function netnsOf(pid: number | 'self'): string {
+  try {
+    return readlinkSync(`/proc/${pid}/ns/net`);
+  } catch (err) {
+    throw new NetError(`cannot read the network namespace of process ${pid}: ${(err as NodeJS.ErrnoException).code}`, { cause: err });
+  }
+}
+
+/**
+ * Give process `pid` (which must have a network namespace of its own) the addresses of
+ * `spec` on a veth pair. Synchronous, for spawn()'s prepare hook. On failure everything
+ * made so far is removed before the NetError is thrown.
+ */
+export function setupChbind(pid: number, spec: ChbindSpec): NetLease {
+  const s = parseChbindSpec(spec);
+  // Moving a veth end "into" our own namespace would configure the caller's network instead.
+  if (netnsOf(pid) === netnsOf('self')) throw new NetError(`process ${pid} shares the caller's network namespace: give it a new one (namespaces: ['net'])`);
+  const hostDev = s.dev ?? defaultDevName(pid);
+  // Created with the inside end already in place, so no name is ever taken in the caller's namespace but ours.
+  ipBatch('here', [`link add name ${hostDev} type veth peer name ${GUEST_DEV} netns ${pid}`]);
+  let removed = false;
+  const lease: NetLease = {
+    hostDev,
+    cleanup() {
+      if (removed) return;
+      removed = true;
+      // Deleting one end deletes the pair, its addresses and routes. When the namespace
+      // inside has died, the kernel may have done it already.
+      try {
+        ipBatch('here', [`link del dev ${hostDev}`]);
+      } catch (err) {
+        if (err instanceof NetError && /Cannot find device|does not exist/.test(err.detail ?? '')) return;
+        throw err;
+      }
+    },
+  };
+  try {
+    const commands = chbindCommands(s, hostDev, existsSync('/proc/sys/net/ipv6'));
+    ipBatch('here', commands.host);
+    ipBatch({ pid }, commands.inside);
+  } catch (err) {
+    try { lease.cleanup(); } catch { /* the first failure is the one to report */ }
+    throw err;
+  }
+  return lease;
+}

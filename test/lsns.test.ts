@@ -1,0 +1,147 @@
+// ts-lsns against util-linux lsns on the same processes: a few sleeps in fresh namespaces
+// that this test starts, so that the rows compared do not change between the two runs.
+import t from 'tap';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync, readlinkSync, existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { listNamespaces } from '../src/ns/list.js';
+
+const bin = fileURLToPath(new URL('../bin/ts-lsns.js', import.meta.url));
+const dist = fileURLToPath(new URL('../dist/cli/lsns.js', import.meta.url));
+const haveLsns = spawnSync('lsns', ['--version']).status === 0;
+const skip = process.getuid?.() !== 0 ? 'needs root' : !haveLsns ? 'util-linux lsns not installed'
+  : !existsSync(dist) ? 'not built (npx tsc)' : false;
+
+interface Run { stdout: string; stderr: string; status: number | null }
+const run = (cmd: string, args: string[]): Run => {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', env: { ...process.env, LANG: 'C.UTF-8', LC_ALL: '' } });
+  return { stdout: r.stdout, stderr: r.stderr, status: r.status };
+};
+const theirs = (args: string[]) => run('lsns', args);
+const ours = (args: string[]) => run(process.execPath, [bin, ...args]);
+const ino = (pid: number, file: string) => Number(/\[(\d+)\]/.exec(readlinkSync(`/proc/${pid}/ns/${file}`))![1]);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Wait until `pid` runs `sleep` (unshare has set up and exec'd). */
+async function execd(pid: number): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    try {
+      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'sleep') return;
+    } catch { /* not yet */ }
+    await sleep(10);
+  }
+  throw new Error(`pid ${pid} never ran sleep`);
+}
+
+async function childOf(pid: number): Promise<number> {
+  for (let i = 0; i < 200; i++) {
+    const kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
+    if (kids) return Number(kids.split(' ')[0]);
+    await sleep(10);
+  }
+  throw new Error(`pid ${pid} never forked`);
+}
+
+t.test('ts-lsns vs util-linux lsns', { skip }, async (t) => {
+  const children: ChildProcess[] = [];
+  const start = (args: string[]) => {
+    const c = spawn('unshare', args, { stdio: 'ignore' });
+    children.push(c);
+    return c.pid!;
+  };
+  let inner = 0;
+  t.teardown(() => {
+    for (const c of children) c.kill('SIGKILL');
+    if (inner) try { process.kill(inner, 'SIGKILL'); } catch { /* gone */ }
+  });
+
+  const a = start(['--uts', '--ipc', 'sleep', '60']);
+  const b = start(['--net', 'sleep', '60']);
+  // every kind fresh: the outer unshare (P) shares all but pid and time with the inner sleep (S)
+  const p = start(['-r', '--pid', '--fork', '--kill-child', '--mount', '--uts', '--ipc', '--net', '--cgroup', '--time', 'sleep', '60']);
+  await Promise.all([execd(a), execd(b)]);
+  inner = await childOf(p);
+  await execd(inner);
+  const s = inner;
+
+  /** Same stdout and status. */
+  const same = (args: string[], name = args.join(' ')) => {
+    const want = theirs(args);
+    const got = ours(args);
+    t.equal(got.stdout, want.stdout, `stdout: ${name}`);
+    t.equal(got.status, want.status, `status: ${name}`);
+    return { got, want };
+  };
+
+  t.test('namespaces of one process (-p), every output form', async (t) => {
+    for (const extra of [[], ['-l'], ['-n'], ['-r'], ['-u'], ['-J'], ['-l', '-J'], ['-r', '-n'],
+      ['-o', 'NS,TYPE,NPROCS,PID,PPID,USER,UID,COMMAND,PATH,PNS,ONS'], ['-o', '+PPID,PNS,ONS'],
+      ['-o', 'ns,type'], ['--output-all'], ['--output-all', '-J'], ['-t', 'net'], ['-t', 'user', '-t', 'pid'],
+      ['-T'], ['-Tparent'], ['-Tprocess', '-J']]) {
+      same(['-p', String(s), ...extra]);
+      same(['-p', String(p), ...extra]);
+    }
+    const { got, want } = same(['-p', String(s), '-J', '--output-all']);
+    t.same(JSON.parse(got.stdout), JSON.parse(want.stdout), '-J parses to the same JSON');
+    const rows = JSON.parse(got.stdout).namespaces as Record<string, unknown>[];
+    t.equal(rows.length, 8, 'eight fresh namespaces');
+    t.equal(typeof rows[0].ns, 'number', 'ns is a JSON number');
+    t.equal(typeof rows[0].netnsid, 'string', 'netnsid is a JSON string');
+  });
+
+  t.test('the processes of one namespace (NSID)', async (t) => {
+    for (const nsid of [ino(s, 'pid'), ino(s, 'user'), ino(a, 'uts'), ino(b, 'net')]) {
+      for (const extra of [[], ['-l'], ['-J'], ['-r'], ['-o', '+NS,TYPE,PATH']]) same([String(nsid), ...extra]);
+    }
+  });
+
+  t.test('a kind over all processes: our rows are the same', async (t) => {
+    const mine = new Set([ino(a, 'uts'), ino(a, 'ipc'), ino(b, 'net'), ino(s, 'uts'), ino(s, 'ipc'), ino(s, 'net')]);
+    for (const kind of ['uts', 'ipc', 'net']) {
+      const keep = (out: string) => out.split('\n').filter((l) => mine.has(Number(l.split(' ')[0]))).join('\n');
+      const want = theirs(['-r', '-n', '-t', kind]);
+      const got = ours(['-r', '-n', '-t', kind]);
+      t.equal(got.status, want.status, `status -t ${kind}`);
+      t.ok(keep(want.stdout).length > 0, `lsns shows our ${kind} namespaces`);
+      t.equal(keep(got.stdout), keep(want.stdout), `rows of -t ${kind} -r`);
+      const json = (out: string) => (JSON.parse(out).namespaces as { ns: number }[]).filter((r) => mine.has(r.ns));
+      t.same(json(ours(['-J', '-l', '-t', kind]).stdout), json(theirs(['-J', '-l', '-t', kind]).stdout), `rows of -t ${kind} -J`);
+    }
+  });
+
+  t.test('errors: same status, one line (plus the --help hint where lsns gives one)', async (t) => {
+    const dead = spawnSync('true').pid!;
+    for (const args of [['--bogus'], ['-x'], ['-t', 'foo'], ['-t'], ['-J', '-r'], ['-o', 'FOO'], ['-p', 'abc'],
+      ['-p', String(dead)], ['-J', '-p', String(dead)], ['1'], ['abc'], ['-p', '1', '5'], ['--no'], ['-Tfoo']]) {
+      const want = theirs(args);
+      const got = ours(args);
+      t.equal(got.status, want.status, `status: ${args.join(' ')}`);
+      t.equal(got.stdout, want.stdout, `stdout: ${args.join(' ')}`);
+      t.equal(got.stderr.replaceAll('ts-lsns', 'lsns'), want.stderr, `stderr: ${args.join(' ')}`);
+      t.ok(got.stderr.split('\n').filter(Boolean).length <= 2, 'at most the message and the hint');
+    }
+  });
+
+  t.test('listNamespaces() gives what lsns -J gives', async (t) => {
+    const recs = await listNamespaces({ pid: s, netnsid: true });
+    const want = JSON.parse(theirs(['-J', '-l', '-p', String(s), '-o', 'NS,TYPE,NPROCS,PID,PPID,UID,USER,COMMAND,PATH,PNS,ONS,NETNSID']).stdout)
+      .namespaces as Record<string, unknown>[];
+    t.equal(recs.length, want.length);
+    recs.forEach((r, i) => {
+      const w = want[i];
+      t.match(r, {
+        ns: w.ns, type: w.type === 'mnt' ? 'mount' : w.type, nprocs: w.nprocs, pid: w.pid, ppid: w.ppid,
+        uid: w.uid, user: w.user, command: w.command, path: w.path, pns: w.pns, ons: w.ons,
+      }, `record ${w.type}`);
+      if (r.type === 'net') t.equal(r.netnsid === -1 ? 'unassigned' : String(r.netnsid), w.netnsid);
+    });
+    t.same(recs.find((r) => r.type === 'pid')?.pids, [s], 'the pid namespace holds only the sleep');
+  });
+
+  t.test('--explain shows the readlinks and ioctls', async (t) => {
+    const r = ours(['--explain', '-p', String(s), '-o', 'NS,PNS']);
+    t.equal(r.status, 0);
+    t.match(r.stderr, new RegExp(`readlink\\("/proc/${s}/ns/net"\\) = "net:\\[${ino(s, 'net')}\\]"`));
+    t.match(r.stderr, /ioctl\(\d+, NS_GET_PARENT\) = \d+/);
+  });
+});
