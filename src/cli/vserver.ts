@@ -1,0 +1,171 @@
+// ts-vserver: util-vserver's `vserver NAME start|stop|enter|exec|...` on namespaces.
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { program, runTool, applyExplain, exitLike, ToolError, UsageError } from './common.js';
+
+const COMMANDS = ['build', 'start', 'stop', 'restart', 'enter', 'exec', 'status', 'ps', 'kill'] as const;
+
+const USAGE = `<name> <command> [<argument>...]
+
+commands:
+  <name> build [--busybox | --debootstrap <suite>] [--force]   make the root filesystem
+  <name> start [-- <command>...]   boot its init (or the command) in a new context
+  <name> stop                      TERM its init, kill what is left, remove every trace
+  <name> restart                   stop, then start
+  <name> enter                     a shell inside
+  <name> exec <command>...         run a command inside
+  <name> status                    running or not (exit 0 or 3)
+  <name> ps                        its processes, with the pids seen inside
+  <name> kill <pid> [<signal>]     signal a process by its pid inside
+  start --all-onboot               start every vserver with ONBOOT=yes
+  list                             every vserver, running or not
+
+environment: TSNS_VSERVER_CONFDIR (default /etc/tsns/vservers), TSNS_VSERVER_ROOT
+(default /var/lib/tsns/vservers), TSNS_RUN_DIR (default /run/tsns)`;
+
+async function main(): Promise<number> {
+  const cmd = program('ts-vserver', 'Build, start, stop and enter virtual private servers.')
+    .usage(USAGE)
+    .argument('[args...]');
+  cmd.parse(process.argv.slice(2), { from: 'user' });
+  applyExplain(cmd.opts());
+  let args = [...cmd.args];
+  const vs = await import('../vserver/index.js');
+
+  if (args[0] === 'list') return list(vs);
+  if (args[0] === 'start' && args[1] === '--all-onboot') {
+    let failed = 0;
+    for (const n of await vs.onbootNames()) {
+      if (vs.running(n)) continue;
+      try {
+        await vs.start(n);
+      } catch (err) {
+        process.stderr.write(`ts-vserver: ${n}: ${(err as Error).message}\n`);
+        failed++;
+      }
+    }
+    return failed ? 1 : 0;
+  }
+  // util-vserver's vps/vkill order (`ps NAME`) as well as `NAME ps`.
+  if ((COMMANDS as readonly string[]).includes(args[0]) && args.length >= 2 && !args[1].startsWith('-')) {
+    args = [args[1], args[0], ...args.slice(2)];
+  }
+  const [name, command, ...rest] = args;
+  if (!name) throw new UsageError('no vserver name given');
+  if (!command) throw new UsageError('no command given');
+  try {
+    (await import('../sandbox/context.js')).checkContextName(name, 'vserver');
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  try {
+    switch (command) {
+      case 'build': return await build(vs, name, rest);
+      case 'start': return await start(vs, name, rest);
+      case 'stop':
+        if (!(await vs.stop(name))) throw new ToolError(`vserver ${name} is not running`);
+        return 0;
+      case 'restart':
+        await vs.stop(name);
+        return await start(vs, name, rest);
+      case 'enter': return await inside(vs, name, []);
+      case 'exec':
+        if (!rest.length) throw new UsageError('exec needs a command');
+        return await inside(vs, name, rest[0] === '--' ? rest.slice(1) : rest);
+      case 'status': {
+        const s = await vs.status(name);
+        if (s.error && !s.running) throw new ToolError(s.error);
+        process.stdout.write(s.running ? `vserver ${name} is running (pid ${s.pid}, ${s.procs} processes)\n` : `vserver ${name} is stopped\n`);
+        return s.running ? 0 : 3;
+      }
+      case 'ps': {
+        const rows = [['PID', 'HOSTPID', 'STAT', 'COMMAND'], ...vs.ps(name).map((p) => [String(p.inside), String(p.pid), p.state, p.cmd])];
+        table(rows);
+        return 0;
+      }
+      case 'kill': {
+        const [pid, sig] = rest;
+        if (!pid || !/^\d+$/.test(pid)) throw new UsageError('kill needs a pid (as seen inside) and optionally a signal');
+        const { signalNumber } = await import('../spawn/index.js');
+        let signal: number;
+        try {
+          signal = sig === undefined ? signalNumber('SIGTERM') : /^\d+$/.test(sig) ? Number(sig) : signalNumber(sig);
+        } catch (err) {
+          throw new UsageError((err as Error).message);
+        }
+        vs.kill(name, Number(pid), signal);
+        return 0;
+      }
+      default:
+        throw new UsageError(`unknown command '${command}' (known: ${COMMANDS.join(', ')})`);
+    }
+  } catch (err) {
+    if (err instanceof Error && ['VserverError', 'ContextError', 'BuildError'].includes(err.name)) throw new ToolError(err.message);
+    const { spawnFailure } = await import('./messages.js');
+    throw spawnFailure(err);
+  }
+}
+
+async function build(vs: typeof import('../vserver/index.js'), name: string, rest: string[]): Promise<number> {
+  let kind: 'busybox' | 'debootstrap' = 'busybox';
+  let suite: string | undefined;
+  let force = false;
+  for (let i = 0; i < rest.length; i++) {
+    if (rest[i] === '--busybox') kind = 'busybox';
+    else if (rest[i] === '--debootstrap') {
+      kind = 'debootstrap';
+      suite = rest[++i];
+      if (!suite) throw new UsageError('--debootstrap needs a suite (e.g. bookworm)');
+    } else if (rest[i] === '--force') force = true;
+    else throw new UsageError(`build: unknown option '${rest[i]}'`);
+  }
+  const file = vs.configFile(name);
+  // Like util-vserver's build, a vserver without config gets one with the defaults.
+  if (!existsSync(file)) {
+    mkdirSync(vs.confDir(), { recursive: true });
+    writeFileSync(file, `# ts-vserver ${name}: see docs/ts-vserver.md\nS_HOSTNAME=${name}\nONBOOT=no\n`);
+  }
+  const cfg = await vs.loadConfig(name);
+  if (vs.running(name)) throw new ToolError(`vserver ${name} is running: stop it first`);
+  if (kind === 'debootstrap') return vs.buildDebootstrap(cfg.rootdir, suite!, { force });
+  vs.buildBusybox(name, cfg.rootdir, { force, hostname: cfg.hostname });
+  return 0;
+}
+
+async function start(vs: typeof import('../vserver/index.js'), name: string, rest: string[]): Promise<number> {
+  const argv = rest[0] === '--' ? rest.slice(1) : rest;
+  await vs.start(name, argv);
+  return 0;
+}
+
+async function inside(vs: typeof import('../vserver/index.js'), name: string, argv: string[]): Promise<number> {
+  // enter: a login shell as root inside, as `vserver NAME enter` gives.
+  const child = await vs.exec(name, argv.length ? argv : ['/bin/sh', '-l']);
+  const ignore = () => {};
+  process.on('SIGINT', ignore).on('SIGTERM', ignore);
+  const status = await child.exited;
+  process.off('SIGINT', ignore).off('SIGTERM', ignore);
+  return exitLike(status);
+}
+
+async function list(vs: typeof import('../vserver/index.js')): Promise<number> {
+  const { formatSize } = await import('../cgroup/parse.js');
+  const rows = [['NAME', 'STATUS', 'PID', 'PROCS', 'MEMORY', 'IP', 'HOSTNAME']];
+  for (const s of await vs.list()) {
+    rows.push([
+      s.name, s.error && !s.running ? 'bad-config' : s.running ? 'running' : 'stopped', s.pid ? String(s.pid) : '-',
+      s.procs !== undefined ? String(s.procs) : '-', s.memory !== undefined ? formatSize(s.memory) : '-',
+      s.ips.length ? s.ips.join(',') : '-', s.hostname ?? '-',
+    ]);
+  }
+  table(rows);
+  return 0;
+}
+
+function table(rows: string[][]): void {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  for (const r of rows) process.stdout.write(r.map((v, i) => (i === r.length - 1 ? v : v.padEnd(widths[i]))).join('  ') + '\n');
+}
+
+await runTool('ts-vserver', main);
+// spawn()'s reaper holds the event loop while the detached init runs: leave now.
+process.exit();

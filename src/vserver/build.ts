@@ -1,0 +1,77 @@
+// Root filesystems for vservers: a busybox one made here, or Debian's via debootstrap.
+import { copyFileSync, chmodSync, existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+
+/** A build that cannot go on, worded for the user. */
+export class BuildError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BuildError';
+  }
+}
+
+function findBusybox(): string {
+  for (const p of ['/bin/busybox', '/usr/bin/busybox', '/sbin/busybox']) if (existsSync(p)) return p;
+  throw new BuildError('busybox not found (install busybox-static)');
+}
+
+function checkEmpty(root: string, force: boolean): void {
+  if (existsSync(root) && readdirSync(root).length && !force) {
+    throw new BuildError(`${root} exists and is not empty (use --force to build over it)`);
+  }
+}
+
+// The device nodes a minimal system expects (major, minor), as in a container's /dev.
+const DEVICES: [string, number, number, number][] = [
+  ['null', 1, 3, 0o666], ['zero', 1, 5, 0o666], ['full', 1, 7, 0o666],
+  ['random', 1, 8, 0o666], ['urandom', 1, 9, 0o666], ['tty', 5, 0, 0o666],
+];
+
+/**
+ * A root filesystem of one static busybox: the usual directories, one symlink per applet
+ * (from `busybox --list-full`, so no binary runs inside a half-made root), /etc/passwd,
+ * /etc/group, /etc/hosts and the basic device nodes.
+ */
+export function buildBusybox(name: string, root: string, options: { force?: boolean; hostname?: string } = {}): void {
+  const busybox = findBusybox();
+  checkEmpty(root, options.force ?? false);
+  for (const d of ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'etc', 'proc', 'sys', 'dev', 'tmp', 'root', 'var/run', 'var/log', 'home']) {
+    mkdirSync(join(root, d), { recursive: true });
+  }
+  chmodSync(join(root, 'tmp'), 0o1777);
+  copyFileSync(busybox, join(root, 'bin/busybox'));
+  chmodSync(join(root, 'bin/busybox'), 0o755);
+  const r = spawnSync(busybox, ['--list-full'], { encoding: 'utf8' });
+  if (r.status !== 0) throw new BuildError(`${busybox} --list-full failed: ${(r.stderr || r.error?.message || '').trim()}`);
+  for (const applet of r.stdout.split('\n').filter(Boolean)) {
+    const link = join(root, applet);
+    if (existsSync(link) || applet === 'bin/busybox') continue;
+    mkdirSync(dirname(link), { recursive: true });
+    symlinkSync('/bin/busybox', link);
+  }
+  const files: Record<string, string> = {
+    'etc/passwd': 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n',
+    'etc/group': 'root:x:0:\nnogroup:x:65534:\n',
+    'etc/hostname': `${options.hostname ?? name}\n`,
+    'etc/hosts': `127.0.0.1\tlocalhost\n127.0.1.1\t${options.hostname ?? name}\n`,
+    'etc/profile': 'export PS1="[\\u@\\h \\W]\\$ "\n',
+  };
+  for (const [f, text] of Object.entries(files)) writeFileSync(join(root, f), text);
+  for (const [dev, major, minor, mode] of DEVICES) {
+    const path = join(root, 'dev', dev);
+    if (existsSync(path)) continue;
+    const m = spawnSync('mknod', ['-m', mode.toString(8), path, 'c', String(major), String(minor)], { encoding: 'utf8' });
+    if (m.status !== 0) throw new BuildError(`mknod ${path} failed: ${(m.stderr || m.error?.message || '').trim()}`);
+  }
+}
+
+/** Debian SUITE through debootstrap(8), which must be installed. */
+export function buildDebootstrap(root: string, suite: string, options: { force?: boolean; mirror?: string } = {}): number {
+  if (!/^[a-z0-9-]+$/.test(suite)) throw new BuildError(`invalid suite '${suite}'`);
+  checkEmpty(root, options.force ?? false);
+  mkdirSync(root, { recursive: true });
+  const r = spawnSync('debootstrap', [suite, root, ...(options.mirror ? [options.mirror] : [])], { stdio: 'inherit' });
+  if (r.error) throw new BuildError(`cannot run debootstrap: ${(r.error as NodeJS.ErrnoException).code} (install debootstrap)`);
+  return r.status ?? 1;
+}

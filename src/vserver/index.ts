@@ -1,0 +1,204 @@
+// Virtual private servers on namespaces: a config, a root filesystem, and a context
+// (src/sandbox/context.ts) persisted under RUN/NAME that outlives the tool that started it.
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import {
+  contextProcesses, destroyContext, isAlive, joinContext, readState, runDir, startContext, checkContextName,
+  type ContextState, type JoinOptions,
+} from '../sandbox/context.js';
+import type { Sandbox } from '../spawn/index.js';
+import { configuredNames, loadConfig, type VserverConfig } from './config.js';
+
+export { ConfigError, loadConfig, parseConfig, confDir, rootBase, configFile, type VserverConfig } from './config.js';
+export { buildBusybox, buildDebootstrap } from './build.js';
+
+/** A failure worded for the user (not running, running already, private...). */
+export class VserverError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'VserverError';
+  }
+}
+
+/** Environment of processes inside: nothing from the caller leaks in. */
+export const INSIDE_ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', TERM: process.env.TERM ?? 'dumb', SHELL: '/bin/sh' };
+
+/** The default init: runs until TERM (the trap makes pid 1 take the signal at all). */
+export const DEFAULT_INIT = ['/bin/sh', '-c', 'trap "exit 0" TERM INT; while :; do sleep 1 & wait $!; done'];
+
+export function vserverDir(name: string): string {
+  return join(runDir(), name);
+}
+
+export function cgroupName(name: string): string {
+  return `tsns-vs-${name}`;
+}
+
+/** The running state of NAME, or undefined when it is stopped. */
+export function running(name: string): ContextState | undefined {
+  const dir = vserverDir(name);
+  const state = readState(dir);
+  return state && isAlive(state, dir) ? state : undefined;
+}
+
+/**
+ * Start NAME: cgroup with limits, new namespaces (net too), chroot into ROOTDIR, secure
+ * capabilities minus S_CAPS, hostname, the chbind network and nice; the init runs
+ * detached (setsid, no stdio) and the state goes to RUN/NAME.
+ */
+export async function start(name: string, argv: readonly string[] = []): Promise<ContextState> {
+  checkContextName(name, 'vserver');
+  const cfg = await loadConfig(name);
+  if (running(name)) throw new VserverError(`vserver ${name} is running already`);
+  if (!existsSync(join(cfg.rootdir, 'bin', 'sh')) && !argv.length) {
+    throw new VserverError(`no root filesystem at ${cfg.rootdir} (no bin/sh): run 'ts-vserver ${name} build --busybox'`);
+  }
+  const { resolveCapDrop } = await import('../sandbox/caps.js');
+  const dropCaps = resolveCapDrop({ secure: true, keep: cfg.caps });
+  const init = argv.length ? [...argv] : DEFAULT_INIT;
+  // ULIMIT: applied by the shell inside, which then becomes the init itself (exec keeps pid 1).
+  const program = cfg.ulimit.length ? ['/bin/sh', '-c', `ulimit ${cfg.ulimit.join(' ')} || exit 1; exec "$@"`, 'init', ...init] : init;
+  if (cfg.ips.length) await loadNetwork();
+  const started = await startContext({
+    name,
+    dir: vserverDir(name),
+    cgroup: cgroupName(name),
+    hostname: cfg.hostname,
+    net: true,
+    network: (pid) => network(pid, cfg),
+    limits: { memory: cfg.memory, pids: cfg.pids, cpu: cfg.cpu },
+    root: cfg.rootdir,
+    dropCaps,
+    noNewPrivs: true,
+    nice: cfg.nice,
+    fakeinit: true,
+    setsid: true,
+    stdio: 'ignore',
+    env: INSIDE_ENV,
+    extra: { private: cfg.flags.includes('private'), ips: cfg.ips },
+  }, program);
+  // An init that dies at once (a bad ULIMIT, a command that fails) is a failed start: clean up.
+  await new Promise((r) => setTimeout(r, 100));
+  if (!isAlive(started.state, vserverDir(name))) {
+    const status = await started.sandbox.exited;
+    await started.destroy({ timeoutMs: 0 });
+    throw new VserverError(`vserver ${name}: init ended at once (${status.signal ?? `exit status ${status.code}`})`);
+  }
+  return started.state;
+}
+
+/** The chbind part: addresses on a veth pair, or only a loopback that is up. */
+function network(pid: number, cfg: VserverConfig): { hostDev?: string; cleanup?: () => void } | void {
+  if (cfg.ips.length === 0) {
+    const r = spawnSync('nsenter', [`--net=/proc/${pid}/ns/net`, 'ip', 'link', 'set', 'lo', 'up'], { encoding: 'utf8' });
+    if (r.status !== 0) throw new VserverError(`cannot bring up lo in vserver ${cfg.name}: ${(r.stderr || r.error?.message || '').trim()}`);
+    return;
+  }
+  // Loaded before spawn() by start(); required here synchronously through the cache.
+  return chbind!(pid, { ips: cfg.ips, bcast: cfg.bcast, dev: cfg.dev });
+}
+
+let chbind: typeof import('../net/chbind.js').setupChbind | undefined;
+
+/** Load the network part ahead of a start (prepare hooks are synchronous). */
+export async function loadNetwork(): Promise<void> {
+  chbind ??= (await import('../net/chbind.js')).setupChbind;
+}
+
+/** Stop NAME: TERM to init, wait, kill the cgroup, unmount, remove the veth and state. */
+export async function stop(name: string, options: { timeoutMs?: number } = {}): Promise<boolean> {
+  const dir = vserverDir(name);
+  const state = readState(dir);
+  if (!state) return false;
+  // Even an init that died on its own leaves state, mounts and a group to remove.
+  await destroyContext(state, dir, { timeoutMs: options.timeoutMs ?? 5000 });
+  return true;
+}
+
+function runningOrThrow(name: string): ContextState {
+  const state = running(name);
+  if (!state) throw new VserverError(`vserver ${name} is not running`);
+  return state;
+}
+
+/** Run argv inside NAME: all its namespaces, its root, its cgroup and capability limits. */
+export async function exec(name: string, argv: readonly string[], options: JoinOptions = {}): Promise<Sandbox> {
+  const state = runningOrThrow(name);
+  if (state.extra?.private) throw new VserverError(`vserver ${name} is private (S_FLAGS private): it cannot be entered`);
+  return joinContext(state, vserverDir(name), argv, { env: INSIDE_ENV, cwd: '/', ...options });
+}
+
+/** Processes of NAME with pids as seen inside. */
+export function ps(name: string): ReturnType<typeof contextProcesses> {
+  return contextProcesses(runningOrThrow(name));
+}
+
+/** Send `signal` to the process NAME knows as `insidePid` (vkill). */
+export function kill(name: string, insidePid: number, signal: NodeJS.Signals | number = 'SIGTERM'): void {
+  const p = ps(name).find((x) => x.inside === insidePid);
+  if (!p) throw new VserverError(`vserver ${name} has no process ${insidePid}`);
+  process.kill(p.pid, signal);
+}
+
+export interface VserverStatus {
+  name: string;
+  running: boolean;
+  pid?: number;
+  procs?: number;
+  memory?: number;
+  ips: string[];
+  hostname?: string;
+  onboot?: boolean;
+  /** The config could not be read (its error). */
+  error?: string;
+}
+
+export async function status(name: string): Promise<VserverStatus> {
+  let cfg: VserverConfig | undefined;
+  let error: string | undefined;
+  try {
+    cfg = await loadConfig(name);
+  } catch (err) {
+    error = (err as Error).message;
+  }
+  const state = running(name);
+  const out: VserverStatus = { name, running: Boolean(state), ips: cfg?.ips ?? [], hostname: cfg?.hostname, onboot: cfg?.onboot, error };
+  if (state) {
+    out.pid = state.pid;
+    out.procs = contextProcesses(state).length;
+    out.hostname = state.hostname;
+    out.ips = (state.extra?.ips as string[] | undefined) ?? out.ips;
+    try {
+      const { openCgroup } = await import('../cgroup/index.js');
+      out.memory = openCgroup(state.cgroup).stats().memoryCurrent;
+    } catch {
+      // no memory figures on this host
+    }
+  }
+  return out;
+}
+
+/** Every vserver: configured ones and running ones (a config may be gone while it runs). */
+export async function list(): Promise<VserverStatus[]> {
+  const names = new Set(configuredNames());
+  try {
+    for (const d of readdirSync(runDir())) if (d !== 'ctx' && existsSync(join(runDir(), d, 'state.json'))) names.add(d);
+  } catch {
+    // nothing runs
+  }
+  return Promise.all([...names].sort().map((n) => status(n)));
+}
+
+/** Names of configured vservers with ONBOOT=yes. */
+export async function onbootNames(): Promise<string[]> {
+  const out: string[] = [];
+  for (const n of configuredNames()) {
+    try {
+      if ((await loadConfig(n)).onboot) out.push(n);
+    } catch {
+      // reported when started by name
+    }
+  }
+  return out;
+}

@@ -1,0 +1,72 @@
+// The native stage on its own, driven by hand-built plans.
+import t from 'tap';
+import { writeFileSync } from 'node:fs';
+import { runStage, StepError } from '../src/native/stage.js';
+import { encodePlan, type Step } from '../src/native/plan.js';
+import { waitpid, decodeWaitStatus } from '../src/sys/proc.js';
+import { CLONE_NEWUTS, CLONE_NEWUSER } from '../src/sys/ns.js';
+import { SysError } from '../src/sys/errors.js';
+import { koffi } from '../src/sys/libc.js';
+import { NATIVE_LIBRARY } from '../src/native/stage.js';
+
+const exitOf = (pid: number) => decodeWaitStatus(waitpid(pid).status);
+
+t.test('a plan runs in order and execs', async (t) => {
+  const pid = runStage([
+    { op: 'sethostname', name: 'plan-host' },
+    { op: 'exec', file: 'sh', argv: ['sh', '-c', 'test "$(hostname)" = plan-host'], env: ['PATH=/usr/bin:/bin'], search: true },
+  ], { cloneFlags: CLONE_NEWUTS });
+  t.same(exitOf(pid), { code: 0, signal: null });
+});
+
+t.test('a failing step is reported as (step, errno) and leaves no child', async (t) => {
+  const steps: Step[] = [
+    { op: 'chdir', path: '/nonexistent-tsns' },
+    { op: 'exec', file: '/bin/true', argv: ['true'], env: [], search: false },
+  ];
+  const err = t.throws(() => runStage(steps, { cloneFlags: 0 })) as unknown as StepError;
+  t.type(err, StepError);
+  t.equal(err.step, steps[0]);
+  t.equal(err.code, 'ENOENT');
+  t.equal(err.syscall, 'chdir');
+  t.throws(() => waitpid(-1, 1), { code: 'ECHILD' }, 'the child was reaped');
+});
+
+t.test('exec failures carry the errno of the search', async (t) => {
+  const err = t.throws(() => runStage([{ op: 'exec', file: 'no-such-tsns', argv: ['x'], env: ['PATH=/bin'], search: true }], { cloneFlags: 0 })) as unknown as StepError;
+  t.equal(err.code, 'ENOENT');
+});
+
+t.test('sync: the parent acts while the child waits', async (t) => {
+  let seen = 0;
+  const pid = runStage([
+    { op: 'sync' },
+    { op: 'exec', file: '/bin/sh', argv: ['sh', '-c', 'test "$(cat /proc/self/uid_map | tr -s " ")" = " 0 0 1"'], env: [], search: false },
+  ], {
+    cloneFlags: CLONE_NEWUSER,
+    onSync: (child) => {
+      seen = child;
+      writeFileSync(`/proc/${child}/uid_map`, "0 0 1");
+    },
+  });
+  t.equal(seen, pid);
+  t.same(exitOf(pid), { code: 0, signal: null });
+});
+
+t.test('the C side refuses a malformed plan', async (t) => {
+  const lib = koffi().load(NATIVE_LIBRARY);
+  const spawn = lib.func('int tsns_spawn(const uint8_t *plan, size_t len, unsigned long flags, int report_fd, int go_fd, int explain_fd)');
+  const good = encodePlan([{ op: 'chdir', path: '/' }]);
+  const unknownOp = Buffer.from(good);
+  unknownOp.writeUInt32LE(99, 0);
+  t.equal(spawn(unknownOp, unknownOp.length, 0, -1, -1, -1), -22, 'unknown opcode: -EINVAL');
+  const truncated = good.subarray(0, good.length - 3);
+  t.equal(spawn(truncated, truncated.length, 0, -1, -1, -1), -22, 'truncated: -EINVAL');
+});
+
+t.test('clone failures become SysError', async (t) => {
+  // CLONE_NEWUSER with CLONE_FS is refused by the kernel.
+  const err = t.throws(() => runStage([{ op: 'exec', file: '/bin/true', argv: ['true'], env: [], search: false }], { cloneFlags: CLONE_NEWUSER | 0x200 }));
+  t.type(err, SysError);
+  t.match(err, { syscall: 'clone', code: 'EINVAL' });
+});
