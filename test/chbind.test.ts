@@ -2,43 +2,46 @@
 // (unshare --net): the "caller side" of the veth pair lives there, never in the machine's
 // own namespace, and every packet goes to an address that exists only there.
 import t from 'tap';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT, run } from './helpers.js';
 
-const CHBIND = `${ROOT}bin/ts-chbind.js`;
-const ENV = { ...process.env, NODE: process.execPath, CHBIND } as Record<string, string>;
+const dir = mkdtempSync(join(tmpdir(), 'tsns-chbind-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+
+// One small node program for both sides: `inside` tries to bind another address and its own,
+// then serves one connection on 0.0.0.0:8080 (10 s at most); `client ADDR` connects to it,
+// 50 tries at most, and prints the answer.
+const NETPROG = join(dir, 'net.cjs');
+writeFileSync(NETPROG, `const net = require('node:net');
+const [mode, addr] = process.argv.slice(2);
+const bind = (host) => new Promise((ok) => { const s = net.createServer();
+  s.on('error', (e) => ok(e.code)).listen(0, host, () => s.close(() => ok('bound'))); });
+if (mode === 'inside') (async () => {
+  console.log('bind 10.0.0.11: ' + await bind('10.0.0.11'));
+  console.log('bind 10.0.0.10: ' + await bind('10.0.0.10'));
+  setTimeout(() => process.exit(2), 10000).unref();
+  const s = net.createServer((c) => { c.end('hello ' + c.remoteAddress + '\\n'); s.close(); }).listen(8080, '0.0.0.0');
+})();
+else (function attempt(n) {
+  const c = net.connect(8080, addr);
+  c.setEncoding('utf8');
+  c.on('data', (d) => process.stdout.write(d));
+  c.on('error', () => n > 0 ? setTimeout(() => attempt(n - 1), 50) : (console.log('unreachable'), process.exit(1)));
+})(50);
+`);
+
+const ENV = { ...process.env, NODE: process.execPath, CHBIND: `${ROOT}bin/ts-chbind.js`, NETPROG, D: dir } as Record<string, string>;
 
 /** Run a shell script in a fresh network namespace (lo up); `$NODE $CHBIND` is ts-chbind. */
 function inTestNetns(script: string, timeout = 20_000) {
   return run('unshare', ['--net', 'sh', '-c', `ip link set lo up\n${script}`], { env: ENV, timeout });
 }
 
-// What the test namespace holds after ts-chbind is gone: nothing but lo.
+// What the test namespace holds once ts-chbind is gone: nothing but lo.
 const LEFTOVERS = 'echo "--- after"; ip -o link show type veth; ip -4 -o addr show scope global; ip -4 -o addr show scope link; ip route';
 const after = (stdout: string) => stdout.slice(stdout.indexOf('--- after') + '--- after'.length).trim();
-
-// A server bound to 0.0.0.0 that answers one connection with the peer's address, and a
-// client that tries a bounded number of times (50 x at most 1 s).
-const SERVER = `import socket
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(('0.0.0.0', 8080)); s.listen(1); s.settimeout(10)
-c, a = s.accept(); c.sendall(('hello ' + a[0] + '\\n').encode()); c.close()`;
-const CLIENT = `import socket, sys, time
-for i in range(50):
-    try:
-        c = socket.create_connection((sys.argv[1], 8080), timeout=1)
-        print(c.recv(100).decode().strip()); sys.exit(0)
-    except OSError:
-        time.sleep(0.05)
-print('unreachable'); sys.exit(1)`;
-const BIND = `import socket, sys
-s = socket.socket()
-try:
-    s.bind((sys.argv[1], 0)); print('bound')
-except OSError as e:
-    import errno; print(errno.errorcode[e.errno])`;
 
 t.test('inside: only lo and the given address', async (t) => {
   const r = await inTestNetns(`$NODE $CHBIND --ip 10.0.0.10/24 -- sh -c 'ip -o addr; echo ---; ip -o link; echo ---; ip route'\necho rc=$?\n${LEFTOVERS}`);
@@ -53,85 +56,79 @@ t.test('inside: only lo and the given address', async (t) => {
 });
 
 t.test('short form, several --ip, --bcast and --dev', async (t) => {
-  const short = await inTestNetns(`$NODE $CHBIND 10.0.0.20 ip -4 -o addr show dev eth0`);
-  t.match(short.stdout, /inet 10\.0\.0\.20\/32 /);
-  t.equal(short.exitCode, 0);
-  const many = await inTestNetns(`$NODE $CHBIND --ip 10.0.0.10/24 --ip 10.0.1.10/255.255.255.0 --bcast 10.0.0.127 --dev vs-test -- sh -c 'ip -4 -o addr show dev eth0; cat /proc/net/dev' &
-sleep 0.3; ip -o link show type veth | cut -d: -f2; ip route | grep vs-test; wait $!
-${LEFTOVERS}`);
-  t.match(many.stdout, /inet 10\.0\.0\.10\/24 brd 10\.0\.0\.127 /);
-  t.match(many.stdout, /inet 10\.0\.1\.10\/24 brd 10\.0\.1\.255 /);
-  t.match(many.stdout, /^ vs-test@/m, 'the caller side has the given name');
-  t.match(many.stdout, /^10\.0\.0\.10 dev vs-test scope link src 169\.254\.0\.1/m);
-  t.match(many.stdout, /^10\.0\.1\.10 dev vs-test scope link src 169\.254\.0\.1/m);
-  t.equal(after(many.stdout), '');
-});
-
-t.test('a server on 0.0.0.0 inside is reachable at its IP; other addresses cannot be bound', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'tsns-chbind-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const py = (name: string, text: string) => { const p = join(dir, name); require_write(p, text); return p; };
-  const server = py('server.py', SERVER), client = py('client.py', CLIENT), bind = py('bind.py', BIND);
-  const r = await inTestNetns(`$NODE $CHBIND --ip 10.0.0.10/24 -- python3 ${server} &
-python3 ${client} 10.0.0.10
-wait $!; echo server=$?
-$NODE $CHBIND --ip 10.0.0.10/24 -- sh -c 'python3 ${bind} 10.0.0.11; python3 ${bind} 10.0.0.10; python3 ${bind} 0.0.0.0'
+  // The program waits (5 s at most) until the caller side has been looked at.
+  const r = await inTestNetns(`$NODE $CHBIND 10.0.0.20 ip -4 -o addr show dev eth0
+$NODE $CHBIND --ip 10.0.0.10/24 --ip 10.0.1.10/255.255.255.0 --bcast 10.0.0.127 --dev vs-test -- sh -c 'ip -4 -o addr show dev eth0; touch $D/ready; i=0; while [ ! -e $D/done ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done' &
+i=0; while [ ! -e $D/ready ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done
+ip -o link show type veth | cut -d: -f2; ip route; touch $D/done; wait $!
 ${LEFTOVERS}`);
   t.equal(r.stderr, '');
-  const lines = r.stdout.split('\n');
-  t.equal(lines[0], 'hello 169.254.0.1', 'reached from the caller side, from its address');
-  t.equal(lines[1], 'server=0');
-  t.same(lines.slice(2, 5), ['EADDRNOTAVAIL', 'bound', 'bound'], 'another IP: EADDRNOTAVAIL; its own and 0.0.0.0: bound');
+  t.match(r.stdout, /inet 10\.0\.0\.20\/32 /, 'short form; /32 by default');
+  t.match(r.stdout, /inet 10\.0\.0\.10\/24 brd 10\.0\.0\.127 /);
+  t.match(r.stdout, /inet 10\.0\.1\.10\/24 brd 10\.0\.1\.255 /);
+  t.match(r.stdout, /^ vs-test@/m, 'the caller side has the given name');
+  t.match(r.stdout, /^10\.0\.0\.10 dev vs-test scope link src 169\.254\.0\.1/m);
+  t.match(r.stdout, /^10\.0\.1\.10 dev vs-test scope link src 169\.254\.0\.1/m);
   t.equal(after(r.stdout), '');
 });
 
-t.test('bad input: one line, exit 1, no veth', async (t) => {
-  const cases: [string[], RegExp][] = [
-    [['--ip', '10.0.0.300'], /^ts-chbind: invalid IP address '10\.0\.0\.300'\n$/],
-    [['--ip', '10.0.0.10/33'], /^ts-chbind: invalid prefix length or netmask '33' in '10\.0\.0\.10\/33'\n$/],
-    [['--ip', 'fd00::1'], /^ts-chbind: IPv6 address 'fd00::1' not supported: give an IPv4 address\n$/],
-    [['--ip', '10.0.0.10', '--bcast', 'x'], /^ts-chbind: invalid broadcast address 'x'\n$/],
-    [['--ip', '10.0.0.10', '--dev', 'a-name-far-too-long'], /^ts-chbind: invalid device name 'a-name-far-too-long': 1 to 15 characters\n$/],
-    [['nonsense'], /^ts-chbind: invalid IP address 'nonsense'\n$/],
+t.test('a server on 0.0.0.0 inside is reachable at its IP; other addresses cannot be bound', async (t) => {
+  const r = await inTestNetns(`$NODE $CHBIND --ip 10.0.0.10/24 -- $NODE $NETPROG inside &
+$NODE $NETPROG client 10.0.0.10
+wait $!; echo server=$?
+${LEFTOVERS}`);
+  t.equal(r.stderr, '');
+  t.match(r.stdout, /^bind 10\.0\.0\.11: EADDRNOTAVAIL$/m, 'another address cannot be bound');
+  t.match(r.stdout, /^bind 10\.0\.0\.10: bound$/m);
+  t.match(r.stdout, /^hello 169\.254\.0\.1$/m, 'reached from the caller side, from its address');
+  t.match(r.stdout, /^server=0$/m);
+  t.equal(after(r.stdout), '');
+});
+
+t.test('bad input: one line, exit 1, nothing made', async (t) => {
+  const cases: [string, string][] = [
+    ["--ip 10.0.0.300", "invalid IP address '10.0.0.300'"],
+    ['--ip 10.0.0.10/33', "invalid prefix length or netmask '33' in '10.0.0.10/33'"],
+    ['--ip fd00::1', "IPv6 address 'fd00::1' not supported: give an IPv4 address"],
+    ['--ip 10.0.0.255/24', "invalid IP address '10.0.0.255/24': that is the broadcast address of /24"],
+    ['--ip 10.0.0.10 --bcast x', "invalid broadcast address 'x'"],
+    ['--ip 10.0.0.10 --dev a-name-far-too-long', "invalid device name 'a-name-far-too-long': 1 to 15 characters"],
+    ['nonsense', "invalid IP address 'nonsense'"],
   ];
-  for (const [args, message] of cases) {
-    const r = await inTestNetns(`$NODE $CHBIND ${args.map((a) => `'${a}'`).join(' ')} -- true; echo rc=$?\n${LEFTOVERS}`);
-    t.match(r.stderr, message, args.join(' '));
-    t.match(r.stdout, /^rc=1$/m);
-    t.equal(after(r.stdout), '', `${args.join(' ')}: nothing made`);
-  }
-  const none = await inTestNetns('$NODE $CHBIND; echo rc=$?');
-  t.match(none.stderr, /^ts-chbind: no IP address given\nTry 'ts-chbind --help' for more information\.\n$/);
+  const r = await inTestNetns(`${cases.map(([args]) => `$NODE $CHBIND ${args} -- true 2>&1; echo rc=$?`).join('\n')}
+$NODE $CHBIND 2>&1; echo rc=$?
+${LEFTOVERS}`);
+  const expected = cases.map(([, m]) => `ts-chbind: ${m}\nrc=1`).join('\n')
+    + "\nts-chbind: no IP address given\nTry 'ts-chbind --help' for more information.\nrc=1";
+  t.equal(r.stdout.slice(0, r.stdout.indexOf('--- after')).trim(), expected);
+  t.equal(after(r.stdout), '');
 });
 
 t.test('failures after the pair exists remove it', async (t) => {
-  // The route to the address cannot be added: the pair is made, then removed again.
-  const route = await inTestNetns(`ip route add 10.0.0.10/32 dev lo
-$NODE $CHBIND 10.0.0.10 true; echo rc=$?
+  const r = await inTestNetns(`
+# The route to the address cannot be added: the pair is made, then removed again.
+ip route add 10.0.0.10/32 dev lo
+$NODE $CHBIND 10.0.0.10 true 2>&1; echo rc=$?
 ip route del 10.0.0.10/32 dev lo
+# A name that is taken: nothing is made, and the owner of the name keeps it.
+$NODE $CHBIND --dev lo 10.0.0.10 true 2>&1; echo rc=$?; ip -o link show lo | cut -d: -f2
+# exec fails after the network was set up.
+$NODE $CHBIND 10.0.0.10 /nonexistent/program 2>&1; echo rc=$?
 ${LEFTOVERS}`);
-  t.match(route.stderr, /^ts-chbind: ip route add 10\.0\.0\.10\/32 dev tsns\d+ src 169\.254\.0\.1: RTNETLINK answers: File exists\n$/);
-  t.match(route.stdout, /^rc=1$/m);
-  t.equal(after(route.stdout), '');
-  // A name that is taken: nothing is made, and the owner of the name keeps it.
-  const taken = await inTestNetns(`$NODE $CHBIND --dev lo 10.0.0.10 true; echo rc=$?; ip -o link show lo | cut -d: -f2\n${LEFTOVERS}`);
-  t.match(taken.stderr, /^ts-chbind: ip link add name lo type veth peer name eth0 netns \d+: RTNETLINK answers: File exists\n$/);
-  t.match(taken.stdout, /^rc=1\n lo\n/);
-  t.equal(after(taken.stdout), '');
-  // exec fails after the network was set up.
-  const exec = await inTestNetns(`$NODE $CHBIND 10.0.0.10 /nonexistent/program; echo rc=$?\n${LEFTOVERS}`);
-  t.match(exec.stderr, /^ts-chbind: failed to execute \/nonexistent\/program: No such file or directory\n$/);
-  t.match(exec.stdout, /^rc=127$/m);
-  t.equal(after(exec.stdout), '');
+  const lines = r.stdout.split('\n');
+  t.match(lines[0], /^ts-chbind: ip route add 10\.0\.0\.10\/32 dev tsns\d+ src 169\.254\.0\.1: RTNETLINK answers: File exists$/);
+  t.equal(lines[1], 'rc=1');
+  t.match(lines[2], /^ts-chbind: ip link add name lo type veth peer name eth0 netns \d+: RTNETLINK answers: File exists$/);
+  t.same(lines.slice(3, 5), ['rc=1', ' lo']);
+  t.same(lines.slice(5, 7), ['ts-chbind: failed to execute /nonexistent/program: No such file or directory', 'rc=127']);
+  t.equal(after(r.stdout), '');
 });
 
 for (const [signal, status] of [['SIGTERM', 143], ['SIGINT', 130]] as const) {
   t.test(`${signal} to ts-chbind: the program gets it, everything is removed`, async (t) => {
-    const dir = mkdtempSync(join(tmpdir(), 'tsns-chbind-'));
-    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-    const pidFile = join(dir, 'pid');
+    const pidFile = join(dir, `pid-${signal}`);
     // $PPID of the program is ts-chbind; the file appears only once the network is set up.
-    const running = inTestNetns(`$NODE $CHBIND 10.0.0.10 sh -c 'ip -o link show type veth; echo $PPID > ${pidFile}.tmp; mv ${pidFile}.tmp ${pidFile}; exec sleep 20'; echo rc=$?\n${LEFTOVERS}`);
+    const running = inTestNetns(`$NODE $CHBIND 10.0.0.10 sh -c 'echo $PPID > ${pidFile}.tmp; mv ${pidFile}.tmp ${pidFile}; exec sleep 20'; echo rc=$?\n${LEFTOVERS}`);
     const deadline = Date.now() + 10_000;
     while (!existsSync(pidFile) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     t.ok(existsSync(pidFile), 'the program started');
@@ -141,5 +138,3 @@ for (const [signal, status] of [['SIGTERM', 143], ['SIGINT', 130]] as const) {
     t.equal(after(r.stdout), '');
   });
 }
-
-import { writeFileSync as require_write } from 'node:fs';

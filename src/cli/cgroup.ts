@@ -208,8 +208,9 @@ async function run(args: string[], o: CommonOptions): Promise<number> {
 
 async function exec(args: string[]): Promise<number> {
   if (args.length === 0) throw new UsageError('exec: no group name specified');
-  if (args.length === 1) throw new UsageError('exec: no command specified');
-  const [name, ...argv] = args;
+  if (args.length === 1 || (args.length === 2 && args[1] === '--')) throw new UsageError('exec: no command specified');
+  const [name, ...rest] = args;
+  const argv = rest[0] === '--' ? rest.slice(1) : rest;
   const group = openCgroup(name);
   const before = group.stats().oomKills ?? 0;
   const status = await runInside(group, argv);

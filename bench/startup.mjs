@@ -1,0 +1,26 @@
+// Wall time of `ts-unshare --pid --fork --mount-proc true` against `node -e 0` and util-linux
+// unshare with the same flags, measured in one run, alternating to share the machine's state.
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const tsUnshare = fileURLToPath(new URL('../bin/ts-unshare.js', import.meta.url));
+const N = Number(process.env.N ?? 40);
+const cases = {
+  'node -e 0': [process.execPath, ['-e', '0']],
+  'ts-unshare --pid --fork --mount-proc true': [process.execPath, [tsUnshare, '--pid', '--fork', '--mount-proc', 'true']],
+  'unshare --pid --fork --mount-proc true': ['unshare', ['--pid', '--fork', '--mount-proc', 'true']],
+};
+const totals = Object.fromEntries(Object.keys(cases).map((k) => [k, 0n]));
+for (let i = 0; i < N; i++) {
+  for (const [name, [file, args]] of Object.entries(cases)) {
+    const t0 = process.hrtime.bigint();
+    const r = spawnSync(file, args, { stdio: 'ignore' });
+    totals[name] += process.hrtime.bigint() - t0;
+    if (r.status !== 0) throw new Error(`${name} failed`);
+  }
+}
+const ms = (name) => Number(totals[name]) / 1e6 / N;
+for (const name of Object.keys(cases)) console.log(`${name.padEnd(45)} ${ms(name).toFixed(2)} ms`);
+const ours = ms('ts-unshare --pid --fork --mount-proc true');
+console.log(`ratio to node -e 0: ${(ours / ms('node -e 0')).toFixed(2)} (goal <= 1.25)`);
+console.log(`ratio to util-linux unshare: ${(ours / ms('unshare --pid --fork --mount-proc true')).toFixed(1)}`);

@@ -1,0 +1,150 @@
+// ts-vserver on the real kernel: build, two vservers at once, enter/exec/ps/kill/stop,
+// config errors with FILE:LINE, failed starts, and nothing left behind.
+import t from 'tap';
+import { execa } from 'execa';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const BIN = new URL('../../bin/ts-vserver.js', import.meta.url).pathname;
+const base = mkdtempSync(join(tmpdir(), 'tsns-vs-test-'));
+const conf = join(base, 'conf');
+const run = join(base, 'run');
+const rootBase = join(base, 'root');
+mkdirSync(conf);
+const env = { TSNS_VSERVER_CONFDIR: conf, TSNS_VSERVER_ROOT: rootBase, TSNS_RUN_DIR: run };
+const tag = `t${process.pid}`;
+const names: string[] = [];
+
+const vserver = (args: string[], opts: Record<string, unknown> = {}) =>
+  execa('node', [BIN, ...args], { env, reject: false, ...opts });
+
+function config(name: string, text: string): void {
+  writeFileSync(join(conf, `${name}.conf`), text);
+  names.push(name);
+}
+
+t.teardown(async () => {
+  for (const n of names) await vserver([n, 'stop']);
+  rmSync(base, { recursive: true, force: true });
+});
+
+function leftovers(name: string): string[] {
+  const out: string[] = [];
+  if (readFileSync('/proc/self/mountinfo', 'utf8').includes(run)) out.push(`mounts under ${run}`);
+  if (existsSync(join(run, name))) out.push(`state dir of ${name}`);
+  for (const h of readdirSync('/sys/fs/cgroup')) {
+    if (existsSync(`/sys/fs/cgroup/${h}/tsns-vs-${name}`)) out.push(`cgroup ${h}/tsns-vs-${name}`);
+  }
+  return out;
+}
+
+const A = `${tag}a`, B = `${tag}b`;
+const shared = join(rootBase, A);
+
+t.test('build --busybox makes a root filesystem', async (t) => {
+  config(A, `# vserver A\nS_HOSTNAME=vs-alpha\nPIDS=64\nMEMORY="128M"\nS_NICE=5\nULIMIT='-n 512'\n`);
+  config(B, `S_HOSTNAME=vs-beta\nROOTDIR=${shared}\nS_FLAGS="fakeinit"\n`);
+  const r = await vserver([A, 'build', '--busybox']);
+  t.equal(r.exitCode, 0, r.stderr);
+  for (const f of ['bin/busybox', 'bin/sh', 'bin/ps', 'etc/passwd', 'etc/group', 'dev/null']) t.ok(existsSync(join(shared, f)), f);
+  const again = await vserver([A, 'build', '--busybox']);
+  t.equal(again.exitCode, 1);
+  t.match(again.stderr, /not empty/);
+});
+
+t.test('two vservers at once: own processes and hostname; enter, exec, ps, kill, stop', async (t) => {
+  t.teardown(async () => {
+    await vserver([A, 'stop']);
+    await vserver([B, 'stop']);
+  });
+  const sa = await vserver([A, 'start']);
+  t.equal(sa.exitCode, 0, sa.stderr);
+  const sb = await vserver([B, 'start', '--', '/bin/sh', '-c', 'trap "exit 0" TERM; while :; do sleep 2 & wait $!; done']);
+  t.equal(sb.exitCode, 0, sb.stderr);
+  const st = await vserver([A, 'status']);
+  t.match(st.stdout, /is running/);
+
+  const ha = await vserver([A, 'exec', 'hostname']);
+  const hb = await vserver([B, 'exec', 'hostname']);
+  t.equal(ha.stdout, 'vs-alpha', ha.stderr);
+  t.equal(hb.stdout, 'vs-beta', hb.stderr);
+  const pa = await vserver([A, 'exec', 'ps', '-o', 'pid,args']);
+  const pb = await vserver([B, 'exec', 'ps', '-o', 'pid,args']);
+  t.match(pa.stdout, /^\s*1 \/bin\/sh -c trap/m);
+  t.match(pa.stdout, /sleep 1/);
+  t.notMatch(pa.stdout, /sleep 2/, 'A does not see B');
+  t.match(pb.stdout, /sleep 2/);
+  t.notMatch(pb.stdout, /sleep 1/, 'B does not see A');
+  const lim = await vserver([A, 'exec', 'sh', '-c', 'ulimit -n; cat /proc/1/stat | cut -d" " -f19']);
+  t.same(lim.stdout.split('\n'), ['512', '5'], 'ULIMIT and S_NICE applied');
+
+  const en = await vserver([A, 'enter'], { input: 'echo in-$(hostname)\nexit 0\n' });
+  t.equal(en.exitCode, 0, en.stderr);
+  t.match(en.stdout, /in-vs-alpha/);
+
+  const sleeper = vserver([A, 'exec', 'sleep', '100']);
+  let ps = '';
+  for (let i = 0; i < 50 && !/sleep 100/.test(ps); i++) ps = (await vserver(['ps', A])).stdout;
+  const line = ps.split('\n').find((l) => /sleep 100/.test(l))!;
+  t.ok(line, ps);
+  const [inside, host] = line.trim().split(/\s+/).map(Number);
+  t.ok(inside < 100 && host !== inside, `pid inside (${inside}) differs from host pid (${host})`);
+  const k = await vserver(['kill', A, String(inside), 'KILL']);
+  t.equal(k.exitCode, 0, k.stderr);
+  const ended = await sleeper;
+  t.equal(ended.signal, 'SIGKILL');
+
+  const l = await vserver(['list']);
+  t.match(l.stdout, new RegExp(`^${A}\\s+running`, 'm'));
+  t.match(l.stdout, new RegExp(`^${B}\\s+running`, 'm'));
+
+  t.equal((await vserver([A, 'stop'])).exitCode, 0);
+  t.equal((await vserver([B, 'stop'])).exitCode, 0);
+  t.same(leftovers(A), []);
+  t.same(leftovers(B), []);
+  const gone = await vserver([A, 'status']);
+  t.equal(gone.exitCode, 3);
+  const again = await vserver([A, 'stop']);
+  t.equal(again.exitCode, 1);
+  t.match(again.stderr, /is not running/);
+});
+
+t.test('config errors name FILE:LINE', async (t) => {
+  const cases: [string, RegExp][] = [
+    ['S_HOSTNAME=x\n\nFOO=1\n', /:3: unknown key 'FOO'/],
+    ['S_NICE=99\n', /:1: S_NICE: expected a number from -20 to 19, got '99'/],
+    ['IPROOT="10.0.0.300"\n', /:1: IPROOT: invalid IP address/],
+    ['# c\nS_FLAGS="lock bogus"\n', /:2: S_FLAGS: unknown flag 'bogus'/],
+    ['MEMORY=lots\n', /:1: MEMORY: invalid memory limit/],
+    ['S_CAPS=CAP_NOPE\n', /:1: S_CAPS: unknown capability/],
+    ['S_HOSTNAME="unterminated\n', /:1: unterminated double quote/],
+    ['ROOTDIR=$HOME/x\n', /:1: expansions/],
+  ];
+  for (const [i, [text, re]] of cases.entries()) {
+    const n = `${tag}bad${i}`;
+    config(n, text);
+    const r = await vserver([n, 'start']);
+    t.equal(r.exitCode, 1, text);
+    t.match(r.stderr, new RegExp(`^ts-vserver: ${join(conf, n)}\\.conf${re.source}`), text);
+    t.same(leftovers(n), []);
+  }
+});
+
+t.test('a failed start leaves nothing behind', async (t) => {
+  const C = `${tag}c`;
+  config(C, `ROOTDIR=${shared}\n`);
+  const r = await vserver([C, 'start', '--', '/no/such/init']);
+  t.equal(r.exitCode, 127, r.stderr);
+  t.match(r.stderr, /failed to execute \/no\/such\/init/);
+  t.same(leftovers(C), []);
+  const d = await vserver([C, 'start', '--', '/bin/sh', '-c', 'exit 4']);
+  t.equal(d.exitCode, 1);
+  t.match(d.stderr, /init ended at once \(exit status 4\)/);
+  t.same(leftovers(C), []);
+  const D = `${tag}d`;
+  config(D, `ROOTDIR=${join(base, 'nowhere')}\n`);
+  const m = await vserver([D, 'start']);
+  t.match(m.stderr, /no root filesystem/);
+  t.same(leftovers(D), []);
+});
