@@ -45,13 +45,13 @@ const after = (stdout: string) => stdout.slice(stdout.indexOf('--- after') + '--
 
 t.test('inside: only lo and the given address', async (t) => {
   const r = await inTestNetns(`$NODE $CHBIND --ip 10.0.0.10/24 -- sh -c 'ip -o addr; echo ---; ip -o link; echo ---; ip route'\necho rc=$?\n${LEFTOVERS}`);
-  t.equal(r.stderr, '');
+  t.equal(r.stderr, '', 'nothing on stderr');
   const [addrs, links, routes] = r.stdout.split('---').map((s) => s.trim().split('\n'));
   t.same(addrs.map((l) => l.split(/\s+/).slice(1, 4).join(' ')), ['lo inet 127.0.0.1/8', 'lo inet6 ::1/128', 'eth0 inet 10.0.0.10/24']);
   t.match(addrs[2], /brd 10\.0\.0\.255/);
   t.same(links.map((l) => l.split(':')[1].trim().replace(/@.*/, '')), ['lo', 'eth0']);
   t.match(routes.join('\n'), /^default via 169\.254\.0\.1 dev eth0 onlink/m);
-  t.match(r.stdout, /rc=0/);
+  t.match(r.stdout, /rc=0/, 'exit status 0');
   t.equal(after(r.stdout), '', 'nothing left in the caller\'s namespace');
 });
 
@@ -86,13 +86,9 @@ ${LEFTOVERS}`);
 });
 
 t.test('bad input: one line, exit 1, nothing made', async (t) => {
+  // The wording of each refusal is tested on the library (test/net/); here, the tool's shape.
   const cases: [string, string][] = [
-    ["--ip 10.0.0.300", "invalid IP address '10.0.0.300'"],
-    ['--ip 10.0.0.10/33', "invalid prefix length or netmask '33' in '10.0.0.10/33'"],
-    ['--ip fd00::1', "IPv6 address 'fd00::1' not supported: give an IPv4 address"],
-    ['--ip 10.0.0.255/24', "invalid IP address '10.0.0.255/24': that is the broadcast address of /24"],
-    ['--ip 10.0.0.10 --bcast x', "invalid broadcast address 'x'"],
-    ['--ip 10.0.0.10 --dev a-name-far-too-long', "invalid device name 'a-name-far-too-long': 1 to 15 characters"],
+    ['--ip 10.0.0.300', "invalid IP address '10.0.0.300'"],
     ['nonsense', "invalid IP address 'nonsense'"],
   ];
   const r = await inTestNetns(`${cases.map(([args]) => `$NODE $CHBIND ${args} -- true 2>&1; echo rc=$?`).join('\n')}
@@ -138,3 +134,16 @@ for (const [signal, status] of [['SIGTERM', 143], ['SIGINT', 130]] as const) {
     t.equal(after(r.stdout), '');
   });
 }
+
+t.test('SIGKILL to ts-chbind: the program dies with it and the kernel removes the pair', async (t) => {
+  // Nothing of ours runs after SIGKILL: the parent-death signal ends the program, its
+  // namespace goes, and the veth pair with it (asynchronously: polled, 3 s at most).
+  const r = await inTestNetns(`$NODE $CHBIND 10.0.0.10 sh -c 'touch $D/killed-ready; exec sleep 20' & pid=$!
+i=0; while [ ! -e $D/killed-ready ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done
+ip -o link show type veth | wc -l
+kill -KILL $pid; wait $pid; echo rc=$?
+i=0; while [ -n "$(ip -o link show type veth)" ] && [ $i -lt 60 ]; do sleep 0.05; i=$((i+1)); done
+${LEFTOVERS}`);
+  t.match(r.stdout, /^1\nrc=137\n/);
+  t.equal(after(r.stdout), '');
+});

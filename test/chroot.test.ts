@@ -1,15 +1,9 @@
 // ts-chroot against coreutils chroot on a busybox root.
 import t from 'tap';
-import { run, tool } from './helpers.js';
+import { differential, run, tool } from './helpers.js';
 import { buildBusyboxRoot } from './rootfs.js';
 
-async function same(t: Tap.Test, args: string[], why: string) {
-  const ours = await tool('ts-chroot', args);
-  const theirs = await run('chroot', args);
-  t.equal(ours.stdout, theirs.stdout, `${why}: stdout`);
-  t.equal(ours.exitCode, theirs.exitCode, `${why}: exit status`);
-  return ours;
-}
+const same = (t: Tap.Test, args: string[], why: string) => differential(t, 'ts-chroot', 'chroot', args, why);
 
 t.test('runs a command in the new root', async (t) => {
   const root = buildBusyboxRoot(t);

@@ -2,7 +2,7 @@
 import t from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
-import { run, tool } from './helpers.js';
+import { differential, run, tool } from './helpers.js';
 
 /** A process in new uts/ipc/net/pid/mount namespaces, and its pid (the init inside). */
 async function target(t: Tap.Test): Promise<number> {
@@ -16,13 +16,7 @@ async function target(t: Tap.Test): Promise<number> {
   throw new Error('target did not start');
 }
 
-async function same(t: Tap.Test, args: string[], why: string) {
-  const ours = await tool('ts-nsenter', args);
-  const theirs = await run('nsenter', args);
-  t.equal(ours.stdout, theirs.stdout, `${why}: stdout`);
-  t.equal(ours.exitCode, theirs.exitCode, `${why}: exit status`);
-  return ours;
-}
+const same = (t: Tap.Test, args: string[], why: string) => differential(t, 'ts-nsenter', 'nsenter', args, why);
 
 t.test('enter all namespaces of a process', async (t) => {
   const pid = await target(t);

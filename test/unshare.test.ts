@@ -3,16 +3,10 @@ import t from 'tap';
 import { mkdtempSync, rmSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir, hostname } from 'node:os';
 import { join } from 'node:path';
-import { run, tool } from './helpers.js';
+import { differential, run, tool } from './helpers.js';
 import { buildBusyboxRoot } from './rootfs.js';
 
-async function same(t: Tap.Test, args: string[], why: string) {
-  const ours = await tool('ts-unshare', args);
-  const theirs = await run('unshare', args);
-  t.equal(ours.stdout, theirs.stdout, `${why}: stdout`);
-  t.equal(ours.exitCode, theirs.exitCode, `${why}: exit status`);
-  return ours;
-}
+const same = (t: Tap.Test, args: string[], why: string) => differential(t, 'ts-unshare', 'unshare', args, why);
 
 t.test('user namespace mapped to root', async (t) => {
   const r = await same(t, ['--user', '--map-root-user', 'id'], 'id');

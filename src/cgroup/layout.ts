@@ -2,6 +2,7 @@
 // Everything is derived from two texts, /proc/self/cgroup and /proc/mounts (plus the
 // unified hierarchy's cgroup.controllers), so tests can feed recorded samples.
 import { readFileSync } from 'node:fs';
+import { explain } from '../sys/explain.js';
 import { CgroupError } from './errors.js';
 
 export type LayoutKind = 'v2' | 'hybrid' | 'v1';
@@ -45,8 +46,8 @@ const V1_CONTROLLERS = new Set([
 
 /** Detect the layout from the given texts, or from this process's /proc files. */
 export function detectLayout(sources: LayoutSources = {}): Layout {
-  const cgroupText = sources.cgroup ?? readFileSync('/proc/self/cgroup', 'utf8');
-  const mountsText = sources.mounts ?? readFileSync('/proc/mounts', 'utf8');
+  const cgroupText = sources.cgroup ?? readProc('/proc/self/cgroup');
+  const mountsText = sources.mounts ?? readProc('/proc/mounts');
 
   // /proc/self/cgroup: "ID:CONTROLLERS:PATH"; the v2 line is "0::PATH".
   let v2Self: string | undefined;
@@ -114,9 +115,14 @@ export function joinPath(dir: string, rel: string): string {
   return r ? `${dir.replace(/\/+$/, '')}/${r}` : dir;
 }
 
+function readProc(path: string): string {
+  explain(`read ${path}`);
+  return readFileSync(path, 'utf8');
+}
+
 function readOptional(path: string): string | undefined {
   try {
-    return readFileSync(path, 'utf8');
+    return readProc(path);
   } catch {
     return undefined;
   }

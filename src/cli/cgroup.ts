@@ -179,10 +179,10 @@ async function runInside(group: Cgroup, argv: string[]): Promise<ExitStatus> {
 
 /** The OOM line, when the OOM killer ended the command or one of its processes. */
 function reportOom(group: Cgroup, argv: string[], status: ExitStatus, before: number): void {
-  const s = group.stats();
-  const kills = (s.oomKills ?? 0) - before;
+  const kills = group.events().oomKill - before;
   if (kills <= 0) return;
-  const limit = s.memoryMax === undefined || s.memoryMax === 'max' ? '' : ` (limit ${formatSize(s.memoryMax)})`;
+  const max = group.stats().memoryMax;
+  const limit = max === undefined || max === 'max' ? '' : ` (limit ${formatSize(max)})`;
   const what = status.signal === 'SIGKILL' ? `${argv[0]} was killed` : `${kills === 1 ? 'a process' : `${kills} processes`} of ${argv[0]} ${kills === 1 ? 'was' : 'were'} killed`;
   process.stderr.write(`ts-cgroup: ${what}: out of memory${limit}\n`);
 }
@@ -199,7 +199,7 @@ async function run(args: string[], o: CommonOptions): Promise<number> {
   } finally {
     if (!o.keep) {
       // What the command left running goes with the group.
-      await group.kill();
+      if (group.events().populated) await group.kill();
       await group.remove();
     }
   }
@@ -212,7 +212,7 @@ async function exec(args: string[]): Promise<number> {
   const [name, ...rest] = args;
   const argv = rest[0] === '--' ? rest.slice(1) : rest;
   const group = openCgroup(name);
-  const before = group.stats().oomKills ?? 0;
+  const before = group.events().oomKill;
   const status = await runInside(group, argv);
   reportOom(group, argv, status, before);
   return exitLike(status);

@@ -4,18 +4,18 @@ import type { NetLease } from '../net/chbind.js';
 
 interface Options {
   explain?: boolean;
-  ip: string[];
+  ip?: string[];
   bcast?: string;
   dev?: string;
 }
 
-const collect = (value: string, previous: string[]) => [...previous, value];
+const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 async function main(): Promise<number> {
   const cmd = program('ts-chbind', 'Run a program in its own network namespace whose only address is the given IP (on a veth pair, routed from here).')
     .usage('--ip <addr>[/<prefix>] [options] [--] <program> [<argument>...]\n       ts-chbind <addr>[/<prefix>] <program> [<argument>...]')
     .argument('[program...]')
-    .option('--ip <addr[/prefix]>', 'address of the program (10.0.0.10, 10.0.0.10/24 or 10.0.0.10/255.255.255.0); repeatable', collect, [])
+    .option('--ip <addr[/prefix]>', 'address of the program (10.0.0.10, 10.0.0.10/24 or 10.0.0.10/255.255.255.0); repeatable', collect)
     .option('--bcast <addr>', 'broadcast address of the first --ip (default: from its prefix)')
     .option('--dev <name>', 'name of the veth end that stays here (default: tsns<pid>)');
   cmd.parse(process.argv.slice(2), { from: 'user' });
@@ -23,7 +23,7 @@ async function main(): Promise<number> {
   applyExplain(o);
   const args = [...cmd.args];
   // The short form: without --ip, the first operand is the address.
-  const ips = o.ip.length ? o.ip : args.splice(0, 1);
+  const ips = o.ip?.length ? o.ip : args.splice(0, 1);
   if (ips.length === 0) throw new UsageError('no IP address given');
 
   const { parseChbindSpec, setupChbind } = await import('../net/chbind.js');

@@ -1,5 +1,6 @@
 // ts-chroot: coreutils chroot(1) on the tsns spawn API.
-import { program, runTool, applyExplain, exitLike, ToolError } from './common.js';
+import { program, runTool, applyExplain, ToolError } from './common.js';
+import { runProgram } from './run.js';
 import type { SpawnSpec } from '../spawn/spec.js';
 import { lookupGroup, passwdEntry, parseId, supplementaryGroups } from './ids.js';
 
@@ -61,24 +62,16 @@ async function main(): Promise<number> {
   if (spec.groups && spec.gid === undefined) spec.gid = process.getegid!();
 
   const program_ = argv.length ? argv : [process.env.SHELL || '/bin/sh', '-i'];
-  const { spawn } = await import('../spawn/index.js');
   const { StepError } = await import('../native/stage.js');
-  let child;
-  try {
-    child = spawn(spec, program_);
-  } catch (err) {
-    if (err instanceof StepError) {
-      const s = err.step;
-      if (s.op === 'exec') throw new ToolError(`failed to run command '${s.file}': ${err.reason}`, err.code === 'ENOENT' ? 127 : 126);
-      if (s.op === 'chroot') throw new ToolError(`cannot change root directory to '${root}': ${err.reason}`, EXIT_CANCELED);
-      if (s.op === 'chdir') throw new ToolError(`cannot chdir to root directory: ${err.reason}`, EXIT_CANCELED);
-      throw new ToolError(`failed to set ${s.op === 'setuid' ? 'user-ID' : s.op === 'setgid' ? 'group-ID' : s.op === 'setgroups' ? 'supplemental groups' : s.op}: ${err.reason}`, EXIT_CANCELED);
-    }
-    throw err;
-  }
-  const ignore = () => {};
-  process.on('SIGINT', ignore).on('SIGTERM', ignore);
-  return exitLike(await child.exited);
+  return runProgram(spec, program_, (err) => {
+    if (!(err instanceof StepError)) return err;
+    const s = err.step;
+    if (s.op === 'exec') return new ToolError(`failed to run command '${s.file}': ${err.reason}`, err.code === 'ENOENT' ? 127 : 126);
+    if (s.op === 'chroot') return new ToolError(`cannot change root directory to '${root}': ${err.reason}`, EXIT_CANCELED);
+    if (s.op === 'chdir') return new ToolError(`cannot chdir to root directory: ${err.reason}`, EXIT_CANCELED);
+    const what = { setuid: 'user-ID', setgid: 'group-ID', setgroups: 'supplemental groups' }[s.op as string] ?? s.op;
+    return new ToolError(`failed to set ${what}: ${err.reason}`, EXIT_CANCELED);
+  });
 }
 
 await runTool('ts-chroot', main);

@@ -398,7 +398,7 @@ interface Options {
   raw?: boolean;
   notruncate?: boolean;
   nowrap?: boolean;
-  type: NamespaceKind[];
+  type?: NamespaceKind[];
   explain?: boolean;
 }
 
@@ -557,11 +557,11 @@ async function main(): Promise<number> {
     .option('-r, --raw', 'use the raw output format')
     .option('-u, --notruncate', "don't truncate text in columns")
     .option('-W, --nowrap', "don't use multi-line representation")
-    .option('-t, --type <name>', 'namespace type (mnt, net, ipc, user, pid, uts, cgroup, time)', (v, prev: NamespaceKind[]) => {
+    .option('-t, --type <name>', 'namespace type (mnt, net, ipc, user, pid, uts, cgroup, time)', (v, prev: NamespaceKind[] | undefined) => {
       const kind = LIST.kindOfName(v);
       if (!kind || v === 'mount') throw new ToolError(`unknown namespace type: ${v}`);
-      return [...prev, kind];
-    }, [] as NamespaceKind[])
+      return [...(prev ?? []), kind];
+    })
     .option('-T, --tree', 'use tree format (parent, owner, or process); -Tparent, --tree=parent')
     .addOption(new Option('--tree-rel <rel>').hideHelp().argParser((v) => {
       const rel = v.startsWith('=') ? v.slice(1) : v;
@@ -583,7 +583,7 @@ async function main(): Promise<number> {
   let tree: Tree = opts.treeRel ?? (opts.tree ? 'owner' : 'none');
   const forceList = !!opts.list;
   const noWrap = !!(opts.nowrap || opts.raw);
-  const types = opts.type;
+  const types = opts.type ?? [];
   const isNet = types.includes('net');
   const pid = opts.task ?? 0;
   let columns: number[] = opts.outputAll ? INFOS.map((_, i) => i) : [];

@@ -35,7 +35,10 @@ export function stepFailure(err: StepError): ToolError {
 export function spawnFailure(err: unknown, cloneVerb = 'unshare'): unknown {
   if (err instanceof StepError) return stepFailure(err);
   if (err instanceof SysError && err.syscall === 'clone') return new ToolError(`${cloneVerb} failed: ${withHint(err)}`);
-  if (err instanceof SysError && err.syscall === 'mount') return new ToolError(`mount ${err.args} failed: ${withHint(err)}`);
+  if (err instanceof SysError && err.syscall === 'mount') {
+    const [source, target] = err.args.split(', ').map((a) => a.replace(/^"|"$/g, ''));
+    return new ToolError(`mount ${source} on ${target} failed: ${withHint(err)}`);
+  }
   const e = err as NodeJS.ErrnoException;
   if (e?.syscall === 'open' && e.path && e.errno) return new ToolError(`cannot open ${e.path}: ${strerror(-e.errno)}`);
   return err;

@@ -1,6 +1,7 @@
 // ts-nsenter: util-linux nsenter(1) on the tsns spawn API.
 import { statSync } from 'node:fs';
-import { program, runTool, applyExplain, takeOptionalValues, exitLike, ToolError } from './common.js';
+import { runProgram } from './run.js';
+import { program, runTool, applyExplain, takeOptionalValues, ToolError } from './common.js';
 import { NAMESPACES, type NamespaceKind } from '../sys/ns.js';
 import type { JoinTarget, SpawnSpec } from '../spawn/spec.js';
 import { parseId } from './ids.js';
@@ -91,19 +92,7 @@ async function main(): Promise<number> {
   spec.gid = gid;
   if (gid !== undefined) spec.groups = [];
 
-  const { spawn } = await import('../spawn/index.js');
-  const { spawnFailure } = await import('./messages.js');
-  let child;
-  try {
-    child = spawn(spec, cmd.args);
-  } catch (err) {
-    throw spawnFailure(err);
-  }
-  const ignore = () => {};
-  process.on('SIGINT', ignore).on('SIGTERM', ignore);
-  const status = await child.exited;
-  process.off('SIGINT', ignore).off('SIGTERM', ignore);
-  return exitLike(status);
+  return runProgram(spec, cmd.args);
 }
 
 function inode(path: string, required = false): number | undefined {

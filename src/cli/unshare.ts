@@ -1,5 +1,6 @@
 // ts-unshare: util-linux unshare(1) on the tsns spawn API.
-import { program, runTool, applyExplain, takeOptionalValues, exitLike, ToolError } from './common.js';
+import { runProgram } from './run.js';
+import { program, runTool, applyExplain, takeOptionalValues, ToolError } from './common.js';
 import { NAMESPACES, type NamespaceKind } from '../sys/ns.js';
 import type { IdMap, IdRange, Propagation, SpawnSpec } from '../spawn/spec.js';
 import { lookupGroup, lookupUser, parseId, passwdEntry } from './ids.js';
@@ -146,20 +147,7 @@ async function main(): Promise<number> {
   spec.pidInit = fork;
   if (deathSignal !== undefined) spec.deathSignal = deathSignal as NodeJS.Signals;
 
-  const { spawn } = await import('../spawn/index.js');
-  const { spawnFailure } = await import('./messages.js');
-  let child;
-  try {
-    child = spawn(spec, cmd.args);
-  } catch (err) {
-    throw spawnFailure(err);
-  }
-  // Like unshare --fork: the child gets the terminal's SIGINT/SIGTERM, we wait for it.
-  const ignore = () => {};
-  process.on('SIGINT', ignore).on('SIGTERM', ignore);
-  const status = await child.exited;
-  process.off('SIGINT', ignore).off('SIGTERM', ignore);
-  return exitLike(status);
+  return runProgram(spec, cmd.args);
 }
 
 await runTool('ts-unshare', main);

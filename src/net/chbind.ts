@@ -98,6 +98,20 @@ function netnsOf(pid: number | 'self'): string {
 }
 
 /**
+ * Delete a caller-side veth end (and so the pair, its addresses and routes), e.g. from
+ * another process than the one that made it (ts-vserver stop). A missing device is not an
+ * error: when the namespace inside dies, the kernel removes the pair itself.
+ */
+export function removeVeth(hostDev: string): void {
+  try {
+    ipBatch('here', [`link del dev ${checkDevName(hostDev)}`]);
+  } catch (err) {
+    if (err instanceof NetError && /Cannot find device|does not exist/.test(err.detail ?? '')) return;
+    throw err;
+  }
+}
+
+/**
  * Give process `pid` (which must have a network namespace of its own) the addresses of
  * `spec` on a veth pair. Synchronous, for spawn()'s prepare hook. On failure everything
  * made so far is removed before the NetError is thrown.
@@ -115,14 +129,7 @@ export function setupChbind(pid: number, spec: ChbindSpec): NetLease {
     cleanup() {
       if (removed) return;
       removed = true;
-      // Deleting one end deletes the pair, its addresses and routes. When the namespace
-      // inside has died, the kernel may have done it already.
-      try {
-        ipBatch('here', [`link del dev ${hostDev}`]);
-      } catch (err) {
-        if (err instanceof NetError && /Cannot find device|does not exist/.test(err.detail ?? '')) return;
-        throw err;
-      }
+      removeVeth(hostDev);
     },
   };
   try {

@@ -105,7 +105,10 @@ export interface Scan {
 const KIND_INODE = /^[a-z_]+:\[(\d+)\]$/;
 
 function explainFsError(call: string, args: string, err: NodeJS.ErrnoException): void {
-  if (explaining()) explain(`${call}(${args}) = -1 ${err.code ?? 'EIO'} (${(err.message.split(': ')[1] ?? err.message).split(',')[0]})`);
+  if (!explaining()) return;
+  // Node's text is strerror's, lower-cased: "EACCES: permission denied, readlink '...'"
+  const reason = (err.message.split(': ')[1] ?? err.message).split(',')[0];
+  explain(`${call}(${args}) = -1 ${err.code ?? 'EIO'} (${reason.charAt(0).toUpperCase()}${reason.slice(1)})`);
 }
 
 /** The inode of /proc/PID/ns/FILE, or null when it cannot be read (gone, no permission). */

@@ -1,12 +1,12 @@
 // spawn(): start a program in new or joined namespaces through the native stage.
-import { openSync, closeSync, mkdirSync, existsSync, writeFileSync } from 'node:fs';
+import { openSync, closeSync, existsSync, writeFileSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { runStage } from '../native/stage.js';
 import { close, pipe2 } from '../sys/io.js';
 import { kill as sysKill } from '../sys/proc.js';
-import { mount, MS_BIND } from '../sys/mount.js';
+import { mount, umount2, MNT_DETACH, MS_BIND } from '../sys/mount.js';
 import { NAMESPACES, namespaceInfo, type NamespaceKind } from '../sys/ns.js';
 import { childPlan, signalNumber, type ChildFds } from './steps.js';
 import { writeChildMap } from './idmap.js';
@@ -68,15 +68,27 @@ function stream(fd: number | null, readable: boolean): Socket | null {
   return new Socket({ fd, readable, writable: !readable });
 }
 
-/** Bind-mount the child's namespace files where the caller wants them kept. */
+/**
+ * Bind-mount the child's namespace files where the caller wants them kept. All or
+ * nothing: on a failure, what was already mounted or created is taken back.
+ */
 function persistNamespaces(pid: number, persist: Partial<Record<NamespaceKind, string>>): void {
-  for (const [kind, target] of Object.entries(persist) as [NamespaceKind, string][]) {
-    const info = namespaceInfo(kind);
-    if (!existsSync(target)) {
-      mkdirSync(dirname(target), { recursive: true });
-      writeFileSync(target, '');
+  const done: { target: string; created: boolean }[] = [];
+  try {
+    for (const [kind, target] of Object.entries(persist) as [NamespaceKind, string][]) {
+      const info = namespaceInfo(kind);
+      // A missing file is made (its directory must exist, as for any mount point).
+      const created = !existsSync(target) && existsSync(dirname(target));
+      if (created) writeFileSync(target, '');
+      done.push({ target, created });
+      mount(`/proc/${pid}/ns/${info.forChildren ?? info.file}`, target, null, MS_BIND);
     }
-    mount(`/proc/${pid}/ns/${info.forChildren ?? info.file}`, target, null, MS_BIND);
+  } catch (err) {
+    for (const { target, created } of done.reverse()) {
+      try { umount2(target, MNT_DETACH); } catch { /* not mounted yet */ }
+      if (created) rmSync(target, { force: true });
+    }
+    throw err;
   }
 }
 

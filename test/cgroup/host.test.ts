@@ -3,7 +3,7 @@
 import t from 'tap';
 import { existsSync } from 'node:fs';
 import { createCgroup, detectLayout, listCgroups, openCgroup } from '../../src/cgroup/index.js';
-import { cleanUp, skipReason, sleep, startChild, uniqueName } from './helpers.js';
+import { cleanUp, skipReason, sleep, startChild, uniqueName } from './fixtures/helpers.js';
 
 const skip = skipReason();
 
