@@ -3,7 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const tsUnshare = fileURLToPath(new URL('../bin/ts-unshare.js', import.meta.url));
+const tsUnshare = fileURLToPath(new URL('../bin/ts-unshare.cjs', import.meta.url));
 const N = Number(process.env.N ?? 40);
 const cases = {
   'node -e 0': [process.execPath, ['-e', '0']],

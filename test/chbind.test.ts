@@ -32,7 +32,7 @@ else (function attempt(n) {
 })(50);
 `);
 
-const ENV = { ...process.env, NODE: process.execPath, CHBIND: `${ROOT}bin/ts-chbind.js`, NETPROG, D: dir } as Record<string, string>;
+const ENV = { ...process.env, NODE: process.execPath, CHBIND: `${ROOT}bin/ts-chbind.cjs`, NETPROG, D: dir } as Record<string, string>;
 
 /** Run a shell script in a fresh network namespace (lo up); `$NODE $CHBIND` is ts-chbind. */
 function inTestNetns(script: string, timeout = 20_000) {

@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const BIN = new URL('../bin/ts-chcontext.js', import.meta.url).pathname;
+const BIN = new URL('../bin/ts-chcontext.cjs', import.meta.url).pathname;
 const run = mkdtempSync(join(tmpdir(), 'tsns-ctx-test-'));
 const env = { TSNS_RUN_DIR: run };
 t.teardown(() => rmSync(run, { recursive: true, force: true }));

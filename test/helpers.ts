@@ -15,7 +15,7 @@ export async function run(file: string, args: string[], options: { input?: strin
 
 /** Run one of our tools (built into dist/ by npm install). */
 export function tool(name: string, args: string[], options?: Parameters<typeof run>[2]): Promise<Run> {
-  return run(process.execPath, [`${ROOT}bin/${name}.js`, ...args], options);
+  return run(process.execPath, [`${ROOT}bin/${name}.cjs`, ...args], options);
 }
 
 /** Run our tool and the reference tool with the same arguments; assert the same stdout and exit status. */

@@ -6,8 +6,8 @@ import { readFileSync, readlinkSync, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { listNamespaces } from '../src/ns/list.js';
 
-const bin = fileURLToPath(new URL('../bin/ts-lsns.js', import.meta.url));
-const dist = fileURLToPath(new URL('../dist/cli/lsns.js', import.meta.url));
+const bin = fileURLToPath(new URL('../bin/ts-lsns.cjs', import.meta.url));
+const dist = fileURLToPath(new URL('../dist/bin/lsns.cjs', import.meta.url));
 const haveLsns = spawnSync('lsns', ['--version']).status === 0;
 const skip = process.getuid?.() !== 0 ? 'needs root' : !haveLsns ? 'util-linux lsns not installed'
   : !existsSync(dist) ? 'not built (npx tsc)' : false;

@@ -117,7 +117,7 @@ t.test('exit status and signals are passed on', async (t) => {
 t.test('rootless: an unprivileged user gets the same as with util-linux', async (t) => {
   const asNobody = ['--reuid=65534', '--regid=65534', '--clear-groups'];
   const args = ['-r', '--pid', '--fork', '--mount-proc', 'sh', '-c', 'id -u; echo $$'];
-  const ours = await run('setpriv', [...asNobody, process.execPath, 'bin/ts-unshare.js', ...args]);
+  const ours = await run('setpriv', [...asNobody, process.execPath, 'bin/ts-unshare.cjs', ...args]);
   const theirs = await run('setpriv', [...asNobody, 'unshare', ...args]);
   t.equal(ours.stdout, theirs.stdout);
   t.equal(ours.stdout, '0\n1');

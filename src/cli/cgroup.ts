@@ -274,4 +274,4 @@ async function main(): Promise<number> {
   return result;
 }
 
-await runTool('ts-cgroup', main);
+void runTool('ts-cgroup', main);

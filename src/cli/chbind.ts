@@ -61,4 +61,4 @@ async function main(): Promise<number> {
   return exitLike(status);
 }
 
-await runTool('ts-chbind', main);
+void runTool('ts-chbind', main);

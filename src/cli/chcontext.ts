@@ -152,6 +152,5 @@ async function list(ctxLib: typeof import('../sandbox/context.js')): Promise<num
   return 0;
 }
 
-await runTool('ts-chcontext', main);
-// The reaper of spawn() holds the event loop while a detached child runs: leave now.
-process.exit();
+// The reaper of spawn() holds the event loop while a detached child runs: leave when done.
+void runTool('ts-chcontext', main).then(() => process.exit());

@@ -74,4 +74,4 @@ async function main(): Promise<number> {
   });
 }
 
-await runTool('ts-chroot', main);
+void runTool('ts-chroot', main);

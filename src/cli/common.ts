@@ -52,6 +52,11 @@ export function applyExplain(opts: { explain?: boolean }): void {
  * anything else is a bug and keeps its stack.
  */
 export async function runTool(name: string, main: () => Promise<number | void> | number | void): Promise<void> {
+  // A reader that went away (`| head`) ends us quietly, as SIGPIPE ends a C tool.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
   let code: number;
   try {
     code = (await main()) ?? 0;

@@ -731,7 +731,7 @@ function pathIncluded(set: string, elt: string, sep: string): boolean {
 }
 
 let LIST: typeof import('../ns/list.js');
-await runTool('ts-lsns', async () => {
+void runTool('ts-lsns', async () => {
   LIST = await import('../ns/list.js');
   return main();
 });

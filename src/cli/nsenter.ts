@@ -104,4 +104,4 @@ function inode(path: string, required = false): number | undefined {
   }
 }
 
-await runTool('ts-nsenter', main);
+void runTool('ts-nsenter', main);

@@ -63,4 +63,4 @@ async function main(): Promise<number> {
   return exitLike(status);
 }
 
-await runTool('ts-reducecap', main);
+void runTool('ts-reducecap', main);

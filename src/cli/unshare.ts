@@ -150,4 +150,4 @@ async function main(): Promise<number> {
   return runProgram(spec, cmd.args);
 }
 
-await runTool('ts-unshare', main);
+void runTool('ts-unshare', main);

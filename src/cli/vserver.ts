@@ -166,6 +166,5 @@ function table(rows: string[][]): void {
   for (const r of rows) process.stdout.write(r.map((v, i) => (i === r.length - 1 ? v : v.padEnd(widths[i]))).join('  ') + '\n');
 }
 
-await runTool('ts-vserver', main);
-// spawn()'s reaper holds the event loop while the detached init runs: leave now.
-process.exit();
+// The reaper of spawn() holds the event loop while a detached child runs: leave when done.
+void runTool('ts-vserver', main).then(() => process.exit());

@@ -7,8 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { createCgroup, detectLayout, openCgroup } from '../../src/cgroup/index.js';
 import { cleanUp, skipReason, sleep, startChild, uniqueName } from './fixtures/helpers.js';
 
-const bin = fileURLToPath(new URL('../../bin/ts-cgroup.js', import.meta.url));
-const built = existsSync(fileURLToPath(new URL('../../dist/cli/cgroup.js', import.meta.url)));
+const bin = fileURLToPath(new URL('../../bin/ts-cgroup.cjs', import.meta.url));
+const built = existsSync(fileURLToPath(new URL('../../dist/bin/cgroup.cjs', import.meta.url)));
 const skip = skipReason() ?? (built ? undefined : 'dist/ is not built (run npx tsc -p . first)');
 const python = ['/usr/bin/python3', '/usr/local/bin/python3'].find(existsSync);
 
@@ -121,8 +121,8 @@ t.test('exec runs a command in an existing group', { skip }, async (t) => {
   t.match(r.stdout, new RegExp(`:pids:.*/${name}$`, 'm'));
 });
 
-t.test('with ts-unshare: a limited, isolated shell; --cgroup shows 0::/', { skip: skip ?? (existsSync(fileURLToPath(new URL('../../dist/cli/unshare.js', import.meta.url))) ? undefined : 'ts-unshare not built') }, async (t) => {
-  const unshare = fileURLToPath(new URL('../../bin/ts-unshare.js', import.meta.url));
+t.test('with ts-unshare: a limited, isolated shell; --cgroup shows 0::/', { skip: skip ?? (existsSync(fileURLToPath(new URL('../../dist/bin/unshare.cjs', import.meta.url))) ? undefined : 'ts-unshare not built') }, async (t) => {
+  const unshare = fileURLToPath(new URL('../../bin/ts-unshare.cjs', import.meta.url));
   const r = await tool(['run', '--pids', '16', '--', 'env', ...plain, 'node', unshare, '--cgroup', '--pid', '--fork', '--mount-proc', 'sh', '-c', 'cat /proc/self/cgroup; cat /sys/fs/cgroup/pids/pids.max 2>/dev/null; echo pid=$$']);
   t.equal(r.exitCode, 0, r.stderr);
   t.match(r.stdout, /^0::\/$/m, 'cgroup namespace rooted at the group');

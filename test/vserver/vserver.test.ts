@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const BIN = new URL('../../bin/ts-vserver.js', import.meta.url).pathname;
+const BIN = new URL('../../bin/ts-vserver.cjs', import.meta.url).pathname;
 const base = mkdtempSync(join(tmpdir(), 'tsns-vs-test-'));
 const conf = join(base, 'conf');
 const run = join(base, 'run');
