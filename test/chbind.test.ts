@@ -120,7 +120,7 @@ ${LEFTOVERS}`);
   t.equal(after(r.stdout), '');
 });
 
-for (const [signal, status] of [['SIGTERM', 143], ['SIGINT', 130]] as const) {
+for (const [signal, status] of [['SIGTERM', 143], ['SIGHUP', 129]] as const) {
   t.test(`${signal} to ts-chbind: the program gets it, everything is removed`, async (t) => {
     const pidFile = join(dir, `pid-${signal}`);
     // $PPID of the program is ts-chbind; the file appears only once the network is set up.

@@ -26,3 +26,11 @@ export async function differential(t: Tap.Test, ours: string, theirs: string, ar
   t.equal(a.exitCode, b.exitCode, `${why}: exit status`);
   return a;
 }
+
+export const AS_NOBODY = ['--reuid=65534', '--regid=65534', '--clear-groups'];
+
+/** Why an unprivileged user cannot run our tools from this checkout (a parent directory is closed), if so. */
+export async function nobodyCannotRunTools(): Promise<string | undefined> {
+  const r = await run('setpriv', [...AS_NOBODY, 'test', '-r', `${ROOT}dist/bin/unshare.cjs`]);
+  return r.exitCode === 0 ? undefined : `user nobody cannot read ${ROOT} (a parent directory is not world-readable)`;
+}

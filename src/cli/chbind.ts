@@ -1,5 +1,6 @@
 // ts-chbind: util-vserver chbind on namespaces — run a program whose only address is the given IP(s).
-import { program, runTool, applyExplain, exitLike, UsageError } from './common.js';
+import { program, runTool, applyExplain, UsageError } from './common.js';
+import { runProgram } from './run.js';
 import type { NetLease } from '../net/chbind.js';
 
 interface Options {
@@ -31,34 +32,14 @@ async function main(): Promise<number> {
   const spec = parseChbindSpec({ ips, bcast: o.bcast, dev: o.dev });
   if (args.length === 0 && !process.env.SHELL) throw new UsageError('no command given and $SHELL is not set');
 
-  const { spawn } = await import('../spawn/index.js');
-  const { spawnFailure } = await import('./messages.js');
   let lease: NetLease | undefined;
-  let child;
-  try {
-    child = spawn({
-      namespaces: ['net'],
-      // If we die without cleaning up, the program dies too: its namespace goes, and the
-      // kernel removes the pair with it.
-      deathSignal: 'SIGKILL',
-      prepare: (pid) => { lease = setupChbind(pid, spec); },
-    }, args);
-  } catch (err) {
-    // The pair is made before exec; an exec that fails afterwards leaves it to us.
-    lease?.cleanup();
-    throw spawnFailure(err);
-  }
-  // Signals meant for us go to the program; we clean up once it has ended.
-  const forward = (sig: NodeJS.Signals) => child.kill(sig);
-  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-  for (const s of signals) process.on(s, forward);
-  const status = await child.exited;
-  try {
-    lease?.cleanup();
-  } finally {
-    for (const s of signals) process.off(s, forward);
-  }
-  return exitLike(status);
+  return runProgram({
+    namespaces: ['net'],
+    // If we die without cleaning up, the program dies too: its namespace goes, and the
+    // kernel removes the pair with it.
+    deathSignal: 'SIGKILL',
+    prepare: (pid) => { lease = setupChbind(pid, spec); },
+  }, args, { cleanup: () => lease?.cleanup() });
 }
 
 void runTool('ts-chbind', main);

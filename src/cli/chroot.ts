@@ -63,7 +63,7 @@ async function main(): Promise<number> {
 
   const program_ = argv.length ? argv : [process.env.SHELL || '/bin/sh', '-i'];
   const { StepError } = await import('../native/stage.js');
-  return runProgram(spec, program_, (err) => {
+  return runProgram(spec, program_, { failure: (err) => {
     if (!(err instanceof StepError)) return err;
     const s = err.step;
     if (s.op === 'exec') return new ToolError(`failed to run command '${s.file}': ${err.reason}`, err.code === 'ENOENT' ? 127 : 126);
@@ -71,7 +71,7 @@ async function main(): Promise<number> {
     if (s.op === 'chdir') return new ToolError(`cannot chdir to root directory: ${err.reason}`, EXIT_CANCELED);
     const what = { setuid: 'user-ID', setgid: 'group-ID', setgroups: 'supplemental groups' }[s.op as string] ?? s.op;
     return new ToolError(`failed to set ${what}: ${err.reason}`, EXIT_CANCELED);
-  });
+  } });
 }
 
 void runTool('ts-chroot', main);

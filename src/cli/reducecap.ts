@@ -1,5 +1,6 @@
 // ts-reducecap: util-vserver reducecap on the tsns spawn API — run a program with fewer capabilities.
-import { program, runTool, applyExplain, exitLike, UsageError } from './common.js';
+import { program, runTool, applyExplain, UsageError } from './common.js';
+import { runProgram } from './run.js';
 
 interface Options {
   explain?: boolean;
@@ -46,21 +47,7 @@ async function main(): Promise<number> {
   }
   if (cmd.args.length === 0 && !process.env.SHELL) throw new UsageError('no command given and $SHELL is not set');
 
-  const { spawn } = await import('../spawn/index.js');
-  const { spawnFailure } = await import('./messages.js');
-  let child;
-  try {
-    child = spawn({ dropCaps, noNewPrivs }, cmd.args);
-  } catch (err) {
-    throw spawnFailure(err, 'clone');
-  }
-  // Signals meant for us go to the program: we only wait for it and pass its status on.
-  const forward = (sig: NodeJS.Signals) => child.kill(sig);
-  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-  for (const s of signals) process.on(s, forward);
-  const status = await child.exited;
-  for (const s of signals) process.off(s, forward);
-  return exitLike(status);
+  return runProgram({ dropCaps, noNewPrivs }, cmd.args);
 }
 
 void runTool('ts-reducecap', main);
