@@ -10,3 +10,7 @@ export * from './sys/prctl.js';
 export * from './sys/proc.js';
 export { NativeMissingError, StepError } from './native/stage.js';
 export type { Step } from './native/plan.js';
+export { listNamespaces, scanNamespaces, type NamespaceRecord, type ListOptions } from './ns/list.js';
+export * as cgroup from './cgroup/index.js';
+export * as net from './net/index.js';
+export { SECURE_DROP, resolveCapDrop } from './sandbox/caps.js';

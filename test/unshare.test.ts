@@ -151,3 +151,31 @@ t.test('bad input: one clear line, non-zero exit, nothing left behind', async (t
   }
   t.equal(readFileSync('/proc/self/mounts', 'utf8'), mountsBefore, 'no mounts left');
 });
+
+t.test('more id mapping options match util-linux', async (t) => {
+  await same(t, ['-c', 'id'], '--map-current-user');
+  await same(t, ['--map-user=1000', '--map-group=1000', 'id'], '--map-user/--map-group');
+  await same(t, ['-U', 'id', '-u'], 'unmapped user');
+  await same(t, ['-r', '--keep-caps', 'grep', '^Cap', '/proc/self/status'], '--keep-caps');
+  await same(t, ['--map-group=0', '--setgroups=allow', 'true'], '--setgroups=allow with a group map');
+  const r = await tool('ts-unshare', ['-r', '-S', '0', '-G', '0', 'id']);
+  t.equal(r.stdout, 'uid=0(root) gid=0(root) groups=0(root)', '-S/-G inside (util-linux 2.38 fails here on setgroups; we skip a setgroups the namespace denies)');
+});
+
+t.test('--kill-child: the program dies with ts-unshare', async (t) => {
+  const { spawn } = await import('node:child_process');
+  const parent = spawn(process.execPath, ['bin/ts-unshare.cjs', '--kill-child', '--pid', '--mount-proc', 'sleep', '30'], { stdio: 'ignore' });
+  let child = 0;
+  for (let i = 0; i < 100 && !child; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    child = Number((await run('pgrep', ['-P', String(parent.pid)])).stdout.split('\n')[0]) || 0;
+  }
+  t.ok(child, 'the program runs');
+  parent.kill('SIGKILL');
+  let alive = true;
+  for (let i = 0; i < 100 && alive; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    alive = (await run('kill', ['-0', String(child)])).exitCode === 0 && !/^State:\s+Z/m.test((await run('cat', [`/proc/${child}/status`])).stdout);
+  }
+  t.notOk(alive, 'the program was killed when ts-unshare died');
+});

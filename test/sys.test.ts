@@ -1,0 +1,72 @@
+// The thin bindings in src/sys, called in this (multithreaded) process.
+import t from 'tap';
+import { readlinkSync, openSync, closeSync, statSync } from 'node:fs';
+import { unshare, setns, CLONE_NEWUSER, CLONE_NEWUTS, nsGetType, nsGetUserns, nsGetOwnerUid, nsGetParent, NAMESPACES, flagsOf } from '../src/sys/ns.js';
+import { SysError } from '../src/sys/errors.js';
+import { capget, processCaps, parseCap, capsOfMask, CAP_NAMES } from '../src/sys/caps.js';
+import { getNoNewPrivs, capbsetRead } from '../src/sys/prctl.js';
+import { pidfdOpen, waitpid, decodeWaitStatus } from '../src/sys/proc.js';
+import { mount, chroot, pivotRoot, umount2 } from '../src/sys/mount.js';
+import { setExplain } from '../src/sys/explain.js';
+
+t.test('unshare(CLONE_NEWUSER) from Node fails with a SysError that says why', async (t) => {
+  const err = t.throws(() => unshare(CLONE_NEWUSER));
+  t.type(err, SysError);
+  t.match(err, { syscall: 'unshare', args: 'CLONE_NEWUSER', code: 'EINVAL' });
+  t.match((err as Error).message, /^unshare\(CLONE_NEWUSER\): EINVAL \(Invalid argument\): the calling process is multithreaded/);
+});
+
+t.test('failures name the call, its arguments and errno', async (t) => {
+  t.match(t.throws(() => mount('none', '/nonexistent-tsns', 'tmpfs', 0)), { syscall: 'mount', code: 'ENOENT', args: '"none", "/nonexistent-tsns", "tmpfs", 0, NULL' });
+  t.match(t.throws(() => chroot('/nonexistent-tsns')), { syscall: 'chroot', code: 'ENOENT' });
+  t.match(t.throws(() => pivotRoot('/nonexistent-a', '/nonexistent-b')), { syscall: 'pivot_root', code: 'ENOENT' });
+  t.match(t.throws(() => umount2('/nonexistent-tsns')), { syscall: 'umount2', code: 'ENOENT' });
+  t.match(t.throws(() => setns(0, CLONE_NEWUTS)), { syscall: 'setns', code: 'EINVAL' });
+});
+
+t.test('namespace ioctls', async (t) => {
+  const fd = openSync('/proc/self/ns/uts', 'r');
+  t.teardown(() => closeSync(fd));
+  t.equal(nsGetType(fd), 'uts');
+  const user = nsGetUserns(fd);
+  t.equal(nsGetType(user), 'user');
+  t.equal(statSync(`/proc/self/fd/${user}`).ino, statSync('/proc/self/ns/user').ino, 'the owner is our user namespace');
+  t.equal(nsGetOwnerUid(user), 0);
+  t.match(t.throws(() => nsGetParent(user)), { syscall: 'ioctl', code: 'EPERM' }, 'the initial user namespace has no parent we may see');
+  closeSync(user);
+});
+
+t.test('the namespace table', async (t) => {
+  t.equal(NAMESPACES.length, 8);
+  for (const n of NAMESPACES) t.match(readlinkSync(`/proc/self/ns/${n.file}`), new RegExp(`^${n.file}:\\[\\d+\\]$`));
+  t.equal(flagsOf(['user', 'uts']), CLONE_NEWUSER | CLONE_NEWUTS);
+});
+
+t.test('capabilities and prctl', async (t) => {
+  const sets = capget();
+  t.equal(sets.effective, processCaps().effective, 'capget agrees with /proc/self/status');
+  t.equal(parseCap('sys_admin'), 21);
+  t.equal(parseCap('CAP_NET_ADMIN'), 12);
+  t.throws(() => parseCap('CAP_FLY'), /unknown capability: CAP_FLY/);
+  t.same(capsOfMask(0b101n), [CAP_NAMES[0], CAP_NAMES[2]]);
+  t.equal(capbsetRead(21), (processCaps().bounding & (1n << 21n)) !== 0n);
+  t.equal(getNoNewPrivs(), false);
+});
+
+t.test('pidfd_open and waitpid', async (t) => {
+  const fd = pidfdOpen(process.pid);
+  t.ok(fd > 2);
+  closeSync(fd);
+  t.match(t.throws(() => pidfdOpen(2 ** 22 + 1)), { code: 'ESRCH' });
+  t.same(decodeWaitStatus(0x0900), { code: 9, signal: null });
+  t.same(decodeWaitStatus(9), { code: null, signal: 9 });
+  t.match(t.throws(() => waitpid(-1, 1)), { code: 'ECHILD' });
+});
+
+t.test('--explain lines for in-process calls', async (t) => {
+  const lines: string[] = [];
+  setExplain((l) => lines.push(l));
+  t.teardown(() => setExplain(false));
+  t.throws(() => chroot('/nonexistent-tsns'));
+  t.same(lines, ['chroot("/nonexistent-tsns") = -1 ENOENT (No such file or directory)']);
+});
