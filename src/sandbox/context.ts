@@ -220,7 +220,7 @@ export async function destroyContext(state: ContextState, dir: string | undefine
     await group.kill();
     await group.remove();
   }
-  if (state.hostDev) await deleteLink(state.hostDev);
+  if (state.hostDev) (await import('../net/chbind.js')).removeVeth(state.hostDev);
   if (dir) removeDir(dir);
 }
 
@@ -232,12 +232,6 @@ function isAliveNotZombie(pid: number): boolean {
   }
 }
 
-/** `ip link del DEV`, quietly when it is gone already (the namespace's end took it along). */
-async function deleteLink(dev: string): Promise<void> {
-  if (!existsSync(`/sys/class/net/${dev}`)) return;
-  const { execa } = await import('execa');
-  await execa('ip', ['link', 'del', dev], { reject: false });
-}
 
 /**
  * Start a context: make its cgroup (with limits), spawn its init in new namespaces inside
@@ -279,7 +273,7 @@ export async function startContext(spec: ContextSpec, argv: readonly string[]): 
     } catch {
       // best effort: the first error is the one to report
     }
-    if (hostDev) await deleteLink(hostDev);
+    if (hostDev) (await import('../net/chbind.js')).removeVeth(hostDev);
     await group.kill().catch(() => {});
     await group.remove().catch(() => {});
     if (dir) removeDir(dir);
