@@ -8,7 +8,23 @@ import { readFileSync } from 'node:fs';
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 const tools = Object.keys(pkg.bin).map((name) => name.replace(/^ts-/, ''));
 
+// commander requires child_process (and with it net, dgram and streams) when it loads, for
+// executable subcommands, which no tool here has. For commander alone, hand it a stand-in
+// that loads the real module on first use: start-up is the run time of a short tool.
+const lazyChildProcessForCommander = {
+  name: 'lazy-child-process-for-commander',
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?child_process$/ }, (args) =>
+      args.importer.includes('/node_modules/commander/') ? { path: 'child_process', namespace: 'lazy' } : undefined);
+    b.onLoad({ filter: /.*/, namespace: 'lazy' }, () => ({
+      contents: "let m; module.exports = new Proxy({}, { get: (_, key) => (m ??= require('node:child_process'))[key] });",
+      loader: 'js',
+    }));
+  },
+};
+
 await build({
+  plugins: [lazyChildProcessForCommander],
   entryPoints: tools.map((t) => ({ in: `src/cli/${t}.ts`, out: t })),
   outdir: 'dist/bin',
   outExtension: { '.js': '.cjs' },
@@ -20,5 +36,8 @@ await build({
   // The sources locate native/build from import.meta.url, which CommonJS lacks.
   define: { 'import.meta.url': '__tsnsModuleUrl' },
   banner: { js: "const __tsnsModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
+  // Less to parse at every start; names stay, so stack traces still read.
+  minifyWhitespace: true,
+  minifySyntax: true,
   logLevel: 'warning',
 });

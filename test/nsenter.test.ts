@@ -1,7 +1,7 @@
 // ts-nsenter against util-linux nsenter, on a process the test puts in fresh namespaces.
 import t from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+
 import { differential, run, tool } from './helpers.js';
 
 /** A process in new uts/ipc/net/pid/mount namespaces, and its pid (the init inside). */
@@ -9,8 +9,8 @@ async function target(t: Tap.Test): Promise<number> {
   const child: ChildProcess = spawn('unshare', ['--uts', '--ipc', '--net', '--pid', '--fork', '--mount-proc', 'sh', '-c', 'hostname tsns-target; exec sleep 60'], { stdio: 'ignore' });
   t.teardown(() => { child.kill('SIGKILL'); });
   for (let i = 0; i < 100; i++) {
-    const kids = readdirSync('/proc').filter((p) => /^\d+$/.test(p) && readFileSync(`/proc/${p}/stat`, 'utf8').split(' ')[3] === String(child.pid));
-    if (kids.length && readFileSync(`/proc/${kids[0]}/cmdline`, 'utf8').startsWith('sleep')) return Number(kids[0]);
+    const kid = (await run('pgrep', ['-P', String(child.pid)])).stdout.split('\n')[0];
+    if (kid && (await run('cat', [`/proc/${kid}/cmdline`])).stdout.startsWith('sleep')) return Number(kid);
     await new Promise((r) => setTimeout(r, 20));
   }
   throw new Error('target did not start');

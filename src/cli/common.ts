@@ -1,4 +1,5 @@
 // What every tool shares: error lines in the util-linux shape, --explain, exit statuses.
+import { fstatSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { setExplain } from '../sys/explain.js';
 
@@ -47,16 +48,28 @@ export function applyExplain(opts: { explain?: boolean }): void {
   if (opts.explain) setExplain(true);
 }
 
+function isPipe(fd: number): boolean {
+  try {
+    return fstatSync(fd).isFIFO();
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Run a tool's main and exit with its status. Known failures become one line on stderr;
  * anything else is a bug and keeps its stack.
  */
 export async function runTool(name: string, main: () => Promise<number | void> | number | void): Promise<void> {
-  // A reader that went away (`| head`) ends us quietly, as SIGPIPE ends a C tool.
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-    throw err;
-  });
+  // A reader that went away (`| head`) ends us quietly, as SIGPIPE ends a C tool. Only
+  // a pipe has readers that go away; touching process.stdout otherwise would load Node's
+  // streams for nothing at start-up.
+  if (isPipe(1)) {
+    process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+      throw err;
+    });
+  }
   let code: number;
   try {
     code = (await main()) ?? 0;

@@ -100,25 +100,31 @@ function operands(step: Step): { ints: (number | bigint)[]; strs: (string | null
 
 /** The byte stream native/stage.c parses (layout in native/plan.h). */
 export function encodePlan(steps: readonly Step[]): Buffer {
-  const parts: Buffer[] = [];
-  const u32 = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(n >>> 0); parts.push(b); };
-  const str = (s: string | null) => {
-    if (s === null) return u32(0xffffffff);
-    const bytes = Buffer.from(s);
-    u32(bytes.length);
-    parts.push(bytes, Buffer.alloc(1));
-  };
-  for (const step of steps) {
+  // Strings become bytes once; the buffer is sized from them and written in one pass.
+  const records = steps.map((step) => {
     const { ints, strs } = operands(step);
     const { call, args } = describe(step);
-    u32(OP[step.op]);
-    u32(ints.length);
-    const b = Buffer.alloc(8 * ints.length);
-    ints.forEach((v, i) => b.writeBigInt64LE(BigInt.asIntN(64, BigInt(v)), 8 * i));
-    parts.push(b);
-    u32(strs.length);
-    strs.forEach(str);
-    str(`${call}(${args})`);
+    const bytes = [...strs, `${call}(${args})`].map((s) => (s === null ? null : Buffer.from(s)));
+    return { op: OP[step.op], ints, bytes };
+  });
+  let size = 0;
+  for (const r of records) size += 12 + 8 * r.ints.length + r.bytes.reduce((n, b) => n + 4 + (b ? b.length + 1 : 0), 0);
+  const buf = Buffer.alloc(size);
+  let at = 0;
+  const u32 = (n: number) => { at = buf.writeUInt32LE(n >>> 0, at); };
+  for (const r of records) {
+    u32(r.op);
+    u32(r.ints.length);
+    for (const v of r.ints) at = buf.writeBigInt64LE(BigInt.asIntN(64, BigInt(v)), at);
+    u32(r.bytes.length - 1);
+    for (const b of r.bytes) {
+      if (b === null) {
+        u32(0xffffffff);
+        continue;
+      }
+      u32(b.length);
+      at += b.copy(buf, at) + 1; // and the NUL, already zero
+    }
   }
-  return Buffer.concat(parts);
+  return buf;
 }

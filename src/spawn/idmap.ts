@@ -1,6 +1,6 @@
 // uid_map/gid_map contents, and who may write them.
 import { readFileSync, writeFileSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { explain } from '../sys/explain.js';
 import { processCaps } from '../sys/caps.js';
 import type { IdMap, IdRange } from './spec.js';
@@ -92,6 +92,8 @@ export function writeChildMap(pid: number, which: 'uid' | 'gid', lines: readonly
   const args = [String(pid), ...lines.flatMap((l) => [l.inside, l.outside, l.count].map(String))];
   explain(`execve("${helper}", [${[helper, ...args].map((a) => JSON.stringify(a)).join(', ')}])`);
   try {
+    // Loaded here, not at start-up: child_process brings net, dgram and streams along.
+    const { execFileSync } = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
     execFileSync(helper, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   } catch (err) {
     const e = err as NodeJS.ErrnoException & { stderr?: Buffer };

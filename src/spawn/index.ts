@@ -1,7 +1,8 @@
 // spawn(): start a program in new or joined namespaces through the native stage.
 import { openSync, closeSync, existsSync, writeFileSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { Socket } from 'node:net';
+import { createRequire } from 'node:module';
+import type { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { runStage } from '../native/stage.js';
 import { close, pipe2 } from '../sys/io.js';
@@ -65,7 +66,9 @@ function setUpStdio(option: SpawnSpec['stdio']): StdioSetup {
 
 function stream(fd: number | null, readable: boolean): Socket | null {
   if (fd === null) return null;
-  return new Socket({ fd, readable, writable: !readable });
+  // Loaded on first use, not at start-up: most tools inherit stdio and never need net.
+  const net = createRequire(import.meta.url)('node:net') as typeof import('node:net');
+  return new net.Socket({ fd, readable, writable: !readable });
 }
 
 /**

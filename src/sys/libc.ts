@@ -9,8 +9,21 @@ type Func = ReturnType<Koffi.LibraryHandle['func']>;
 let libcLib: Koffi.LibraryHandle | undefined;
 const declared = new Map<string, Func>();
 
+/**
+ * koffi's API. Its native part ships as a per-platform package with the same API; loading
+ * that directly skips koffi's JavaScript loader, which costs as much again (about 6 ms of a
+ * tool's start-up). Where npm did not hoist it next to koffi, koffi itself finds it.
+ */
 export function koffi(): typeof Koffi {
-  return (koffiModule ??= createRequire(import.meta.url)('koffi') as typeof Koffi);
+  if (!koffiModule) {
+    const require = createRequire(import.meta.url);
+    try {
+      koffiModule = require(`@koromix/koffi-${process.platform}-${process.arch}`) as typeof Koffi;
+    } catch {
+      koffiModule = require('koffi') as typeof Koffi;
+    }
+  }
+  return koffiModule;
 }
 
 /** A libc function from its C prototype, declared once. */
