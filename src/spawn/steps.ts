@@ -133,14 +133,12 @@ export function childPlan(spec: SpawnSpec, argv: readonly string[], fds: ChildFd
 
   // Capabilities go before the id change: dropping from the bounding set needs CAP_SETPCAP.
   if (spec.dropCaps?.length) {
-    const base = newUser ? (1n << BigInt(capLastCap() + 1)) - 1n : processCaps().permitted;
-    let drop = 0n;
-    for (const cap of spec.dropCaps) {
-      drop |= 1n << BigInt(cap);
-      steps.push({ op: 'prctl', option: PR_CAPBSET_DROP, arg2: cap });
-    }
-    const inheritable = newUser ? 0n : processCaps().inheritable;
-    steps.push({ op: 'capset', sets: { effective: base & ~drop, permitted: base & ~drop, inheritable: inheritable & ~drop } });
+    // What the child holds before the drop: everything in a new user namespace, else ours.
+    const own = newUser ? undefined : processCaps();
+    const base = own ? own.permitted : (1n << BigInt(capLastCap() + 1)) - 1n;
+    const drop = capMask(spec.dropCaps);
+    for (const cap of spec.dropCaps) steps.push({ op: 'prctl', option: PR_CAPBSET_DROP, arg2: cap });
+    steps.push({ op: 'capset', sets: { effective: base & ~drop, permitted: base & ~drop, inheritable: (own?.inheritable ?? 0n) & ~drop } });
     for (const cap of spec.dropCaps) steps.push({ op: 'prctl', option: PR_CAP_AMBIENT, arg2: PR_CAP_AMBIENT_LOWER, arg3: cap });
   }
 
