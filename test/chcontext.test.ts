@@ -92,3 +92,19 @@ t.test('usage errors', async (t) => {
   const n = await chcontext(['--flag', 'nproc', '--', 'true']);
   t.match(n.stderr, /needs a limit/);
 });
+
+t.test('--disconnect: the command runs on in the background, and can be joined', async (t) => {
+  const name = `d${process.pid}`;
+  const started = Date.now();
+  const r = await chcontext(['--ctx', name, '--hostname', 'bg', '--disconnect', '--', 'sh', '-c', 'sleep 2']);
+  t.equal(r.exitCode, 0, r.stderr);
+  t.ok(Date.now() - started < 1900, 'returned before the command ended');
+  const joined = await chcontext(['--ctx', name, '--', 'hostname']);
+  t.equal(joined.stdout, 'bg', 'joined the detached context');
+  const list = await chcontext(['--list']);
+  t.match(list.stdout, new RegExp(`^${name}\\s`, 'm'));
+  // Once its command has ended, --list clears what the detached context left.
+  await new Promise((r) => setTimeout(r, 2500));
+  await chcontext(['--list']);
+  t.same(leftovers(name), [], 'nothing left behind');
+});

@@ -42,6 +42,8 @@ t.test('single namespaces, -F, -w', async (t) => {
   await same(t, ['-t', String(pid), '-n', 'ip', '-o', 'link'], '-n');
   await same(t, ['-t', String(pid), '-p', '-F', 'sh', '-c', 'echo $$ > /dev/null; echo ok'], '-F');
   await same(t, ['-t', String(pid), '-m', '-w', 'pwd'], '-w');
+  await same(t, ['-t', String(pid), '-u', '-S', '65534', '-G', '65534', 'id'], '-S/-G');
+  await same(t, ['-t', String(pid), '-m', '-r', 'ls', '/'], '-r');
 });
 
 t.test('errors: dead pid, missing target, bad file', async (t) => {

@@ -113,6 +113,23 @@ t.test('two vservers at once: own processes and hostname; enter, exec, ps, kill,
   t.match(again.stderr, /is not running/);
 });
 
+t.test('start --all-onboot starts the vservers marked ONBOOT=yes and no others', async (t) => {
+  const on = `${tag}on`, off = `${tag}off`;
+  config(on, `S_HOSTNAME=vs-on\nROOTDIR=${shared}\nONBOOT=yes\n`);
+  config(off, `S_HOSTNAME=vs-off\nROOTDIR=${shared}\nONBOOT=no\n`);
+  t.teardown(async () => {
+    await vserver([on, 'stop']);
+    await vserver([off, 'stop']);
+  });
+  const r = await vserver(['start', '--all-onboot']);
+  t.equal(r.exitCode, 0, r.stderr);
+  t.equal((await vserver([on, 'status'])).exitCode, 0, 'ONBOOT=yes is running');
+  t.equal((await vserver([off, 'status'])).exitCode, 3, 'ONBOOT=no is not');
+  t.equal((await vserver([on, 'exec', 'hostname'])).stdout, 'vs-on');
+  t.equal((await vserver([on, 'stop'])).exitCode, 0);
+  t.same(leftovers(on), [], 'nothing left behind');
+});
+
 t.test('config errors name FILE:LINE', async (t) => {
   const cases: [string, RegExp][] = [
     ['S_HOSTNAME=x\n\nFOO=1\n', /:3: unknown key 'FOO'/],
