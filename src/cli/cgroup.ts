@@ -1,7 +1,8 @@
 // ts-cgroup: create, limit, run in, inspect and remove cgroups, on the src/cgroup library.
 // Each subcommand maps its options to one library call and an exit status.
 import type { Command } from 'commander';
-import { applyExplain, exitLike, program, runTool, UsageError } from './common.js';
+import { applyExplain, exitLike, program, runTool, UsageError, repeatable } from './common.js';
+import { startProgram, waitForProgram } from './run.js';
 import {
   controllersByVersion, createCgroup, detectLayout, formatSize, hierarchyFor, listCgroups, openCgroup, parseLimits,
   GROUP_CONTROLLERS, type Cgroup, type CgroupStats, type Limits, type ParsedLimits,
@@ -25,8 +26,6 @@ interface CommonOptions extends LimitOptions {
   force?: boolean;
 }
 
-const collect = (value: string, previous: string[] = []) => [...previous, value];
-
 function withLimitOptions(cmd: Command): Command {
   return cmd
     .option('-m, --memory <size>', 'memory limit, e.g. 64M, 1.5G or max')
@@ -34,7 +33,7 @@ function withLimitOptions(cmd: Command): Command {
     .option('-p, --pids <n>', 'most processes and threads at once, or max')
     .option('-c, --cpu <cores>', 'CPU time in cores, e.g. 0.5 (or 50%), or max')
     .option('-w, --cpu-weight <w>', 'relative CPU share, 1..10000 (default 100)')
-    .option('--io <limit>', "per-device I/O limit, e.g. '/dev/vda wbps=1M riops=100' (repeatable)", collect);
+    .option('--io <limit>', "per-device I/O limit, e.g. '/dev/vda wbps=1M riops=100' (repeatable)", repeatable);
 }
 
 /** The limits asked on the command line, validated before anything is created. */
@@ -157,24 +156,7 @@ function ls(o: CommonOptions): number {
 
 /** Start argv inside the group's directories (joined in the child before exec) and wait. */
 async function runInside(group: Cgroup, argv: string[]): Promise<ExitStatus> {
-  const { spawn } = await import('../spawn/index.js');
-  const { spawnFailure } = await import('./messages.js');
-  let child;
-  try {
-    child = spawn({ cgroups: group.dirs }, argv);
-  } catch (err) {
-    throw spawnFailure(err);
-  }
-  // The terminal's SIGINT reaches the child too; a SIGTERM or SIGHUP sent to us alone is
-  // passed on, so we live to clean up after it.
-  const ignore = () => {};
-  const forward = (sig: NodeJS.Signals) => child.kill(sig);
-  process.on('SIGINT', ignore).on('SIGTERM', forward).on('SIGHUP', forward);
-  try {
-    return await child.exited;
-  } finally {
-    process.off('SIGINT', ignore).off('SIGTERM', forward).off('SIGHUP', forward);
-  }
+  return waitForProgram(await startProgram({ cgroups: group.dirs }, argv));
 }
 
 /** The OOM line, when the OOM killer ended the command or one of its processes. */

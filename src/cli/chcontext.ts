@@ -1,4 +1,5 @@
 // ts-chcontext: util-vserver's chcontext on namespaces and a cgroup.
+import { waitForProgram } from './run.js';
 import { program, runTool, applyExplain, exitLike, ToolError, UsageError } from './common.js';
 
 const FLAGS = ['lock', 'sched', 'nproc', 'private', 'fakeinit'] as const;
@@ -83,7 +84,7 @@ async function main(): Promise<number> {
         throw toolError(err, spawnFailure);
       }
       if (o.disconnect) return 0;
-      return waitFor(child.exited);
+      return exitLike(await waitForProgram(child));
     }
   }
 
@@ -118,19 +119,11 @@ async function main(): Promise<number> {
   }
   // Detached: the context outlives us; a later --ctx create or --list clears it after it ends.
   if (o.disconnect) return 0;
-  const status = await waitFor(started.sandbox.exited);
+  const status = exitLike(await waitForProgram(started.sandbox));
   await started.destroy({ timeoutMs: 0 });
   return status;
 }
 
-/** Wait for the child the way chcontext does: terminal signals go to it, not to us. */
-async function waitFor(exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>): Promise<number> {
-  const ignore = () => {};
-  process.on('SIGINT', ignore).on('SIGTERM', ignore).on('SIGHUP', ignore);
-  const status = await exited;
-  process.off('SIGINT', ignore).off('SIGTERM', ignore).off('SIGHUP', ignore);
-  return exitLike(status);
-}
 
 function toolError(err: unknown, spawnFailure: (e: unknown) => unknown): unknown {
   if (err instanceof Error && err.name === 'ContextError') return new ToolError(err.message);

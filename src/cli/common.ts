@@ -43,6 +43,9 @@ export function program(name: string, description: string): Command {
     .exitOverride();
 }
 
+/** commander's argument parser for an option that may be given more than once. */
+export const repeatable = (value: string, previous: string[] = []): string[] => [...previous, value];
+
 /** Turn on --explain if the parsed options ask for it. */
 export function applyExplain(opts: { explain?: boolean }): void {
   if (opts.explain) setExplain(true);

@@ -1,5 +1,5 @@
 // ts-reducecap: util-vserver reducecap on the tsns spawn API — run a program with fewer capabilities.
-import { program, runTool, applyExplain, UsageError } from './common.js';
+import { program, runTool, applyExplain, UsageError, repeatable } from './common.js';
 import { runProgram } from './run.js';
 
 interface Options {
@@ -11,8 +11,6 @@ interface Options {
   /** commander reads --no-new-privs as the negation of a --new-privs: false when given. */
   newPrivs?: boolean;
 }
-
-const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 /** The five sets of this process with `drop` taken out of each, one line per set. */
 async function showSets(drop: readonly number[], noNewPrivs: boolean): Promise<string> {
@@ -30,8 +28,8 @@ async function main(): Promise<number> {
     .usage('[options] [--] [<program> [<argument>...]]')
     .argument('[program...]')
     .option('--secure', 'drop the capabilities of util-vserver\'s secure context (see docs/ts-reducecap.md)')
-    .option('--cap <name>', 'drop this capability (CAP_SYS_ADMIN, sys_admin, 21 or ALL); repeatable', collect)
-    .option('--keep <name>', 'never drop this capability, even with --secure; repeatable', collect)
+    .option('--cap <name>', 'drop this capability (CAP_SYS_ADMIN, sys_admin, 21 or ALL); repeatable', repeatable)
+    .option('--keep <name>', 'never drop this capability, even with --secure; repeatable', repeatable)
     .option('--show', 'print the capability sets the program starts with (without a program: and exit)')
     .option('--no-new-privs', 'set no_new_privs: exec never grants privileges again (setuid, file caps)');
   cmd.parse(process.argv.slice(2), { from: 'user' });

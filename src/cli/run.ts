@@ -1,5 +1,6 @@
 // The end of every tool that runs a program: spawn it, wait for it, end as it ended.
-import type { SpawnSpec } from '../spawn/spec.js';
+import type { Sandbox } from '../spawn/index.js';
+import type { ExitStatus, SpawnSpec } from '../spawn/spec.js';
 import { exitLike } from './common.js';
 
 export interface RunOptions {
@@ -13,30 +14,43 @@ export interface RunOptions {
 const FORWARDED = ['SIGTERM', 'SIGHUP'] as const;
 
 /**
- * Spawn `argv` per `spec` and resolve to the exit status to leave with. SIGINT from the
- * terminal reaches the program by itself (it is in our process group), so we only
- * ignore it, as util-linux does; SIGTERM and SIGHUP are passed on.
+ * How `child` ends. SIGINT from the terminal reaches the program by itself (it is in our
+ * process group), so we only ignore it, as util-linux does; SIGTERM and SIGHUP are passed on.
  */
-export async function runProgram(spec: SpawnSpec, argv: readonly string[], options: RunOptions = {}): Promise<number> {
-  const { spawn } = await import('../spawn/index.js');
-  const { spawnFailure } = await import('./messages.js');
-  let child;
-  try {
-    child = spawn(spec, argv);
-  } catch (err) {
-    options.cleanup?.();
-    throw (options.failure ?? spawnFailure)(err);
-  }
+export async function waitForProgram(child: Sandbox): Promise<ExitStatus> {
   const ignore = () => {};
   const forward = (sig: NodeJS.Signals) => child.kill(sig);
   process.on('SIGINT', ignore);
   for (const s of FORWARDED) process.on(s, forward);
   try {
-    const status = await child.exited;
-    options.cleanup?.();
-    return exitLike(status);
+    return await child.exited;
   } finally {
     process.off('SIGINT', ignore);
     for (const s of FORWARDED) process.off(s, forward);
   }
+}
+
+/** Spawn `argv` per `spec`; a failure is thrown in the words `failure` gives it (util-linux's by default). */
+export async function startProgram(spec: SpawnSpec, argv: readonly string[], failure?: (err: unknown) => unknown): Promise<Sandbox> {
+  const { spawn } = await import('../spawn/index.js');
+  const { spawnFailure } = await import('./messages.js');
+  try {
+    return spawn(spec, argv);
+  } catch (err) {
+    throw (failure ?? spawnFailure)(err);
+  }
+}
+
+/** Spawn, wait, clean up, and resolve to the exit status to leave with. */
+export async function runProgram(spec: SpawnSpec, argv: readonly string[], options: RunOptions = {}): Promise<number> {
+  let child;
+  try {
+    child = await startProgram(spec, argv, options.failure);
+  } catch (err) {
+    options.cleanup?.();
+    throw err;
+  }
+  const status = await waitForProgram(child);
+  options.cleanup?.();
+  return exitLike(status);
 }

@@ -1,5 +1,6 @@
 // ts-vserver: util-vserver's `vserver NAME start|stop|enter|exec|...` on namespaces.
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { waitForProgram } from './run.js';
 import { program, runTool, applyExplain, exitLike, ToolError, UsageError } from './common.js';
 
 const COMMANDS = ['build', 'start', 'stop', 'restart', 'enter', 'exec', 'status', 'ps', 'kill'] as const;
@@ -140,11 +141,7 @@ async function start(vs: typeof import('../vserver/index.js'), name: string, res
 async function inside(vs: typeof import('../vserver/index.js'), name: string, argv: string[]): Promise<number> {
   // enter: a login shell as root inside, as `vserver NAME enter` gives.
   const child = await vs.exec(name, argv.length ? argv : ['/bin/sh', '-l']);
-  const ignore = () => {};
-  process.on('SIGINT', ignore).on('SIGTERM', ignore);
-  const status = await child.exited;
-  process.off('SIGINT', ignore).off('SIGTERM', ignore);
-  return exitLike(status);
+  return exitLike(await waitForProgram(child));
 }
 
 async function list(vs: typeof import('../vserver/index.js')): Promise<number> {
