@@ -1,8 +1,8 @@
 // File operations on cgroupfs, each reported to --explain and each failure turned into
 // a CgroupError that names the operation, the path and errno, with a hint where errno misleads.
 import { closeSync, constants, mkdirSync, openSync, readFileSync, readdirSync, rmdirSync, writeSync } from 'node:fs';
-import { getSystemErrorMap } from 'node:util';
 import { explain, explaining } from '../sys/explain.js';
+import { reasonOf } from '../sys/errors.js';
 import { CgroupError } from './errors.js';
 
 // Keyed "op:ERRNO"; cgroupfs reuses errno codes with meanings of its own.
@@ -27,15 +27,9 @@ function fail(op: string, path: string, err: unknown, value?: string): never {
   const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
   const hint = hints[`${op}:${code}`];
   const what = value === undefined ? `${op} ${path}` : `write ${path} ${JSON.stringify(value)}`;
-  throw new CgroupError(`${what}: ${reason(err, code)}${hint ? ` (${hint})` : ''}`, { code, path, cause: err });
+  throw new CgroupError(`${what}: ${reasonOf(err)}${hint ? ` (${hint})` : ''}`, { code, path, cause: err });
 }
 
-/** strerror-like text, "Permission denied", from libuv's table. */
-function reason(err: unknown, code: string): string {
-  const errno = (err as NodeJS.ErrnoException).errno;
-  const text = errno === undefined ? undefined : getSystemErrorMap().get(errno)?.[1];
-  return text ? text[0].toUpperCase() + text.slice(1) : code;
-}
 
 /** Write a value into an existing cgroup file (never creates one). */
 export function writeValue(path: string, value: string): void {

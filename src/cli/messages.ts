@@ -1,7 +1,6 @@
 // Failures of the native stage worded the way util-linux words them.
 import { StepError } from '../native/stage.js';
-import { SysError } from '../sys/errors.js';
-import { strerror } from '../sys/libc.js';
+import { reasonOf, SysError } from '../sys/errors.js';
 import { ToolError } from './common.js';
 
 function withHint(err: SysError): string {
@@ -40,6 +39,6 @@ export function spawnFailure(err: unknown, cloneVerb = 'unshare'): unknown {
     return new ToolError(`mount ${source} on ${target} failed: ${withHint(err)}`);
   }
   const e = err as NodeJS.ErrnoException;
-  if (e?.syscall === 'open' && e.path && e.errno) return new ToolError(`cannot open ${e.path}: ${strerror(-e.errno)}`);
+  if (e?.syscall === 'open' && e.path && e.errno) return new ToolError(`cannot open ${e.path}: ${reasonOf(e)}`);
   return err;
 }

@@ -3,6 +3,7 @@
 import { readdirSync, readlinkSync, readFileSync, statSync, openSync, closeSync, fstatSync } from 'node:fs';
 import { explain, explaining } from '../sys/explain.js';
 import { cstr } from '../sys/format.js';
+import { reasonOf } from '../sys/errors.js';
 import type { NamespaceKind } from '../sys/ns.js';
 
 /**
@@ -106,9 +107,7 @@ const KIND_INODE = /^[a-z_]+:\[(\d+)\]$/;
 
 function explainFsError(call: string, args: string, err: NodeJS.ErrnoException): void {
   if (!explaining()) return;
-  // Node's text is strerror's, lower-cased: "EACCES: permission denied, readlink '...'"
-  const reason = (err.message.split(': ')[1] ?? err.message).split(',')[0];
-  explain(`${call}(${args}) = -1 ${err.code ?? 'EIO'} (${reason.charAt(0).toUpperCase()}${reason.slice(1)})`);
+  explain(`${call}(${args}) = -1 ${err.code ?? 'EIO'} (${reasonOf(err)})`);
 }
 
 /** The inode of /proc/PID/ns/FILE, or null when it cannot be read (gone, no permission). */

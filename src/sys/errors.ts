@@ -9,6 +9,15 @@ export function errnoName(errno: number): string {
   return errnoNames.get(errno) ?? `E${errno}`;
 }
 
+/**
+ * strerror(3)'s text for a failed Node call (its `errno` is negative), so that messages
+ * read as a C tool's do; the error's own message where it carries no errno.
+ */
+export function reasonOf(err: unknown): string {
+  const errno = (err as NodeJS.ErrnoException)?.errno;
+  return typeof errno === 'number' ? strerror(-errno) : String((err as Error)?.message ?? err);
+}
+
 // Where errno alone misleads, say what usually causes it. Keyed "call:ERRNO".
 const hints: Record<string, string> = {
   'unshare:EPERM': 'user namespaces are disabled or you lack CAP_SYS_ADMIN',
