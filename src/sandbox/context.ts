@@ -253,7 +253,8 @@ export async function startContext(spec: ContextSpec, argv: readonly string[]): 
   // Left over by a crashed owner without state: an empty group is safe to reuse after removal.
   try {
     const stale = openCgroup(spec.cgroup);
-    if (stale.procs().length) throw new ContextError(`cgroup '${spec.cgroup}' exists and has processes: ${stale.procs().join(' ')}`);
+    const procs = stale.procs();
+    if (procs.length) throw new ContextError(`cgroup '${spec.cgroup}' exists and has processes: ${procs.join(' ')}`);
     await stale.remove();
   } catch (err) {
     if (err instanceof ContextError) throw err;
@@ -269,11 +270,10 @@ export async function startContext(spec: ContextSpec, argv: readonly string[]): 
       await sandbox.exited;
     }
     try {
-      netCleanup?.();
+      netCleanup?.(); // the lease removes its veth pair
     } catch {
       // best effort: the first error is the one to report
     }
-    if (hostDev) (await import('../net/chbind.js')).removeVeth(hostDev);
     await group.kill().catch(() => {});
     await group.remove().catch(() => {});
     if (dir) removeDir(dir);
