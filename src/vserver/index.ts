@@ -2,7 +2,6 @@
 // (src/sandbox/context.ts) persisted under RUN/NAME that outlives the tool that started it.
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
 import {
   contextProcesses, destroyContext, isAlive, joinContext, readState, runDir, startContext, checkContextName,
   type ContextState, type JoinOptions,
@@ -59,7 +58,7 @@ export async function start(name: string, argv: readonly string[] = []): Promise
   const init = argv.length ? [...argv] : DEFAULT_INIT;
   // ULIMIT: applied by the shell inside, which then becomes the init itself (exec keeps pid 1).
   const program = cfg.ulimit.length ? ['/bin/sh', '-c', `ulimit ${cfg.ulimit.join(' ')} || exit 1; exec "$@"`, 'init', ...init] : init;
-  if (cfg.ips.length) await loadNetwork();
+  await loadNetwork();
   const started = await startContext({
     name,
     dir: vserverDir(name),
@@ -90,20 +89,16 @@ export async function start(name: string, argv: readonly string[] = []): Promise
 
 /** The chbind part: addresses on a veth pair, or only a loopback that is up. */
 function network(pid: number, cfg: VserverConfig): { hostDev?: string; cleanup?: () => void } | void {
-  if (cfg.ips.length === 0) {
-    const r = spawnSync('nsenter', [`--net=/proc/${pid}/ns/net`, 'ip', 'link', 'set', 'lo', 'up'], { encoding: 'utf8' });
-    if (r.status !== 0) throw new VserverError(`cannot bring up lo in vserver ${cfg.name}: ${(r.stderr || r.error?.message || '').trim()}`);
-    return;
-  }
-  // Loaded before spawn() by start(); required here synchronously through the cache.
-  return chbind!(pid, { ips: cfg.ips, bcast: cfg.bcast, dev: cfg.dev });
+  // Loaded before spawn() by start(): prepare hooks are synchronous.
+  if (cfg.ips.length === 0) return net!.ipBatch({ pid }, ['link set lo up']);
+  return net!.setupChbind(pid, { ips: cfg.ips, bcast: cfg.bcast, dev: cfg.dev });
 }
 
-let chbind: typeof import('../net/chbind.js').setupChbind | undefined;
+let net: (typeof import('../net/chbind.js') & typeof import('../net/iproute.js')) | undefined;
 
 /** Load the network part ahead of a start (prepare hooks are synchronous). */
 export async function loadNetwork(): Promise<void> {
-  chbind ??= (await import('../net/chbind.js')).setupChbind;
+  net ??= { ...(await import('../net/chbind.js')), ...(await import('../net/iproute.js')) };
 }
 
 /** Stop NAME: TERM to init, wait, kill the cgroup, unmount, remove the veth and state. */
