@@ -1,45 +1,81 @@
 /*
  * The plan a TypeScript caller hands to the native stage. Mirrors src/native/plan.ts:
- * the opcodes and the record layout are defined there first; change both together.
+ * the opcodes and the record layout are defined there first; change both together
+ * (test/plan-table.test.ts cross-checks this table with plan.ts).
  *
  * A plan is a sequence of records, all integers little-endian:
  *   u32 op; u32 nint; i64 ints[nint]; u32 nstr; nstr * (u32 len; bytes[len]; NUL);
  *   u32 tracelen; bytes[tracelen]; NUL
- * A string of len 0xffffffff is NULL (and has no bytes and no NUL).
+ * A string of len 0xffffffff is NULL (and has no bytes and no NUL); only the strings an
+ * op marks in its NULL mask may be NULL.
  */
 #ifndef TSNS_PLAN_H
 #define TSNS_PLAN_H
 
+/* X(name, code, ints, strs, nullmask): ints/strs are the fixed counts, -1 where the op
+ * takes a list (checked by the parser per op); bit k of nullmask lets string k be NULL. */
+#define TSNS_OPS(X) \
+	X(WRITE_FILE,     1,  0,  2, 0x0)  /* s: path, data */ \
+	X(UNSHARE,        2,  1,  0, 0x0)  /* i: flags */ \
+	X(SETNS,          3,  2,  0, 0x0)  /* i: fd (or -1-slot), nstype */ \
+	X(MOUNT,          4,  1,  4, 0xd)  /* i: flags; s: source, target, fstype, data */ \
+	X(UMOUNT2,        5,  1,  1, 0x0)  /* i: flags; s: target */ \
+	X(PIVOT_ROOT,     6,  0,  2, 0x0)  /* s: new_root, put_old */ \
+	X(CHROOT,         7,  0,  1, 0x0)  /* s: path */ \
+	X(CHDIR,          8,  0,  1, 0x0)  /* s: path */ \
+	X(FCHDIR,         9,  1,  0, 0x0)  /* i: fd (or -1-slot) */ \
+	X(SETHOSTNAME,   10,  0,  1, 0x0)  /* s: name */ \
+	X(SETDOMAINNAME, 11,  0,  1, 0x0)  /* s: name */ \
+	X(SETGROUPS,     12, -1,  0, 0x0)  /* i: gids (at most 65536) */ \
+	X(SETGID,        13,  1,  0, 0x0)  /* i: gid (real, effective and saved) */ \
+	X(SETUID,        14,  1,  0, 0x0)  /* i: uid (real, effective and saved) */ \
+	X(PRCTL,         15,  3,  0, 0x0)  /* i: option, arg2, arg3 */ \
+	X(CAPSET,        16,  3,  0, 0x0)  /* i: effective, permitted, inheritable (64-bit masks) */ \
+	X(STDIO,         17, -1,  0, 0x0)  /* i: per fd 0..n-1 its source fd, or -1: keep it (clear close-on-exec) */ \
+	X(SYNC,          18,  0,  0, 0x0)  /* report READY, wait for the parent's reply */ \
+	X(FORK,          19,  2,  0, 0x0)  /* i: TSNS_FORK_* mode bits, death signal of the child (0: none) */ \
+	X(MKDIR,         20,  1,  1, 0x0)  /* i: mode; s: path (EEXIST is success) */ \
+	X(SETSID,        21,  0,  0, 0x0)  /* (none) */ \
+	X(EXEC,          22,  2, -1, 0x0)  /* i: argc, search PATH; s: file, argv[argc], NULL, env... */ \
+	X(OPEN,          23,  2,  1, 0x0)  /* i: open flags, slot; s: path (opened close-on-exec) */
+
 enum tsns_op {
-	TSNS_OP_WRITE_FILE = 1,    /* s: path, data */
-	TSNS_OP_UNSHARE = 2,       /* i: flags */
-	TSNS_OP_SETNS = 3,         /* i: fd, nstype */
-	TSNS_OP_MOUNT = 4,         /* i: flags; s: source, target, fstype, data */
-	TSNS_OP_UMOUNT2 = 5,       /* i: flags; s: target */
-	TSNS_OP_PIVOT_ROOT = 6,    /* s: new_root, put_old */
-	TSNS_OP_CHROOT = 7,        /* s: path */
-	TSNS_OP_CHDIR = 8,         /* s: path */
-	TSNS_OP_FCHDIR = 9,        /* i: fd */
-	TSNS_OP_SETHOSTNAME = 10,  /* s: name */
-	TSNS_OP_SETDOMAINNAME = 11,/* s: name */
-	TSNS_OP_SETGROUPS = 12,    /* i: gids */
-	TSNS_OP_SETGID = 13,       /* i: gid (real, effective and saved) */
-	TSNS_OP_SETUID = 14,       /* i: uid (real, effective and saved) */
-	TSNS_OP_PRCTL = 15,        /* i: option, arg2, arg3 */
-	TSNS_OP_CAPSET = 16,       /* i: effective, permitted, inheritable (64-bit masks) */
-	TSNS_OP_DUP2 = 17,         /* i: oldfd, newfd; equal fds: clear FD_CLOEXEC */
-	TSNS_OP_SYNC = 18,         /* report "ready", wait for the parent's go */
-	TSNS_OP_FORK = 19,         /* go on in a child; this process waits and ends as it did */
-	TSNS_OP_MKDIR = 20,        /* i: mode; s: path (EEXIST is success) */
-	TSNS_OP_SETSID = 21,       /* (none) */
-	TSNS_OP_EXEC = 22,         /* i: argc, search PATH; s: file, argv[argc], NULL, env... */
-	TSNS_OP_MAX = 22
+#define TSNS_OP_ENUM(name, code, ints, strs, nulls) TSNS_OP_##name = code,
+	TSNS_OPS(TSNS_OP_ENUM)
+#undef TSNS_OP_ENUM
+	TSNS_OP_MAX = 23
 };
 
-/* What the child writes to the report pipe: 3 x i32. */
-enum tsns_report {
-	TSNS_REPORT_READY = 1,     /* at a SYNC step: waiting for go */
-	TSNS_REPORT_ERROR = 2      /* step failed with errno; the child exits */
+/* FORK's mode bits. */
+enum tsns_fork {
+	TSNS_FORK_BLOCK_INT_TERM = 1,  /* the parent blocks SIGINT and SIGTERM (unshare --fork) */
+	TSNS_FORK_FORWARD = 2,         /* the parent passes SIGINT, SIGTERM and SIGHUP on (--forward-signals) */
+	TSNS_FORK_STOPS = 4,           /* a stopped child stops the parent too (nsenter) */
+	TSNS_FORK_REPORT_PID = 8,      /* report the child's pid (REPORT_PID) */
+	TSNS_FORK_CLOSE_FDS = 16       /* the parent keeps no descriptor but the report pipe */
 };
+
+/* Limits the parser enforces, so that no count can exhaust the child's stack or memory. */
+#define TSNS_MAX_STEPS 4096
+#define TSNS_MAX_GROUPS 65536
+#define TSNS_MAX_STDIO 1024
+#define TSNS_MAX_STRS 262144
+#define TSNS_MAX_SLOTS 64
+
+/* What the stage writes to the report pipe: 3 x i32 {kind, step index, value}. */
+enum tsns_report {
+	TSNS_REPORT_READY = 1,     /* at a SYNC step, value = pid: waiting for the reply */
+	TSNS_REPORT_ERROR = 2,     /* step failed, value = errno; then waits for a reply (an exit code) */
+	TSNS_REPORT_EXEC = 3,      /* about to execve: EOF after this is a successful exec */
+	TSNS_REPORT_PID = 4        /* FORK with REPORT_PID: value = the new process's pid */
+};
+
+/* Replies to READY and ERROR: one i32. GO continues; 0..255 is the status to exit with. */
+#define TSNS_REPLY_GO (-1)
+
+/* The tool stage's first message from its planner: one i32, then for PLAN a u32 length
+ * and the plan's bytes. 0..255 instead: exit now with that status (help, usage errors). */
+#define TSNS_PLANNER_PLAN (-2)
+#define TSNS_PLANNER_PLAN_EXPLAIN (-3)
 
 #endif

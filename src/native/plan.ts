@@ -1,5 +1,6 @@
 // The plan handed to the native stage (native/stage.c): typed steps here, a byte stream there.
-// The opcodes and the record layout are defined here and mirrored in native/plan.h.
+// The opcodes and the record layout are defined here and mirrored in native/plan.h
+// (test/plan-table.test.ts cross-checks the two).
 import { cstr } from '../sys/format.js';
 import { cloneFlagNames } from '../sys/ns.js';
 import { mountArgs, UMOUNT_FLAGS } from '../sys/mount.js';
@@ -10,17 +11,28 @@ import { capsetArgs, type CapSets } from '../sys/caps.js';
 export const OP = {
   writeFile: 1, unshare: 2, setns: 3, mount: 4, umount2: 5, pivotRoot: 6, chroot: 7, chdir: 8,
   fchdir: 9, sethostname: 10, setdomainname: 11, setgroups: 12, setgid: 13, setuid: 14, prctl: 15,
-  capset: 16, dup2: 17, sync: 18, fork: 19, mkdir: 20, setsid: 21, exec: 22,
+  capset: 16, stdio: 17, sync: 18, fork: 19, mkdir: 20, setsid: 21, exec: 22, open: 23,
 } as const;
+
+/** FORK's mode bits (native/plan.h enum tsns_fork). */
+export const FORK = { blockIntTerm: 1, forward: 2, stops: 4, reportPid: 8, closeFds: 16 } as const;
 
 /** What the child writes to the report pipe (native/plan.h enum tsns_report). */
 export const REPORT_READY = 1;
 export const REPORT_ERROR = 2;
+export const REPORT_EXEC = 3;
+export const REPORT_PID = 4;
+/** Replies to READY and ERROR: go on, or else the status to exit with. */
+export const REPLY_GO = -1;
+/** The tool stage's first message from its planner (native/tool.c). */
+export const PLANNER_PLAN = -2;
+export const PLANNER_PLAN_EXPLAIN = -3;
 
 /** One step of the child's life between clone and exec. */
 export type Step =
   | { op: 'writeFile'; path: string; data: string }
   | { op: 'unshare'; flags: number }
+  /** fd: a descriptor, or -1-k for slot k of an `open` step */
   | { op: 'setns'; fd: number; nstype: number; path?: string }
   | { op: 'mount'; source: string | null; target: string; fstype: string | null; flags: number; data?: string | null }
   | { op: 'umount2'; target: string; flags: number }
@@ -35,11 +47,14 @@ export type Step =
   | { op: 'setuid'; uid: number }
   | { op: 'prctl'; option: number; arg2?: number; arg3?: number }
   | { op: 'capset'; sets: CapSets }
-  | { op: 'dup2'; oldfd: number; newfd: number }
+  /** fd k becomes a copy of sources[k] ('keep': stays, made inheritable); any permutation works */
+  | { op: 'stdio'; sources: (number | 'keep')[] }
+  /** Open a path now (close-on-exec) into slot k, for a later setns or fchdir (fd -1-k). */
+  | { op: 'open'; path: string; flags: number; slot: number }
   /** Report "ready" to the parent and wait until it has done its part (id maps, bind mounts). */
   | { op: 'sync' }
-  /** Go on in a new child; the old one waits and exits as it does (for setns into a pid namespace). */
-  | { op: 'fork' }
+  /** Go on in a new child; the old one waits and exits as it does (FORK mode bits; the child's death signal). */
+  | { op: 'fork'; mode: number; deathSignal: number }
   | { op: 'mkdir'; path: string; mode: number }
   | { op: 'setsid' }
   | { op: 'exec'; file: string; argv: string[]; env: string[]; search: boolean };
@@ -63,12 +78,10 @@ export function describe(step: Step): { call: string; args: string } {
     case 'setuid': return { call: 'setresuid', args: `${step.uid}, ${step.uid}, ${step.uid}` };
     case 'prctl': return { call: 'prctl', args: prctlArgs(step.option, step.arg2, step.arg3) };
     case 'capset': return { call: 'capset', args: capsetArgs(step.sets) };
-    case 'dup2':
-      return step.oldfd === step.newfd
-        ? { call: 'fcntl', args: `${step.oldfd}, F_SETFD, 0` }
-        : { call: 'dup2', args: `${step.oldfd}, ${step.newfd}` };
+    case 'stdio': return { call: 'dup2', args: step.sources.map((s, fd) => `${s === 'keep' ? fd : s}->${fd}`).join(', ') };
+    case 'open': return { call: 'open', args: `${cstr(step.path)}, ${step.flags}` };
     case 'sync': return { call: 'read', args: 'go-pipe (waiting for the parent)' };
-    case 'fork': return { call: 'fork', args: '' };
+    case 'fork': return { call: 'clone', args: 'SIGCHLD' };
     case 'mkdir': return { call: 'mkdir', args: `${cstr(step.path)}, 0${step.mode.toString(8)}` };
     case 'setsid': return { call: 'setsid', args: '' };
     case 'exec': return { call: 'execve', args: `${cstr(step.file)}, [${step.argv.map(cstr).join(', ')}], [/* ${step.env.length} vars */]` };
@@ -91,8 +104,10 @@ function operands(step: Step): { ints: (number | bigint)[]; strs: (string | null
     case 'setuid': return { ints: [step.uid], strs: [] };
     case 'prctl': return { ints: [step.option, step.arg2 ?? 0, step.arg3 ?? 0], strs: [] };
     case 'capset': return { ints: [step.sets.effective, step.sets.permitted, step.sets.inheritable], strs: [] };
-    case 'dup2': return { ints: [step.oldfd, step.newfd], strs: [] };
-    case 'sync': case 'fork': case 'setsid': return { ints: [], strs: [] };
+    case 'stdio': return { ints: step.sources.map((s) => (s === 'keep' ? -1 : s)), strs: [] };
+    case 'open': return { ints: [step.flags, step.slot], strs: [step.path] };
+    case 'fork': return { ints: [step.mode, step.deathSignal], strs: [] };
+    case 'sync': case 'setsid': return { ints: [], strs: [] };
     case 'mkdir': return { ints: [step.mode], strs: [step.path] };
     case 'exec': return { ints: [step.argv.length, step.search ? 1 : 0], strs: [step.file, ...step.argv, null, ...step.env] };
   }

@@ -1,13 +1,13 @@
-// Runs a plan in a fresh single-threaded child through native/build/libtsns.so.
+// Runs a plan in a fresh single-threaded child through native/build/libtsns.so (native/spawn.c).
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { koffi, fn } from '../sys/libc.js';
 import { SysError } from '../sys/errors.js';
 import { explain, explaining } from '../sys/explain.js';
 import { close, pipe2, read, write } from '../sys/io.js';
-import { cloneFlagNames, CLONE_VFORK, CLONE_VM } from '../sys/ns.js';
-import { waitpid } from '../sys/proc.js';
-import { describe, encodePlan, REPORT_ERROR, REPORT_READY, type Step } from './plan.js';
+import { cloneFlagNames, CLONE_NEWTIME, CLONE_VFORK, CLONE_VM } from '../sys/ns.js';
+import { decodeWaitStatus, waitpid } from '../sys/proc.js';
+import { describe, encodePlan, REPLY_GO, REPORT_ERROR, REPORT_EXEC, REPORT_PID, REPORT_READY, type Step } from './plan.js';
 
 export const NATIVE_LIBRARY = fileURLToPath(new URL('../../native/build/libtsns.so', import.meta.url));
 
@@ -29,7 +29,7 @@ export class StepError extends SysError {
   }
 }
 
-type SpawnFn = (plan: Buffer, len: number, flags: number, reportFd: number, goFd: number, explainFd: number) => number;
+type SpawnFn = (plan: Buffer, len: number, flags: number, reportFd: number, goFd: number, explainFd: number, reportRead: number, goWrite: number) => number;
 let nativeSpawn: SpawnFn | undefined;
 let explainFd = -1;
 
@@ -37,7 +37,7 @@ function native(): SpawnFn {
   if (!nativeSpawn) {
     if (!existsSync(NATIVE_LIBRARY)) throw new NativeMissingError();
     const lib = koffi().load(NATIVE_LIBRARY);
-    nativeSpawn = lib.func('int tsns_spawn(const uint8_t *plan, size_t len, unsigned long flags, int report_fd, int go_fd, int explain_fd)');
+    nativeSpawn = lib.func('int tsns_spawn(const uint8_t *plan, size_t len, unsigned long flags, int report_fd, int go_fd, int explain_fd, int report_read, int go_write)');
   }
   return nativeSpawn!;
 }
@@ -49,13 +49,35 @@ function explainTarget(): number {
   return explainFd;
 }
 
-function readReport(fd: number): Buffer {
-  for (;;) {
+/** One report record (plan.h): {kind, step index, value}, or undefined at EOF. */
+export function readReport(fd: number): { kind: number; index: number; value: number } | undefined {
+  let rec = Buffer.alloc(0);
+  while (rec.length < 12) {
+    let part: Buffer;
     try {
-      return read(fd, 12);
+      part = read(fd, 12 - rec.length);
     } catch (err) {
-      if (!(err instanceof SysError && err.code === 'EINTR')) throw err;
+      if (err instanceof SysError && err.code === 'EINTR') continue;
+      throw err;
     }
+    if (part.length === 0) return undefined;
+    rec = Buffer.concat([rec, part]);
+  }
+  return { kind: rec.readInt32LE(0), index: rec.readInt32LE(4), value: rec.readInt32LE(8) };
+}
+
+/** One i32 reply to the child (REPLY_GO, or a status to exit with). */
+export function replyBytes(value: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeInt32LE(value);
+  return b;
+}
+
+/** The child ended before its exec, without saying why (a signal, most likely). */
+export class StageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StageError';
   }
 }
 
@@ -64,24 +86,31 @@ export interface StageOptions {
   cloneFlags: number;
   /** Called, with the child's pid, each time the child reaches a `sync` step. */
   onSync?: (pid: number, index: number) => void;
+  /** Called with the program's pid where a fork step makes it another process than the child. */
+  onPid?: (pid: number) => void;
+}
+
+/** Joining a time namespace needs a process that shares its memory with no other. */
+function needsOwnMemory(steps: readonly Step[]): boolean {
+  return steps.some((s) => s.op === 'sync' || s.op === 'fork' || (s.op === 'setns' && s.nstype === CLONE_NEWTIME));
 }
 
 /**
  * Clone a child that performs `steps` and return its pid once it has exec'd (or ended,
  * for a plan without exec). A failed step throws StepError after the child is reaped.
- * Plans without `sync` and `fork` steps take the fast path: the child borrows this
+ * Plans that need nothing from the parent take the fast path: the child borrows this
  * process's memory (CLONE_VM|CLONE_VFORK) instead of copying it, and this call returns
  * when it has exec'd.
  */
 export function runStage(steps: readonly Step[], options: StageOptions): number {
   const spawn = native();
   const plan = encodePlan(steps);
-  const needsParent = steps.some((s) => s.op === 'sync' || s.op === 'fork');
-  const flags = options.cloneFlags | (needsParent ? 0 : CLONE_VM | CLONE_VFORK);
+  const ownMemory = needsOwnMemory(steps);
+  const flags = options.cloneFlags | (ownMemory ? 0 : CLONE_VM | CLONE_VFORK);
   const [reportRead, reportWrite] = pipe2();
-  const [goRead, goWrite] = needsParent ? pipe2() : [-1, -1];
+  const [goRead, goWrite] = ownMemory ? pipe2() : [-1, -1];
   explain(`clone(${cloneFlagNames(flags)}|SIGCHLD) <unfinished ...>`);
-  const pid = spawn(plan, plan.length, flags, reportWrite, goRead, explainTarget());
+  const pid = spawn(plan, plan.length, flags, reportWrite, goRead, explainTarget(), reportRead, goWrite);
   close(reportWrite);
   if (goRead >= 0) close(goRead);
   if (pid < 0) {
@@ -91,24 +120,33 @@ export function runStage(steps: readonly Step[], options: StageOptions): number 
     throw new SysError('clone', `${cloneFlagNames(flags)}|SIGCHLD`, -pid);
   }
   explain(`<... clone resumed>) = ${pid}`);
+  const hasExec = steps.some((s) => s.op === 'exec');
+  let execing = false;
   try {
     for (;;) {
       const rec = readReport(reportRead);
-      if (rec.length < 12) return pid;
-      const [kind, index, errno] = [rec.readInt32LE(0), rec.readInt32LE(4), rec.readInt32LE(8)];
-      if (kind === REPORT_READY) {
-        options.onSync?.(pid, index);
-        write(goWrite, 'g');
-      } else if (kind === REPORT_ERROR) {
-        const err = new StepError(steps[index], errno);
-        explain(`[child] ${err.syscall}(${err.args}) = -1 ${err.code} (${err.reason})`);
-        throw err;
+      if (!rec) {
+        if (!hasExec || execing) return pid;
+        const { code, signal } = decodeWaitStatus(waitpid(pid).status);
+        throw new StageError(`the child ended before it ran the program (${signal ? `signal ${signal}` : `status ${code}`})`);
+      }
+      if (rec.kind === REPORT_READY) {
+        options.onSync?.(pid, rec.index);
+        write(goWrite, replyBytes(REPLY_GO));
+      } else if (rec.kind === REPORT_ERROR) {
+        throw new StepError(steps[rec.index], rec.value);
+      } else if (rec.kind === REPORT_EXEC) {
+        execing = true;
+      } else if (rec.kind === REPORT_PID) {
+        options.onPid?.(rec.value);
       }
     }
   } catch (err) {
     // Whatever failed, the child must not run on half set up.
-    fn('int kill(int pid, int sig)')(pid, 9);
-    waitpid(pid);
+    if (!(err instanceof StageError)) {
+      fn('int kill(int pid, int sig)')(pid, 9);
+      waitpid(pid);
+    }
     throw err;
   } finally {
     close(reportRead);

@@ -1,15 +1,16 @@
 // SpawnSpec -> the child's steps, in the order util-linux unshare and nsenter take them.
-import { readFileSync } from 'node:fs';
+import { readFileSync, constants as fsConstants } from 'node:fs';
 import { constants } from 'node:os';
 import { basename } from 'node:path';
 import { NAMESPACES, namespaceInfo, CLONE_NEWTIME, type NamespaceKind } from '../sys/ns.js';
 import { MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_REC, MS_SHARED, MS_SLAVE } from '../sys/mount.js';
-import { PR_CAP_AMBIENT, PR_CAP_AMBIENT_LOWER, PR_CAP_AMBIENT_RAISE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG } from '../sys/prctl.js';
+import { PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG } from '../sys/prctl.js';
 import { capLastCap, processCaps } from '../sys/caps.js';
-import type { Step } from '../native/plan.js';
+import { FORK, type Step } from '../native/plan.js';
 import { singleId } from './idmap.js';
 import type { SpawnSpec } from './spec.js';
 
+const { O_RDONLY } = fsConstants;
 const PROPAGATION = { private: MS_PRIVATE, slave: MS_SLAVE, shared: MS_SHARED } as const;
 
 /** What the parent must do at the child's sync step. */
@@ -28,12 +29,25 @@ export interface ChildPlan {
 
 /** fds the parent opened for the child; closed by the caller after the spawn. */
 export interface ChildFds {
-  /** per join target, in order */
+  /** per join target, in order (-1-k: slot k of an `open` step of the plan itself) */
   join: number[];
   root?: number;
   cwd?: number;
   /** child fd -> parent fd to dup onto it, or 'inherit' */
   stdio: (number | 'inherit')[];
+}
+
+/**
+ * The tools' variant: the plan runs in the tool's own process (native/tool.c), which
+ * becomes the program, so there is no clone: namespaces are unshared in one call as
+ * util-linux does, paths to join are opened by the plan itself, and a fork (with the
+ * parent's behaviour) is a step.
+ */
+export interface InPlace {
+  /** Fork after unsharing (unshare --fork); FORK mode bits for the parent that stays. */
+  fork?: { mode: number; deathSignal?: number };
+  /** FORK mode bits for the fork after joining a pid namespace (nsenter's parent). */
+  joinForkMode?: number;
 }
 
 function isMountPoint(path: string): boolean {
@@ -48,37 +62,59 @@ export function programOf(argv: readonly string[], env: Record<string, string | 
   return { file: shell, argv: ['-' + basename(shell)] };
 }
 
-export function childPlan(spec: SpawnSpec, argv: readonly string[], fds: ChildFds): ChildPlan {
+/** Paths a tool's plan opens itself before entering anything (as nsenter does): slots. */
+export function openSteps(paths: readonly string[]): { steps: Step[]; fds: number[] } {
+  return {
+    steps: paths.map((path, slot) => ({ op: 'open', path, flags: O_RDONLY, slot })),
+    fds: paths.map((_, slot) => -1 - slot),
+  };
+}
+
+export function childPlan(spec: SpawnSpec, argv: readonly string[], fds: ChildFds, inPlace?: InPlace): ChildPlan {
   const kinds = new Set<NamespaceKind>(spec.namespaces ?? []);
+  // A fresh /proc needs a mount namespace of its own, or it would cover the caller's.
+  if (spec.mountProc) kinds.add('mount');
   const steps: Step[] = [];
   const euid = process.geteuid!(), egid = process.getegid!();
   const newUser = kinds.has('user');
 
   // stdio first: every later failure is reported over the report pipe, not fd 2.
-  fds.stdio.forEach((from, to) => steps.push({ op: 'dup2', oldfd: from === 'inherit' ? to : from, newfd: to }));
+  if (fds.stdio.length) steps.push({ op: 'stdio', sources: fds.stdio.map((from) => (from === 'inherit' ? 'keep' : from)) });
 
   // Cgroups before any namespace: a new cgroup namespace is rooted where the child stands.
   for (const dir of spec.cgroups ?? []) steps.push({ op: 'writeFile', path: `${dir}/cgroup.procs`, data: '0' });
 
-  // Joining: paths were opened by the parent before entering anything, as nsenter does.
+  // Joining: paths were opened before entering anything, as nsenter does.
   (spec.join ?? []).forEach((t, i) =>
     steps.push({ op: 'setns', fd: fds.join[i], nstype: namespaceInfo(t.kind).flag, path: t.path }));
-  if (spec.forkAfterJoin && spec.join?.some((t) => t.kind === 'pid')) steps.push({ op: 'fork' });
+  if (spec.forkAfterJoin && spec.join?.some((t) => t.kind === 'pid')) {
+    // The library reports the program's pid and keeps none of Node's descriptors in the
+    // process that waits; a tool's parent behaves as nsenter's.
+    if (inPlace) {
+      steps.push({ op: 'fork', mode: inPlace.joinForkMode ?? FORK.stops, deathSignal: 0 });
+    } else {
+      // The process that waits dies with us too; the program gets its own signal at the end.
+      if (spec.deathSignal !== undefined) steps.push({ op: 'prctl', option: PR_SET_PDEATHSIG, arg2: signalNumber(spec.deathSignal) });
+      steps.push({ op: 'fork', mode: FORK.reportPid | FORK.closeFds, deathSignal: 0 });
+    }
+  }
 
   // New namespaces: clone flags where the child itself must be inside; unshare in the
   // child where only its children should be (pid without init), where clone cannot
   // (time: CLONE_NEWTIME shares clone()'s exit-signal bits), or where order matters.
+  // In place, everything is one unshare(2), as util-linux's.
   let cloneFlags = 0;
   const unshareLater: number[] = [];
   for (const { kind, flag } of NAMESPACES) {
     if (!kinds.has(kind)) continue;
-    if ((kind === 'pid' && spec.pidInit === false) || kind === 'time' || (kind === 'cgroup' && spec.cgroups?.length)) {
+    if (inPlace || (kind === 'pid' && spec.pidInit === false) || kind === 'time' || (kind === 'cgroup' && spec.cgroups?.length)) {
       unshareLater.push(flag);
     } else {
       cloneFlags |= flag;
     }
   }
-  for (const flag of unshareLater) steps.push({ op: 'unshare', flags: flag });
+  if (inPlace && unshareLater.length) steps.push({ op: 'unshare', flags: unshareLater.reduce((a, f) => a | f, 0) });
+  else for (const flag of unshareLater) steps.push({ op: 'unshare', flags: flag });
   if (unshareLater.includes(CLONE_NEWTIME) && spec.timeOffsets) {
     const { monotonic, boottime } = spec.timeOffsets;
     const lines = [monotonic !== undefined && `monotonic ${monotonic} 0`, boottime !== undefined && `boottime ${boottime} 0`].filter(Boolean);
@@ -104,6 +140,8 @@ export function childPlan(spec: SpawnSpec, argv: readonly string[], fds: ChildFd
     prepare: spec.prepare !== undefined,
   };
   if (parent.uidRanges || parent.gidRanges || parent.persist || parent.prepare) steps.push({ op: 'sync' });
+  // util-linux forks after the maps and the bind mounts are in place, before the rest.
+  if (inPlace?.fork) steps.push({ op: 'fork', mode: inPlace.fork.mode, deathSignal: inPlace.fork.deathSignal ?? 0 });
   if (spec.setgroups && !(gidSelf !== undefined && !gidRanges)) steps.push({ op: 'writeFile', path: '/proc/self/setgroups', data: spec.setgroups });
 
   const newMount = kinds.has('mount');
@@ -131,16 +169,11 @@ export function childPlan(spec: SpawnSpec, argv: readonly string[], fds: ChildFd
     steps.push({ op: 'mount', source: 'proc', target: dir, fstype: 'proc', flags: MS_NOSUID | MS_NOEXEC | MS_NODEV });
   }
 
-  // Capabilities go before the id change: dropping from the bounding set needs CAP_SETPCAP.
-  if (spec.dropCaps?.length) {
-    // What the child holds before the drop: everything in a new user namespace, else ours.
-    const own = newUser ? undefined : processCaps();
-    const base = own ? own.permitted : (1n << BigInt(capLastCap() + 1)) - 1n;
-    const drop = capMask(spec.dropCaps);
-    for (const cap of spec.dropCaps) steps.push({ op: 'prctl', option: PR_CAPBSET_DROP, arg2: cap });
-    steps.push({ op: 'capset', sets: { effective: base & ~drop, permitted: base & ~drop, inheritable: (own?.inheritable ?? 0n) & ~drop } });
-    for (const cap of spec.dropCaps) steps.push({ op: 'prctl', option: PR_CAP_AMBIENT, arg2: PR_CAP_AMBIENT_LOWER, arg3: cap });
-  }
+  // Capabilities and ids in runc's order: the bounding set first (dropping needs
+  // CAP_SETPCAP, which a new uid takes away), then the ids, then capset last. A change to
+  // a non-zero uid clears the permitted, effective and ambient sets by itself (as for
+  // util-linux's -S with --keep-caps), so there is nothing left to set then.
+  for (const cap of spec.dropCaps ?? []) steps.push({ op: 'prctl', option: PR_CAPBSET_DROP, arg2: cap });
 
   if (spec.gid !== undefined) {
     // setgroups(2) is refused where /proc/self/setgroups says deny: then there is nothing to drop.
@@ -151,19 +184,28 @@ export function childPlan(spec: SpawnSpec, argv: readonly string[], fds: ChildFd
     steps.push({ op: 'setgroups', gids: [...spec.groups] });
   }
   if (spec.uid !== undefined) steps.push({ op: 'setuid', uid: spec.uid });
+  const capsCleared = spec.uid !== undefined && spec.uid !== 0;
 
-  if (spec.keepCaps && newUser) {
-    // Ambient capabilities survive exec; they must be inheritable first.
-    const all = (1n << BigInt(capLastCap() + 1)) - 1n;
-    const kept = all & ~capMask(spec.dropCaps ?? []);
+  const all = (1n << BigInt(capLastCap() + 1)) - 1n;
+  const drop = capMask(spec.dropCaps ?? []);
+  if (spec.keepCaps && newUser && !capsCleared) {
+    // Ambient capabilities survive exec; they must be permitted and inheritable first.
+    const kept = all & ~drop;
     steps.push({ op: 'capset', sets: { effective: kept, permitted: kept, inheritable: kept } });
     for (let cap = 0; cap <= capLastCap(); cap++) {
       if (kept & (1n << BigInt(cap))) steps.push({ op: 'prctl', option: PR_CAP_AMBIENT, arg2: PR_CAP_AMBIENT_RAISE, arg3: cap });
     }
+  } else if (drop && !capsCleared) {
+    // What the child holds: everything in a new user namespace, else ours. Taking a
+    // capability out of the permitted or inheritable set lowers it in the ambient set too.
+    const own = newUser ? undefined : processCaps();
+    const base = own ? own.permitted : all;
+    steps.push({ op: 'capset', sets: { effective: base & ~drop, permitted: base & ~drop, inheritable: (own?.inheritable ?? 0n) & ~drop } });
   }
   if (spec.noNewPrivs) steps.push({ op: 'prctl', option: PR_SET_NO_NEW_PRIVS, arg2: 1 });
-  // Credential changes clear the death signal, so it comes after them.
-  if (spec.deathSignal !== undefined) steps.push({ op: 'prctl', option: PR_SET_PDEATHSIG, arg2: signalNumber(spec.deathSignal) });
+  // Credential changes clear the death signal, so it comes after them. A tool has no
+  // parent left to watch (its fork step sets --kill-child's).
+  if (spec.deathSignal !== undefined && !inPlace) steps.push({ op: 'prctl', option: PR_SET_PDEATHSIG, arg2: signalNumber(spec.deathSignal) });
   if (spec.setsid) steps.push({ op: 'setsid' });
 
   const env = spec.env ?? process.env;

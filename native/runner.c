@@ -1,0 +1,583 @@
+/*
+ * tsns step runner: performs a plan (plan.h) in a single-threaded process, step by step,
+ * and execs. Policy - which steps, in which order, with which arguments - is all
+ * TypeScript's; nothing here decides anything.
+ *
+ * The parser runs in the parent (before clone, or before the tool stage acts) and does
+ * every allocation; the runner may run in a child that shares Node's memory (CLONE_VM) or
+ * copies it, so it calls only async-signal-safe functions and raw system calls: no malloc,
+ * no stdio, no glibc fork() (its atfork handlers take locks that Node's absent threads may
+ * hold in a copy).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <linux/capability.h>
+#include "runner.h"
+
+#define VARIABLE 0xffffffffu
+
+static const uint32_t fixed_ints[TSNS_OP_MAX + 1] = {
+#define X(name, code, ints, strs, nulls) [code] = (uint32_t)(ints),
+	TSNS_OPS(X)
+#undef X
+};
+static const uint32_t fixed_strs[TSNS_OP_MAX + 1] = {
+#define X(name, code, ints, strs, nulls) [code] = (uint32_t)(strs),
+	TSNS_OPS(X)
+#undef X
+};
+static const uint32_t null_mask[TSNS_OP_MAX + 1] = {
+#define X(name, code, ints, strs, nulls) [code] = (nulls),
+	TSNS_OPS(X)
+#undef X
+};
+
+static int take_u32(const uint8_t **p, const uint8_t *end, uint32_t *out)
+{
+	if (end - *p < 4)
+		return -1;
+	memcpy(out, *p, 4);
+	*p += 4;
+	return 0;
+}
+
+static int take_str(const uint8_t **p, const uint8_t *end, char **out)
+{
+	uint32_t len;
+	if (take_u32(p, end, &len))
+		return -1;
+	if (len == UINT32_MAX) {
+		*out = NULL;
+		return 0;
+	}
+	if ((size_t)(end - *p) < (size_t)len + 1 || (*p)[len] != '\0' || memchr(*p, '\0', len))
+		return -1;
+	*out = (char *)*p;
+	*p += len + 1;
+	return 0;
+}
+
+/* The per-op checks of a parsed record: counts, NULLs and value ranges. */
+static int check_step(struct step *s)
+{
+	const int64_t *i = s->ints;
+	if (fixed_ints[s->op] != VARIABLE && s->nint != fixed_ints[s->op])
+		return -EINVAL;
+	if (fixed_strs[s->op] != VARIABLE && s->nstr != fixed_strs[s->op])
+		return -EINVAL;
+	for (uint32_t k = 0; k < s->nstr; k++)
+		if (!s->strs[k] && !(k < 32 && (null_mask[s->op] >> k) & 1) && s->op != TSNS_OP_EXEC)
+			return -EINVAL;
+	switch (s->op) {
+	case TSNS_OP_SETGROUPS: {
+		gid_t *gids;
+		if (s->nint > TSNS_MAX_GROUPS)
+			return -EINVAL;
+		gids = malloc((s->nint ? s->nint : 1) * sizeof(gid_t));
+		if (!gids)
+			return -ENOMEM;
+		s->scratch = gids;
+		for (uint32_t k = 0; k < s->nint; k++) {
+			if (i[k] < 0 || i[k] > 0xfffffffeLL)
+				return -EINVAL;
+			gids[k] = (gid_t)i[k];
+		}
+		return 0;
+	}
+	case TSNS_OP_SETUID:
+	case TSNS_OP_SETGID:
+		/* (uid_t)-1 means "unchanged" to the kernel: it must never reach it as an id. */
+		return i[0] < 0 || i[0] > 0xfffffffeLL ? -EINVAL : 0;
+	case TSNS_OP_STDIO:
+		if (s->nint == 0 || s->nint > TSNS_MAX_STDIO)
+			return -EINVAL;
+		for (uint32_t k = 0; k < s->nint; k++)
+			if (i[k] < -1 || i[k] > INT32_MAX)
+				return -EINVAL;
+		s->scratch = calloc(s->nint, sizeof(int));
+		return s->scratch ? 0 : -ENOMEM;
+	case TSNS_OP_OPEN:
+		return i[1] < 0 || i[1] >= TSNS_MAX_SLOTS ? -EINVAL : 0;
+	case TSNS_OP_SETNS:
+	case TSNS_OP_FCHDIR:
+		return i[0] < -TSNS_MAX_SLOTS || i[0] > INT32_MAX ? -EINVAL : 0;
+	case TSNS_OP_FORK:
+		return i[0] < 0 || i[0] > 31 || i[1] < 0 || i[1] >= NSIG ? -EINVAL : 0;
+	case TSNS_OP_EXEC:
+		if (i[0] < 1 || (uint64_t)i[0] + 2 > s->nstr || s->strs[0] == NULL || s->strs[i[0] + 1] != NULL)
+			return -EINVAL;
+		for (uint32_t k = 0; k < s->nstr; k++)
+			if (!s->strs[k] && k != (uint64_t)i[0] + 1)
+				return -EINVAL;
+		return 0;
+	}
+	return 0;
+}
+
+int tsns_parse(const uint8_t *buf, size_t len, struct stage *st)
+{
+	const uint8_t *p = buf, *end = buf + len;
+	uint32_t cap = 16;
+	for (int k = 0; k < TSNS_MAX_SLOTS; k++)
+		st->slots[k] = -1;
+	st->steps = calloc(cap, sizeof(*st->steps));
+	st->nsteps = 0;
+	if (!st->steps)
+		return -ENOMEM;
+	while (p < end) {
+		struct step *s;
+		char *trace;
+		int err;
+		if (st->nsteps == TSNS_MAX_STEPS)
+			return -EINVAL;
+		if (st->nsteps == cap) {
+			struct step *grown = realloc(st->steps, 2 * cap * sizeof(*grown));
+			if (!grown)
+				return -ENOMEM;
+			memset(grown + cap, 0, cap * sizeof(*grown));
+			st->steps = grown;
+			cap *= 2;
+		}
+		s = &st->steps[st->nsteps++];
+		if (take_u32(&p, end, &s->op) || s->op == 0 || s->op > TSNS_OP_MAX)
+			return -EINVAL;
+		if (take_u32(&p, end, &s->nint) || (size_t)(end - p) / 8 < s->nint)
+			return -EINVAL;
+		s->ints = malloc(((size_t)s->nint + 1) * sizeof(int64_t));
+		if (!s->ints)
+			return -ENOMEM;
+		memcpy(s->ints, p, (size_t)s->nint * sizeof(int64_t));
+		p += (size_t)s->nint * sizeof(int64_t);
+		if (take_u32(&p, end, &s->nstr) || s->nstr > TSNS_MAX_STRS || s->nstr > (size_t)(end - p) / 4)
+			return -EINVAL;
+		s->strs = calloc((size_t)s->nstr + 1, sizeof(char *));
+		if (!s->strs)
+			return -ENOMEM;
+		for (uint32_t k = 0; k < s->nstr; k++)
+			if (take_str(&p, end, &s->strs[k]))
+				return -EINVAL;
+		if (take_str(&p, end, &trace))
+			return -EINVAL;
+		s->trace = trace;
+		err = check_step(s);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+void tsns_release(struct stage *st)
+{
+	for (uint32_t k = 0; st->steps && k < st->nsteps; k++) {
+		free(st->steps[k].ints);
+		free(st->steps[k].strs);
+		free(st->steps[k].scratch);
+	}
+	free(st->steps);
+	st->steps = NULL;
+}
+
+/* --- the running side: async-signal-safe calls only --- */
+
+static void put(int fd, const char *s)
+{
+	size_t n = strlen(s);
+	while (n > 0) {
+		ssize_t w = write(fd, s, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		s += w;
+		n -= (size_t)w;
+	}
+}
+
+static void put_num(int fd, long v)
+{
+	char num[24], *q = num + sizeof(num) - 1;
+	unsigned long u = v < 0 ? -(unsigned long)v : (unsigned long)v;
+	*q = '\0';
+	do
+		*--q = (char)('0' + u % 10);
+	while ((u /= 10) != 0);
+	if (v < 0)
+		*--q = '-';
+	put(fd, q);
+}
+
+static void explain(const struct stage *st, const struct step *s, long result, int err)
+{
+	if (st->explain_fd < 0 || !s->trace || !*s->trace)
+		return;
+	put(st->explain_fd, st->label);
+	put(st->explain_fd, s->trace);
+	put(st->explain_fd, " = ");
+	put_num(st->explain_fd, result);
+	if (result < 0) {
+		const char *name = strerrorname_np(err), *desc = strerrordesc_np(err);
+		put(st->explain_fd, " ");
+		put(st->explain_fd, name ? name : "E?");
+		if (desc) {
+			put(st->explain_fd, " (");
+			put(st->explain_fd, desc);
+			put(st->explain_fd, ")");
+		}
+	}
+	put(st->explain_fd, "\n");
+}
+
+static void report(const struct stage *st, int32_t kind, uint32_t index, int32_t value)
+{
+	int32_t rec[3] = { kind, (int32_t)index, value };
+	ssize_t r;
+	if (st->report_fd < 0)
+		return;
+	do
+		r = write(st->report_fd, rec, sizeof(rec));
+	while (r < 0 && errno == EINTR);
+}
+
+/* The parent's reply to READY or ERROR; `fallback` when it is gone (EOF or error). */
+static int32_t reply(const struct stage *st, int32_t fallback)
+{
+	int32_t v;
+	size_t got = 0;
+	if (st->go_fd < 0)
+		return fallback;
+	while (got < sizeof(v)) {
+		ssize_t r = read(st->go_fd, (char *)&v + got, sizeof(v) - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return fallback;
+		got += (size_t)r;
+	}
+	if (st->after_reply)
+		st->after_reply();
+	return v;
+}
+
+/* Only the parent holds the report pipe's read end: once it is gone, writing would fail. */
+static int parent_gone(const struct stage *st)
+{
+	struct pollfd pfd = { .fd = st->report_fd, .events = POLLOUT };
+	return st->report_fd >= 0 && poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLERR | POLLHUP));
+}
+
+static int write_file(const char *path, const char *data)
+{
+	size_t n = strlen(data);
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t w;
+	if (fd < 0)
+		return -1;
+	w = write(fd, data, n);
+	if (w < 0 || (size_t)w != n) {
+		int e = w < 0 ? errno : EIO;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return close(fd);
+}
+
+static int capset_masks(const int64_t *m)
+{
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[2];
+	for (int i = 0; i < 2; i++) {
+		data[i].effective = (uint32_t)((uint64_t)m[0] >> (32 * i));
+		data[i].permitted = (uint32_t)((uint64_t)m[1] >> (32 * i));
+		data[i].inheritable = (uint32_t)((uint64_t)m[2] >> (32 * i));
+	}
+	return (int)syscall(SYS_capset, &hdr, data);
+}
+
+static int fd_of(const struct stage *st, int64_t v)
+{
+	if (v >= 0)
+		return (int)v;
+	return st->slots[-1 - v];
+}
+
+/* The runner's own descriptors must survive any stdio layout: move them above it. */
+static int lift(int *fd, int above)
+{
+	int moved;
+	if (*fd < 0 || *fd >= above)
+		return 0;
+	moved = fcntl(*fd, F_DUPFD_CLOEXEC, above);
+	if (moved < 0)
+		return -1;
+	close(*fd);
+	*fd = moved;
+	return 0;
+}
+
+/*
+ * fd k of the program becomes a copy of ints[k] (-1: fd k stays, inheritable). Every
+ * source is first copied above the layout, so that no dup2 overwrites a source a later
+ * one needs: any permutation works, as in child_process.
+ */
+static int stdio_step(struct stage *st, const struct step *s)
+{
+	int n = (int)s->nint, *tmp = s->scratch;
+	if (lift(&st->report_fd, n) || lift(&st->go_fd, n) || lift(&st->explain_fd, n))
+		return -1;
+	for (int k = 0; k < TSNS_MAX_SLOTS; k++)
+		if (lift(&st->slots[k], n))
+			return -1;
+	for (int k = 0; k < n; k++) {
+		tmp[k] = -1;
+		if (s->ints[k] >= 0 && (tmp[k] = fcntl((int)s->ints[k], F_DUPFD_CLOEXEC, n)) < 0)
+			return -1;
+	}
+	for (int k = 0; k < n; k++) {
+		if (tmp[k] < 0) {
+			if (fcntl(k, F_SETFD, 0) < 0 && errno != EBADF)
+				return -1;
+			continue;
+		}
+		if (dup2(tmp[k], k) < 0)
+			return -1;
+		close(tmp[k]);
+	}
+	return 0;
+}
+
+/* execvpe(3) with the plan's own environment's PATH, not ours: the program is looked up
+ * inside whatever root the plan has entered. */
+static int exec_step(const struct step *s)
+{
+	const char *file = s->strs[0];
+	char **argv = &s->strs[1];
+	char **envp = &s->strs[s->ints[0] + 2];
+	const char *path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+	char buf[4096];
+	int seen_eacces = 0;
+
+	if (!s->ints[1] || strchr(file, '/')) {
+		execve(file, argv, envp);
+		return -1;
+	}
+	for (char **e = envp; *e; e++)
+		if (strncmp(*e, "PATH=", 5) == 0)
+			path = *e + 5;
+	for (const char *dir = path; ; ) {
+		const char *colon = strchrnul(dir, ':');
+		size_t dlen = (size_t)(colon - dir), flen = strlen(file);
+		if (dlen + flen + 2 <= sizeof(buf)) {
+			if (dlen) {
+				memcpy(buf, dir, dlen);
+				buf[dlen] = '/';
+				memcpy(buf + dlen + 1, file, flen + 1);
+			} else {
+				memcpy(buf, file, flen + 1);
+			}
+			execve(buf, argv, envp);
+			if (errno == EACCES)
+				seen_eacces = 1;
+			else if (errno != ENOENT && errno != ENOTDIR && errno != ESTALE)
+				return -1;
+		}
+		if (!*colon)
+			break;
+		dir = colon + 1;
+	}
+	errno = seen_eacces ? EACCES : ENOENT;
+	return -1;
+}
+
+static volatile pid_t forward_to;
+
+static void forward(int sig)
+{
+	if (forward_to > 0)
+		kill(forward_to, sig);
+}
+
+/* End the way the child ended: its status, or the same signal with its default action. */
+__attribute__((noreturn)) static void exit_like(int status)
+{
+	if (WIFSIGNALED(status)) {
+		int sig = WTERMSIG(status);
+		sigset_t one;
+		struct sigaction dfl;
+		memset(&dfl, 0, sizeof(dfl));
+		dfl.sa_handler = SIG_DFL;
+		sigaction(sig, &dfl, NULL);
+		sigemptyset(&one);
+		sigaddset(&one, sig);
+		sigprocmask(SIG_UNBLOCK, &one, NULL);
+		kill(getpid(), sig);
+		_exit(128 + sig);
+	}
+	_exit(WEXITSTATUS(status));
+}
+
+/*
+ * FORK: go on in a new child; this process waits for it and ends as it ended. A raw
+ * clone, not glibc's fork(): in a copy of Node, fork()'s atfork handlers would take
+ * malloc's locks, which threads absent from the copy may hold forever.
+ */
+static int fork_step(struct stage *st, const struct step *s)
+{
+	int mode = (int)s->ints[0], deathsig = (int)s->ints[1];
+	int alive[2] = { -1, -1 };
+	sigset_t block, before;
+	pid_t pid;
+	int status;
+
+	/* A pipe only the parent holds open: the child sees it hang up if the parent is gone
+	 * before its death signal was set. */
+	if (deathsig && pipe2(alive, O_CLOEXEC) < 0)
+		return -1;
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	if (mode & TSNS_FORK_BLOCK_INT_TERM)
+		sigprocmask(SIG_BLOCK, &block, &before);
+	pid = (pid_t)syscall(SYS_clone, SIGCHLD, NULL, NULL, NULL, NULL);
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		if (mode & TSNS_FORK_BLOCK_INT_TERM)
+			sigprocmask(SIG_SETMASK, &before, NULL);
+		if (deathsig) {
+			struct pollfd pfd = { .fd = alive[0], .events = POLLIN };
+			close(alive[1]);
+			if (prctl(PR_SET_PDEATHSIG, (unsigned long)deathsig, 0UL, 0UL, 0UL) < 0)
+				return -1;
+			if (poll(&pfd, 1, 0) > 0)
+				_exit(1);   /* the parent ended before the death signal was in place */
+			close(alive[0]);
+		}
+		return 0;
+	}
+	if (mode & TSNS_FORK_REPORT_PID)
+		report(st, TSNS_REPORT_PID, (uint32_t)(s - st->steps), pid);
+	/* The parent's ends go: EOF on them now means the child exec'd. */
+	if (st->go_fd >= 0 && st->go_fd != st->report_fd)
+		close(st->go_fd);
+	if (st->report_fd >= 0)
+		close(st->report_fd);
+	if (alive[0] >= 0)
+		close(alive[0]);
+	if (mode & TSNS_FORK_CLOSE_FDS)
+		syscall(SYS_close_range, 3U, ~0U, 0U);  /* a copy of Node's descriptors must not live on here */
+	if (mode & TSNS_FORK_FORWARD) {
+		struct sigaction sa;
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = forward;
+		sa.sa_flags = SA_RESTART;
+		forward_to = pid;
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+		sigaction(SIGHUP, &sa, NULL);
+		sigprocmask(SIG_UNBLOCK, &block, NULL);
+	}
+	for (;;) {
+		pid_t r = waitpid(pid, &status, (mode & TSNS_FORK_STOPS) ? WUNTRACED : 0);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			_exit(1);
+		}
+		if (WIFSTOPPED(status)) {
+			kill(getpid(), SIGSTOP);
+			kill(pid, SIGCONT);
+			continue;
+		}
+		exit_like(status);
+	}
+}
+
+static long run_step(struct stage *st, const struct step *s)
+{
+	const int64_t *i = s->ints;
+	char **v = s->strs;
+	int32_t r;
+	switch (s->op) {
+	case TSNS_OP_WRITE_FILE: return write_file(v[0], v[1]);
+	case TSNS_OP_UNSHARE: return unshare((int)i[0]);
+	case TSNS_OP_SETNS: return setns(fd_of(st, i[0]), (int)i[1]);
+	case TSNS_OP_MOUNT: return mount(v[0], v[1], v[2], (unsigned long)i[0], v[3]);
+	case TSNS_OP_UMOUNT2: return umount2(v[0], (int)i[0]);
+	case TSNS_OP_PIVOT_ROOT: return syscall(SYS_pivot_root, v[0], v[1]);
+	case TSNS_OP_CHROOT: return chroot(v[0]);
+	case TSNS_OP_CHDIR: return chdir(v[0]);
+	case TSNS_OP_FCHDIR: return fchdir(fd_of(st, i[0]));
+	case TSNS_OP_SETHOSTNAME: return sethostname(v[0], strlen(v[0]));
+	case TSNS_OP_SETDOMAINNAME: return setdomainname(v[0], strlen(v[0]));
+	/* Raw calls: glibc's wrappers would signal Node's other threads (shared memory). */
+	case TSNS_OP_SETGROUPS: return syscall(SYS_setgroups, (size_t)s->nint, (gid_t *)s->scratch);
+	case TSNS_OP_SETGID: return syscall(SYS_setresgid, (gid_t)i[0], (gid_t)i[0], (gid_t)i[0]);
+	case TSNS_OP_SETUID: return syscall(SYS_setresuid, (uid_t)i[0], (uid_t)i[0], (uid_t)i[0]);
+	case TSNS_OP_PRCTL:
+		if (prctl((int)i[0], (unsigned long)i[1], (unsigned long)i[2], 0UL, 0UL) < 0)
+			return -1;
+		if (i[0] == PR_SET_PDEATHSIG && i[1] != 0 && parent_gone(st))
+			_exit(1);   /* the parent died before the death signal was in place */
+		return 0;
+	case TSNS_OP_CAPSET: return capset_masks(i);
+	case TSNS_OP_STDIO: return stdio_step(st, s);
+	case TSNS_OP_SYNC:
+		report(st, TSNS_REPORT_READY, (uint32_t)(s - st->steps), getpid());
+		r = reply(st, 1);
+		if (r != TSNS_REPLY_GO)
+			_exit(r & 0xff);   /* the parent gave up on us; it says why */
+		return 0;
+	case TSNS_OP_FORK: return fork_step(st, s);
+	case TSNS_OP_MKDIR:
+		if (mkdir(v[0], (mode_t)i[0]) < 0 && errno != EEXIST)
+			return -1;
+		return 0;
+	case TSNS_OP_SETSID: return setsid();
+	case TSNS_OP_EXEC:
+		report(st, TSNS_REPORT_EXEC, (uint32_t)(s - st->steps), 0);
+		return exec_step(s);
+	case TSNS_OP_OPEN: {
+		int fd = open(v[0], (int)i[0] | O_CLOEXEC);
+		if (fd < 0)
+			return -1;
+		if (st->slots[i[1]] >= 0)
+			close(st->slots[i[1]]);
+		st->slots[i[1]] = fd;
+		return 0;
+	}
+	}
+	errno = EINVAL;
+	return -1;
+}
+
+void tsns_run(struct stage *st)
+{
+	for (uint32_t k = 0; k < st->nsteps; k++) {
+		const struct step *s = &st->steps[k];
+		long r;
+		errno = 0;
+		r = run_step(st, s);
+		if (r < 0) {
+			int err = errno;
+			int fallback = s->op == TSNS_OP_EXEC ? (err == ENOENT ? 127 : 126) : 1;
+			explain(st, s, -1, err);
+			report(st, TSNS_REPORT_ERROR, k, err);
+			_exit(reply(st, fallback) & 0xff);
+		}
+		explain(st, s, r, 0);
+	}
+	_exit(0);   /* a plan without EXEC: the steps were the point */
+}

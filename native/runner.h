@@ -1,0 +1,36 @@
+/* The step runner shared by the library's clone path (spawn.c) and the tools' stage (tool.c). */
+#ifndef TSNS_RUNNER_H
+#define TSNS_RUNNER_H
+#include <stddef.h>
+#include <stdint.h>
+#include <signal.h>
+#include <sys/types.h>
+#include "plan.h"
+
+struct step {
+	uint32_t op;
+	uint32_t nint;
+	int64_t *ints;
+	uint32_t nstr;
+	char **strs;          /* nstr pointers, then a NULL */
+	const char *trace;
+	void *scratch;        /* per-op memory allocated by the parser (gids, stdio temporaries) */
+};
+
+struct stage {
+	struct step *steps;
+	uint32_t nsteps;
+	int report_fd, go_fd, explain_fd;
+	const char *label;    /* prefix of --explain lines */
+	int slots[TSNS_MAX_SLOTS];
+	sigset_t mask;        /* the signal mask the program starts with */
+	void (*after_reply)(void);  /* called after each reply from the parent (the tool restores stdio flags) */
+};
+
+/* Parse `buf` into `st` (which must be zeroed). 0, or -EINVAL/-ENOMEM. */
+int tsns_parse(const uint8_t *buf, size_t len, struct stage *st);
+void tsns_release(struct stage *st);
+/* Run every step; never returns (execs or _exits). Async-signal-safe calls only. */
+__attribute__((noreturn)) void tsns_run(struct stage *st);
+
+#endif

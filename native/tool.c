@@ -1,0 +1,150 @@
+/*
+ * tsns-stage: the process every ts-* tool runs as. bin/ts-NAME execs it; it starts the
+ * tool's Node planner (dist/bin/NAME.cjs) and performs the plan the planner hands back in
+ * its own process, then execs the program in place: same pid, and the caller's
+ * descriptors, signal dispositions, signal mask and limits, which Node would have changed
+ * before any JavaScript ran. No Node process stays behind.
+ *
+ * The planner is started as a grandchild and let go (its parent exits at once), so that
+ * it is never a child the program inherits. It talks over a socketpair (plan.h): it sends
+ * the plan, acts at SYNC steps (id-map ranges, bind mounts: what util-linux's helper
+ * child does), and words any failure the way the tool words it; this stage only replies
+ * with the status it is told. At execve the socket closes (close-on-exec), which tells the
+ * planner the program is running.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "runner.h"
+
+#define MAX_PLAN (64u << 20)
+
+static int stdio_flags[3];
+
+/* The planner is Node: it may have made a shared pipe non-blocking. Undo that. */
+static void restore_stdio_flags(void)
+{
+	for (int fd = 0; fd < 3; fd++)
+		if (stdio_flags[fd] >= 0)
+			fcntl(fd, F_SETFL, stdio_flags[fd]);
+}
+
+__attribute__((noreturn)) static void die(const char *tool, const char *what)
+{
+	restore_stdio_flags();
+	fprintf(stderr, "%s: %s\n", tool, what);
+	exit(1);
+}
+
+static int read_all(int fd, void *buf, size_t len)
+{
+	size_t got = 0;
+	while (got < len) {
+		ssize_t r = read(fd, (char *)buf + got, len - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		got += (size_t)r;
+	}
+	return 0;
+}
+
+/* node PLANNER, with the socket's end on fd `fd`, as a grandchild we do not wait for. */
+static int start_planner(const char *node, const char *planner, int fd, int other, char **args, int nargs)
+{
+	pid_t middle = fork();
+	int status;
+	if (middle < 0)
+		return -1;
+	if (middle == 0) {
+		pid_t pid = fork();
+		if (pid != 0)
+			_exit(pid < 0 ? 1 : 0);
+		char **argv = calloc((size_t)nargs + 3, sizeof(char *));
+		char num[16];
+		if (!argv)
+			_exit(1);
+		close(other);
+		fcntl(fd, F_SETFD, 0);
+		snprintf(num, sizeof(num), "%d", fd);
+		setenv("TSNS_STAGE_FD", num, 1);
+		argv[0] = (char *)node;
+		argv[1] = (char *)planner;
+		for (int k = 0; k < nargs; k++)
+			argv[k + 2] = args[k];
+		execvp(node, argv);
+		fprintf(stderr, "%s: cannot run %s: %s\n", planner, node, strerror(errno));
+		_exit(1);
+	}
+	while (waitpid(middle, &status, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+int main(int argc, char **argv)
+{
+	struct stage st;
+	const char *tool, *node = getenv("TSNS_NODE");
+	char planner[PATH_MAX], self[PATH_MAX], name[64], *slash;
+	int sv[2], err;
+	int32_t first;
+	uint32_t len;
+	uint8_t *plan;
+	ssize_t n;
+
+	if (argc < 2) {
+		fprintf(stderr, "usage: tsns-stage TOOL [ARG...] (started by bin/ts-TOOL)\n");
+		return 1;
+	}
+	tool = argv[1];
+	snprintf(name, sizeof(name), "ts-%s", tool);
+	for (int fd = 0; fd < 3; fd++)
+		stdio_flags[fd] = fcntl(fd, F_GETFL);
+	/* The planner is dist/bin/TOOL.cjs of the package this binary was built in. */
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n < 0)
+		die(name, "cannot find the tsns-stage executable (/proc/self/exe)");
+	self[n] = '\0';
+	slash = strrchr(self, '/');
+	*slash = '\0';
+	if (strchr(tool, '/') || snprintf(planner, sizeof(planner), "%s/../../dist/bin/%s.cjs", self, tool) >= (int)sizeof(planner))
+		die(name, "bad tool name");
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		die(name, "socketpair failed");
+	if (start_planner(node && *node ? node : "node", planner, sv[1], sv[0], argv + 2, argc - 2) < 0)
+		die(name, "cannot start the planner");
+	close(sv[1]);
+
+	if (read_all(sv[0], &first, sizeof(first)) < 0)
+		die(name, "the planner ended without a plan");
+	if (first >= 0) {   /* help, version, usage errors: the planner said it all */
+		restore_stdio_flags();
+		return first & 0xff;
+	}
+	if ((first != TSNS_PLANNER_PLAN && first != TSNS_PLANNER_PLAN_EXPLAIN) || read_all(sv[0], &len, sizeof(len)) < 0 || len > MAX_PLAN)
+		die(name, "the planner sent a malformed message");
+	plan = malloc(len ? len : 1);
+	if (!plan || read_all(sv[0], plan, len) < 0)
+		die(name, "cannot read the plan");
+
+	memset(&st, 0, sizeof(st));
+	err = tsns_parse(plan, len, &st);
+	if (err)
+		die(name, err == -ENOMEM ? "out of memory" : "the planner sent a malformed plan");
+	st.report_fd = st.go_fd = sv[0];
+	st.explain_fd = first == TSNS_PLANNER_PLAN_EXPLAIN ? fcntl(2, F_DUPFD_CLOEXEC, 3) : -1;
+	st.label = "";
+	st.after_reply = restore_stdio_flags;
+	sigprocmask(SIG_SETMASK, NULL, &st.mask);
+	restore_stdio_flags();
+	tsns_run(&st);
+}
