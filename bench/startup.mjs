@@ -3,11 +3,11 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const tsUnshare = fileURLToPath(new URL('../bin/ts-unshare.cjs', import.meta.url));
+const tsUnshare = fileURLToPath(new URL('../bin/ts-unshare', import.meta.url));
 const N = Number(process.env.N ?? 40);
 const cases = {
   'node -e 0': [process.execPath, ['-e', '0']],
-  'ts-unshare --pid --fork --mount-proc true': [process.execPath, [tsUnshare, '--pid', '--fork', '--mount-proc', 'true']],
+  'ts-unshare --pid --fork --mount-proc true': [tsUnshare, ['--pid', '--fork', '--mount-proc', 'true']],
   'unshare --pid --fork --mount-proc true': ['unshare', ['--pid', '--fork', '--mount-proc', 'true']],
 };
 const totals = Object.fromEntries(Object.keys(cases).map((k) => [k, 0n]));

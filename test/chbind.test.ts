@@ -32,9 +32,9 @@ else (function attempt(n) {
 })(50);
 `);
 
-const ENV = { ...process.env, NODE: process.execPath, CHBIND: `${ROOT}bin/ts-chbind.cjs`, NETPROG, D: dir } as Record<string, string>;
+const ENV = { ...process.env, NODE: process.execPath, CHBIND: `${ROOT}bin/ts-chbind`, NETPROG, D: dir } as Record<string, string>;
 
-/** Run a shell script in a fresh network namespace (lo up); `$NODE $CHBIND` is ts-chbind. */
+/** Run a shell script in a fresh network namespace (lo up); `$CHBIND` is ts-chbind. */
 function inTestNetns(script: string, timeout = 20_000) {
   return run('unshare', ['--net', 'sh', '-c', `ip link set lo up\n${script}`], { env: ENV, timeout });
 }
@@ -44,7 +44,7 @@ const LEFTOVERS = 'echo "--- after"; ip -o link show type veth; ip -4 -o addr sh
 const after = (stdout: string) => stdout.slice(stdout.indexOf('--- after') + '--- after'.length).trim();
 
 t.test('inside: only lo and the given address', async (t) => {
-  const r = await inTestNetns(`$NODE $CHBIND --ip 10.0.0.10/24 -- sh -c 'ip -o addr; echo ---; ip -o link; echo ---; ip route'\necho rc=$?\n${LEFTOVERS}`);
+  const r = await inTestNetns(`$CHBIND --ip 10.0.0.10/24 -- sh -c 'ip -o addr; echo ---; ip -o link; echo ---; ip route'\necho rc=$?\n${LEFTOVERS}`);
   t.equal(r.stderr, '', 'nothing on stderr');
   const [addrs, links, routes] = r.stdout.split('---').map((s) => s.trim().split('\n'));
   t.same(addrs.map((l) => l.split(/\s+/).slice(1, 4).join(' ')), ['lo inet 127.0.0.1/8', 'lo inet6 ::1/128', 'eth0 inet 10.0.0.10/24']);
@@ -57,8 +57,8 @@ t.test('inside: only lo and the given address', async (t) => {
 
 t.test('short form, several --ip, --bcast and --dev', async (t) => {
   // The program waits (5 s at most) until the caller side has been looked at.
-  const r = await inTestNetns(`$NODE $CHBIND 10.0.0.20 ip -4 -o addr show dev eth0
-$NODE $CHBIND --ip 10.0.0.10/24 --ip 10.0.1.10/255.255.255.0 --bcast 10.0.0.127 --dev vs-test -- sh -c 'ip -4 -o addr show dev eth0; touch $D/ready; i=0; while [ ! -e $D/done ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done' &
+  const r = await inTestNetns(`$CHBIND 10.0.0.20 ip -4 -o addr show dev eth0
+$CHBIND --ip 10.0.0.10/24 --ip 10.0.1.10/255.255.255.0 --bcast 10.0.0.127 --dev vs-test -- sh -c 'ip -4 -o addr show dev eth0; touch $D/ready; i=0; while [ ! -e $D/done ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done' &
 i=0; while [ ! -e $D/ready ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done
 ip -o link show type veth | cut -d: -f2; ip route; touch $D/done; wait $!
 ${LEFTOVERS}`);
@@ -73,7 +73,7 @@ ${LEFTOVERS}`);
 });
 
 t.test('a server on 0.0.0.0 inside is reachable at its IP; other addresses cannot be bound', async (t) => {
-  const r = await inTestNetns(`$NODE $CHBIND --ip 10.0.0.10/24 -- $NODE $NETPROG inside &
+  const r = await inTestNetns(`$CHBIND --ip 10.0.0.10/24 -- $NODE $NETPROG inside &
 $NODE $NETPROG client 10.0.0.10
 wait $!; echo server=$?
 ${LEFTOVERS}`);
@@ -91,8 +91,8 @@ t.test('bad input: one line, exit 1, nothing made', async (t) => {
     ['--ip 10.0.0.300', "invalid IP address '10.0.0.300'"],
     ['nonsense', "invalid IP address 'nonsense'"],
   ];
-  const r = await inTestNetns(`${cases.map(([args]) => `$NODE $CHBIND ${args} -- true 2>&1; echo rc=$?`).join('\n')}
-$NODE $CHBIND 2>&1; echo rc=$?
+  const r = await inTestNetns(`${cases.map(([args]) => `$CHBIND ${args} -- true 2>&1; echo rc=$?`).join('\n')}
+$CHBIND 2>&1; echo rc=$?
 ${LEFTOVERS}`);
   const expected = cases.map(([, m]) => `ts-chbind: ${m}\nrc=1`).join('\n')
     + "\nts-chbind: no IP address given\nTry 'ts-chbind --help' for more information.\nrc=1";
@@ -104,12 +104,12 @@ t.test('failures after the pair exists remove it', async (t) => {
   const r = await inTestNetns(`
 # The route to the address cannot be added: the pair is made, then removed again.
 ip route add 10.0.0.10/32 dev lo
-$NODE $CHBIND 10.0.0.10 true 2>&1; echo rc=$?
+$CHBIND 10.0.0.10 true 2>&1; echo rc=$?
 ip route del 10.0.0.10/32 dev lo
 # A name that is taken: nothing is made, and the owner of the name keeps it.
-$NODE $CHBIND --dev lo 10.0.0.10 true 2>&1; echo rc=$?; ip -o link show lo | cut -d: -f2
+$CHBIND --dev lo 10.0.0.10 true 2>&1; echo rc=$?; ip -o link show lo | cut -d: -f2
 # exec fails after the network was set up.
-$NODE $CHBIND 10.0.0.10 /nonexistent/program 2>&1; echo rc=$?
+$CHBIND 10.0.0.10 /nonexistent/program 2>&1; echo rc=$?
 ${LEFTOVERS}`);
   const lines = r.stdout.split('\n');
   t.match(lines[0], /^ts-chbind: ip route add 10\.0\.0\.10\/32 dev tsns\d+ src 169\.254\.0\.1: RTNETLINK answers: File exists$/);
@@ -124,7 +124,7 @@ for (const [signal, status] of [['SIGTERM', 143], ['SIGHUP', 129]] as const) {
   t.test(`${signal} to ts-chbind: the program gets it, everything is removed`, async (t) => {
     const pidFile = join(dir, `pid-${signal}`);
     // $PPID of the program is ts-chbind; the file appears only once the network is set up.
-    const running = inTestNetns(`$NODE $CHBIND 10.0.0.10 sh -c 'echo $PPID > ${pidFile}.tmp; mv ${pidFile}.tmp ${pidFile}; exec sleep 20'; echo rc=$?\n${LEFTOVERS}`);
+    const running = inTestNetns(`$CHBIND 10.0.0.10 sh -c 'echo $PPID > ${pidFile}.tmp; mv ${pidFile}.tmp ${pidFile}; exec sleep 20'; echo rc=$?\n${LEFTOVERS}`);
     const deadline = Date.now() + 10_000;
     while (!existsSync(pidFile) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     t.ok(existsSync(pidFile), 'the program started');
@@ -138,7 +138,7 @@ for (const [signal, status] of [['SIGTERM', 143], ['SIGHUP', 129]] as const) {
 t.test('SIGKILL to ts-chbind: the program dies with it and the kernel removes the pair', async (t) => {
   // Nothing of ours runs after SIGKILL: the parent-death signal ends the program, its
   // namespace goes, and the veth pair with it (asynchronously: polled, 3 s at most).
-  const r = await inTestNetns(`$NODE $CHBIND 10.0.0.10 sh -c 'touch $D/killed-ready; exec sleep 20' & pid=$!
+  const r = await inTestNetns(`$CHBIND 10.0.0.10 sh -c 'touch $D/killed-ready; exec sleep 20' & pid=$!
 i=0; while [ ! -e $D/killed-ready ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done
 ip -o link show type veth | wc -l
 kill -KILL $pid; wait $pid; echo rc=$?

@@ -6,14 +6,14 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const BIN = new URL('../bin/ts-chcontext.cjs', import.meta.url).pathname;
+const BIN = new URL('../bin/ts-chcontext', import.meta.url).pathname;
 const run = mkdtempSync(join(tmpdir(), 'tsns-ctx-test-'));
 const env = { TSNS_RUN_DIR: run };
 t.teardown(() => rmSync(run, { recursive: true, force: true }));
 
 const chcontext = (args: string[], opts: Record<string, unknown> = {}) =>
   // Without NODE_OPTIONS: tap's coverage hook there would double every tool's start-up.
-  execa('env', ['-u', 'NODE_OPTIONS', 'node', BIN, ...args], { env, reject: false, ...opts });
+  execa('env', ['-u', 'NODE_OPTIONS', BIN, ...args], { env, reject: false, ...opts });
 
 function leftovers(name: string): string[] {
   const out: string[] = [];

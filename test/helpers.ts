@@ -13,9 +13,9 @@ export async function run(file: string, args: string[], options: { input?: strin
   return { stdout: String(r.stdout), stderr: String(r.stderr), exitCode: r.exitCode, signal: r.signal };
 }
 
-/** Run one of our tools (built into dist/ by npm install). */
+/** Run one of our tools (bin/ts-NAME, built by npm install) as a user would. */
 export function tool(name: string, args: string[], options?: Parameters<typeof run>[2]): Promise<Run> {
-  return run(process.execPath, [`${ROOT}bin/${name}.cjs`, ...args], options);
+  return run(`${ROOT}bin/${name}`, args, options);
 }
 
 /** Run our tool and the reference tool with the same arguments; assert the same stdout and exit status. */
@@ -31,6 +31,6 @@ export const AS_NOBODY = ['--reuid=65534', '--regid=65534', '--clear-groups'];
 
 /** Why an unprivileged user cannot run our tools from this checkout (a parent directory is closed), if so. */
 export async function nobodyCannotRunTools(): Promise<string | undefined> {
-  const r = await run('setpriv', [...AS_NOBODY, 'test', '-r', `${ROOT}dist/bin/unshare.cjs`]);
+  const r = await run('setpriv', [...AS_NOBODY, 'test', '-x', `${ROOT}native/build/tsns-stage`, '-a', '-r', `${ROOT}dist/bin/unshare.cjs`]);
   return r.exitCode === 0 ? undefined : `user nobody cannot read ${ROOT} (a parent directory is not world-readable)`;
 }

@@ -2,6 +2,7 @@
 import { fstatSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { setExplain } from '../sys/explain.js';
+import { finishStage, hasStage } from './stage.js';
 
 /** Bad input: printed as one line plus the "Try ... --help" hint, exit 1. */
 export class UsageError extends Error {
@@ -73,16 +74,27 @@ export async function runTool(name: string, main: () => Promise<number | void> |
       throw err;
     });
   }
+  toolName = name;
   let code: number;
   try {
     code = (await main()) ?? 0;
   } catch (err) {
-    code = reportError(name, err);
+    code = reportError(err);
   }
   process.exitCode = code;
+  if (hasStage()) {
+    // The stage exits as soon as it is told: what we printed must be out first.
+    await Promise.all([process.stdout, process.stderr].map((s) =>
+      s.writableLength > 0 ? new Promise((resolve) => s.once('drain', resolve)) : undefined));
+    finishStage(code);
+  }
 }
 
-function reportError(name: string, err: unknown): number {
+let toolName = '';
+
+/** Print a failure the tool's way (one line, or a usage hint) and give the status to end with. */
+export function reportError(err: unknown): number {
+  const name = toolName;
   if (err instanceof CommanderError) {
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return 0;
     process.stderr.write(`Try '${name} --help' for more information.\n`);
@@ -96,7 +108,7 @@ function reportError(name: string, err: unknown): number {
     process.stderr.write(`${name}: ${err.message}\n`);
     return err.code;
   }
-  if (err instanceof Error && ['SysError', 'StepError', 'NativeMissingError', 'TypeError', 'RangeError', 'CgroupError', 'ConfigError', 'NetError'].includes(err.name)) {
+  if (err instanceof Error && ['SysError', 'StepError', 'StageError', 'NativeMissingError', 'TypeError', 'RangeError', 'CgroupError', 'ConfigError', 'NetError'].includes(err.name)) {
     process.stderr.write(`${name}: ${err.message}\n`);
     return 1;
   }

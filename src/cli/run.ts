@@ -1,13 +1,20 @@
 // The end of every tool that runs a program: spawn it, wait for it, end as it ended.
 import type { Sandbox } from '../spawn/index.js';
 import type { ExitStatus, SpawnSpec } from '../spawn/spec.js';
-import { exitLike } from './common.js';
+import type { InPlace } from '../spawn/steps.js';
+import { exitLike, reportError } from './common.js';
+import { execInPlace, hasStage } from './stage.js';
 
 export interface RunOptions {
   /** Turns a spawn failure into what to throw; default: util-linux wording. */
   failure?: (err: unknown) => unknown;
-  /** Runs once the program has ended, or its spawn failed (to remove what the tool made). */
+  /**
+   * Runs once the program has ended, or its spawn failed (to remove what the tool made).
+   * In place (through the stage), only if the program never ran.
+   */
   cleanup?: () => void;
+  /** How the stage forks, where it does (unshare --fork, nsenter into a pid namespace). */
+  inPlace?: InPlace;
 }
 
 /** Signals sent to us by pid are meant for the program; we go on waiting and end as it does. */
@@ -41,8 +48,16 @@ export async function startProgram(spec: SpawnSpec, argv: readonly string[], fai
   }
 }
 
-/** Spawn, wait, clean up, and resolve to the exit status to leave with. */
+/**
+ * Run the program: in place through the stage when started as bin/ts-NAME (the program
+ * takes over the tool's process), else spawn, wait, clean up, and resolve to the exit
+ * status to leave with.
+ */
 export async function runProgram(spec: SpawnSpec, argv: readonly string[], options: RunOptions = {}): Promise<number> {
+  if (hasStage()) {
+    const { spawnFailure } = await import('./messages.js');
+    return execInPlace(spec, argv, options.inPlace ?? {}, { failure: options.failure ?? spawnFailure, report: reportError, cleanup: options.cleanup });
+  }
   let child;
   try {
     child = await startProgram(spec, argv, options.failure);

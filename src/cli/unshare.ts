@@ -14,6 +14,7 @@ const OPTIONAL_VALUES: Record<string, string> = {
 interface Options {
   explain?: boolean;
   fork?: boolean;
+  forwardSignals?: boolean;
   killChild?: boolean;
   mountProc?: boolean;
   mapUser?: string;
@@ -56,6 +57,7 @@ async function main(): Promise<number> {
   for (const n of NAMESPACES) cmd.option(`-${n.short}, --${n.long}`, `unshare ${n.kind} namespace (--${n.long}=<file> keeps it)`);
   cmd
     .option('-f, --fork', 'fork before launching <program>')
+    .option('--forward-signals', 'forward SIGINT, SIGTERM and SIGHUP to the forked child (with --fork)')
     .option('--map-user <uid>', 'map current user to uid (implies --user)')
     .option('--map-group <gid>', 'map current group to gid (implies --user)')
     .option('-r, --map-root-user', 'map current user to root (implies --user)')
@@ -147,7 +149,14 @@ async function main(): Promise<number> {
   spec.pidInit = fork;
   if (deathSignal !== undefined) spec.deathSignal = deathSignal as NodeJS.Signals;
 
-  return runProgram(spec, cmd.args);
+  // Through the stage, the fork is its own step; the parent that stays behaves as
+  // util-linux's: it ignores SIGINT and SIGTERM, or passes them on (--forward-signals).
+  const { FORK } = await import('../native/plan.js');
+  const { signalNumber } = await import('../spawn/steps.js');
+  const inPlace = fork
+    ? { fork: { mode: o.forwardSignals ? FORK.forward : FORK.blockIntTerm, deathSignal: deathSignal === undefined ? 0 : signalNumber(deathSignal) } }
+    : {};
+  return runProgram(spec, cmd.args, { inPlace });
 }
 
 void runTool('ts-unshare', main);

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { createCgroup, detectLayout, openCgroup } from '../../src/cgroup/index.js';
 import { cleanUp, skipReason, sleep, startChild, uniqueName } from './fixtures/helpers.js';
 
-const bin = fileURLToPath(new URL('../../bin/ts-cgroup.cjs', import.meta.url));
+const bin = fileURLToPath(new URL('../../bin/ts-cgroup', import.meta.url));
 const built = existsSync(fileURLToPath(new URL('../../dist/bin/cgroup.cjs', import.meta.url)));
 const skip = skipReason() ?? (built ? undefined : 'dist/ is not built (run npx tsc -p . first)');
 const python = ['/usr/bin/python3', '/usr/local/bin/python3'].find(existsSync);
@@ -16,7 +16,7 @@ const python = ['/usr/bin/python3', '/usr/local/bin/python3'].find(existsSync);
 // The tool runs without tap's loader and coverage (about 1 s per start): tap re-adds its
 // NODE_OPTIONS to every child's environment, so env(1) takes it out just before node.
 const plain = ['-u', 'NODE_OPTIONS', '-u', 'NODE_V8_COVERAGE'];
-const tool = (args: string[], timeout = 20_000) => execa('env', [...plain, 'node', bin, ...args], { reject: false, timeout });
+const tool = (args: string[], timeout = 20_000) => execa('env', [...plain, bin, ...args], { reject: false, timeout });
 /** Not a single directory of the group is left. */
 const gone = (name: string) => !existsSync(`${detectLayout().unified?.base ?? '/nonexistent'}/${name}`) && (() => {
   try {
@@ -123,8 +123,8 @@ t.test('exec runs a command in an existing group', { skip }, async (t) => {
 });
 
 t.test('with ts-unshare: a limited, isolated shell; --cgroup shows 0::/', { skip: skip ?? (existsSync(fileURLToPath(new URL('../../dist/bin/unshare.cjs', import.meta.url))) ? undefined : 'ts-unshare not built') }, async (t) => {
-  const unshare = fileURLToPath(new URL('../../bin/ts-unshare.cjs', import.meta.url));
-  const r = await tool(['run', '--pids', '16', '--', 'env', ...plain, 'node', unshare, '--cgroup', '--pid', '--fork', '--mount-proc', 'sh', '-c', 'cat /proc/self/cgroup; cat /sys/fs/cgroup/pids/pids.max 2>/dev/null; echo pid=$$']);
+  const unshare = fileURLToPath(new URL('../../bin/ts-unshare', import.meta.url));
+  const r = await tool(['run', '--pids', '16', '--', 'env', ...plain, unshare, '--cgroup', '--pid', '--fork', '--mount-proc', 'sh', '-c', 'cat /proc/self/cgroup; cat /sys/fs/cgroup/pids/pids.max 2>/dev/null; echo pid=$$']);
   t.equal(r.exitCode, 0, r.stderr);
   t.match(r.stdout, /^0::\/$/m, 'cgroup namespace rooted at the group');
   t.notMatch(r.stdout, /ts-cgroup-/, 'no group path shows inside');

@@ -16,7 +16,7 @@ t.test('a bookworm vserver builds, starts, runs a command and stops', { skip, ti
   mkdirSync(conf);
   const env = { TSNS_VSERVER_CONFDIR: conf, TSNS_VSERVER_ROOT: join(base, 'root'), TSNS_RUN_DIR: join(base, 'run') };
   const vserver = (args: string[]) =>
-    execa('env', ['-u', 'NODE_OPTIONS', process.execPath, new URL('../../bin/ts-vserver.cjs', import.meta.url).pathname, ...args], { env, reject: false, timeout: 900_000 });
+    execa('env', ['-u', 'NODE_OPTIONS', new URL('../../bin/ts-vserver', import.meta.url).pathname, ...args], { env, reject: false, timeout: 900_000 });
   const name = `deb${process.pid}`;
   writeFileSync(join(conf, `${name}.conf`), 'S_HOSTNAME=vs-debian\n');
   t.teardown(async () => {

@@ -6,14 +6,14 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const BIN = new URL('../../bin/ts-vserver.cjs', import.meta.url).pathname;
+const BIN = new URL('../../bin/ts-vserver', import.meta.url).pathname;
 const base = mkdtempSync(join(tmpdir(), 'tsns-vs-net-'));
 const conf = join(base, 'conf');
 mkdirSync(conf);
 const env = { TSNS_VSERVER_CONFDIR: conf, TSNS_VSERVER_ROOT: join(base, 'root'), TSNS_RUN_DIR: join(base, 'run') };
 const netns = `tsns-test-${process.pid}`;
 const inNetns = (args: string[]) => execa('nsenter', [`--net=/run/netns/${netns}`, ...args], { env, reject: false, timeout: 30_000 });
-const vserver = (args: string[]) => inNetns(['env', '-u', 'NODE_OPTIONS', process.execPath, BIN, ...args]);
+const vserver = (args: string[]) => inNetns(['env', '-u', 'NODE_OPTIONS', BIN, ...args]);
 const C = `n${process.pid}c`, D = `n${process.pid}d`;
 
 t.before(async () => {

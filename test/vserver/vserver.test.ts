@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const BIN = new URL('../../bin/ts-vserver.cjs', import.meta.url).pathname;
+const BIN = new URL('../../bin/ts-vserver', import.meta.url).pathname;
 const base = mkdtempSync(join(tmpdir(), 'tsns-vs-test-'));
 const conf = join(base, 'conf');
 const run = join(base, 'run');
@@ -18,7 +18,7 @@ const names: string[] = [];
 
 const vserver = (args: string[], opts: Record<string, unknown> = {}) =>
   // Without NODE_OPTIONS: tap's coverage hook there would double every tool's start-up.
-  execa('env', ['-u', 'NODE_OPTIONS', 'node', BIN, ...args], { env, reject: false, ...opts });
+  execa('env', ['-u', 'NODE_OPTIONS', BIN, ...args], { env, reject: false, ...opts });
 
 function config(name: string, text: string): void {
   writeFileSync(join(conf, `${name}.conf`), text);

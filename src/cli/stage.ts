@@ -1,0 +1,124 @@
+// The planner's side of the tools' stage (native/tool.c). bin/ts-NAME runs the stage,
+// which starts this Node program and, once handed a plan, performs it in its own process
+// and execs the program in place. Here: send the plan, act at its sync step (what
+// util-linux's helper child does), and word any failure the way the tool words it.
+import { readSync, writeSync } from 'node:fs';
+import type { Step } from '../native/plan.js';
+import type { SpawnSpec } from '../spawn/spec.js';
+import type { InPlace } from '../spawn/steps.js';
+
+// Taken out of the environment at once: the program must not inherit it.
+const fromEnv = process.env.TSNS_STAGE_FD;
+delete process.env.TSNS_STAGE_FD;
+const stageFd = fromEnv !== undefined && /^\d+$/.test(fromEnv) ? Number(fromEnv) : undefined;
+let planSent = false;
+let finished = false;
+
+/** Whether this planner was started by the stage (bin/ts-NAME) rather than run alone. */
+export function hasStage(): boolean {
+  return stageFd !== undefined;
+}
+
+function send(bytes: Buffer): void {
+  for (let at = 0; at < bytes.length;) at += writeSync(stageFd!, bytes, at);
+}
+
+function i32(...values: number[]): Buffer {
+  const b = Buffer.alloc(4 * values.length);
+  values.forEach((v, k) => b.writeInt32LE(v, 4 * k));
+  return b;
+}
+
+/** One report record from the stage, or undefined once its end is closed. */
+function receive(): { kind: number; index: number; value: number } | undefined {
+  const rec = Buffer.alloc(12);
+  for (let got = 0; got < 12;) {
+    let n: number;
+    try {
+      n = readSync(stageFd!, rec, got, 12 - got, null);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EAGAIN' || (err as NodeJS.ErrnoException).code === 'EINTR') continue;
+      return undefined;
+    }
+    if (n === 0) return undefined;
+    got += n;
+  }
+  return { kind: rec.readInt32LE(0), index: rec.readInt32LE(4), value: rec.readInt32LE(8) };
+}
+
+/** Tell the stage to exit with `code` (the tool ended without running a program). */
+export function finishStage(code: number): void {
+  if (stageFd === undefined || planSent || finished) return;
+  finished = true;
+  send(i32(code & 0xff));
+}
+
+export interface InPlaceOptions {
+  /** Turns a failure into what to report (a ToolError in the tool's words). */
+  failure: (err: unknown) => unknown;
+  /** Prints a failure and gives the status to end with (runTool's reporter). */
+  report: (err: unknown) => number;
+  /** Undoes what the planner made before the plan, if the program never runs. */
+  cleanup?: () => void;
+}
+
+/**
+ * Hand the stage the plan for `spec` and serve it until the program runs (then this
+ * process has nothing left to do) or a step fails (then it says why, and the stage exits
+ * with the status it is told).
+ */
+export async function execInPlace(spec: SpawnSpec, argv: readonly string[], inPlace: InPlace, options: InPlaceOptions): Promise<number> {
+  const { childPlan, openSteps } = await import('../spawn/steps.js');
+  const { encodePlan, PLANNER_PLAN, PLANNER_PLAN_EXPLAIN, REPLY_GO, REPORT_ERROR, REPORT_EXEC, REPORT_READY } = await import('../native/plan.js');
+  const { StepError } = await import('../native/stage.js');
+  const { explaining } = await import('../sys/explain.js');
+
+  // Paths to join (and nsenter's root and cwd) are opened by the stage before it enters
+  // anything: this process is not the one that enters.
+  const joining = (spec.join?.length ?? 0) > 0;
+  const paths = [...(spec.join ?? []).map((t) => t.path)];
+  if (joining && spec.root !== undefined) paths.push(spec.root);
+  if (joining && spec.cwd !== undefined) paths.push(spec.cwd);
+  const opens = openSteps(paths);
+  const nJoin = spec.join?.length ?? 0;
+  const plan = childPlan(spec, argv, {
+    stdio: [],
+    join: opens.fds.slice(0, nJoin),
+    root: joining && spec.root !== undefined ? opens.fds[nJoin] : undefined,
+    cwd: joining && spec.cwd !== undefined ? opens.fds[nJoin + (spec.root !== undefined ? 1 : 0)] : undefined,
+  }, inPlace);
+  const steps: Step[] = [...opens.steps, ...plan.steps];
+  const bytes = encodePlan(steps);
+  planSent = true;
+  send(Buffer.concat([i32(explaining() ? PLANNER_PLAN_EXPLAIN : PLANNER_PLAN, bytes.length), bytes]));
+
+  const { parentWork } = plan.parent.uidRanges || plan.parent.gidRanges || plan.parent.persist || plan.parent.prepare
+    ? await import('../spawn/index.js')
+    : { parentWork: undefined };
+  let execing = false;
+  for (;;) {
+    const rec = receive();
+    if (!rec) {
+      // EOF: the program runs (the socket closed at its exec), or the stage was killed
+      // before, and what was made for it must go.
+      if (!execing) options.cleanup?.();
+      return 0;
+    }
+    if (rec.kind === REPORT_READY) {
+      try {
+        parentWork!(spec, plan.parent, rec.value);
+        send(i32(REPLY_GO));
+      } catch (err) {
+        options.cleanup?.();
+        send(i32(options.report(options.failure(err))));
+        return 1;
+      }
+    } else if (rec.kind === REPORT_ERROR) {
+      options.cleanup?.();
+      send(i32(options.report(options.failure(new StepError(steps[rec.index], rec.value)))));
+      return 1;
+    } else if (rec.kind === REPORT_EXEC) {
+      execing = true;
+    }
+  }
+}
