@@ -40,7 +40,9 @@ function inTestNetns(script: string, timeout = 20_000) {
 }
 
 // What the test namespace holds once ts-chbind is gone: nothing but lo.
-const LEFTOVERS = 'echo "--- after"; ip -o link show type veth; ip -4 -o addr show scope global; ip -4 -o addr show scope link; ip route';
+// The program replaces ts-chbind (exec in place): when it ends, its namespace goes and
+// the kernel removes the veth pair, asynchronously; so wait for that (5 s at most).
+const LEFTOVERS = 'i=0; while [ -n "$(ip -o link show type veth)" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done; echo "--- after"; ip -o link show type veth; ip -4 -o addr show scope global; ip -4 -o addr show scope link; ip route';
 const after = (stdout: string) => stdout.slice(stdout.indexOf('--- after') + '--- after'.length).trim();
 
 t.test('inside: only lo and the given address', async (t) => {
@@ -123,8 +125,8 @@ ${LEFTOVERS}`);
 for (const [signal, status] of [['SIGTERM', 143], ['SIGHUP', 129]] as const) {
   t.test(`${signal} to ts-chbind: the program gets it, everything is removed`, async (t) => {
     const pidFile = join(dir, `pid-${signal}`);
-    // $PPID of the program is ts-chbind; the file appears only once the network is set up.
-    const running = inTestNetns(`$CHBIND 10.0.0.10 sh -c 'echo $PPID > ${pidFile}.tmp; mv ${pidFile}.tmp ${pidFile}; exec sleep 20'; echo rc=$?\n${LEFTOVERS}`);
+    // The program runs in ts-chbind's own process; the file appears only once the network is set up.
+    const running = inTestNetns(`$CHBIND 10.0.0.10 sh -c 'echo $$ > ${pidFile}.tmp; mv ${pidFile}.tmp ${pidFile}; exec sleep 20'; echo rc=$?\n${LEFTOVERS}`);
     const deadline = Date.now() + 10_000;
     while (!existsSync(pidFile) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     t.ok(existsSync(pidFile), 'the program started');
@@ -136,8 +138,8 @@ for (const [signal, status] of [['SIGTERM', 143], ['SIGHUP', 129]] as const) {
 }
 
 t.test('SIGKILL to ts-chbind: the program dies with it and the kernel removes the pair', async (t) => {
-  // Nothing of ours runs after SIGKILL: the parent-death signal ends the program, its
-  // namespace goes, and the veth pair with it (asynchronously: polled, 3 s at most).
+  // ts-chbind is the program (exec in place): SIGKILL ends it, its namespace goes, and
+  // the veth pair with it (asynchronously: polled, 3 s at most).
   const r = await inTestNetns(`$CHBIND 10.0.0.10 sh -c 'touch $D/killed-ready; exec sleep 20' & pid=$!
 i=0; while [ ! -e $D/killed-ready ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done
 ip -o link show type veth | wc -l

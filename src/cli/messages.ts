@@ -20,6 +20,7 @@ export function stepFailure(err: StepError): ToolError {
       if (s.fstype === 'proc') return new ToolError(`mount ${s.target} failed: ${why}`);
       if (s.source === 'none') return new ToolError(`cannot change ${s.target === '/' ? 'root filesystem' : s.target} propagation: ${why}`);
       return new ToolError(`mount ${s.source} on ${s.target} failed: ${why}`);
+    case 'open': return new ToolError(`cannot open ${s.path}: ${err.reason}`);
     case 'writeFile': return new ToolError(`write failed ${s.path}: ${why}`);
     case 'unshare': return new ToolError(`unshare failed: ${why}`);
     case 'setns': return new ToolError(`reassociate to namespace '${s.path}' failed: ${why}`);
