@@ -12,6 +12,7 @@ import { NAMESPACES, namespaceInfo, type NamespaceKind } from '../sys/ns.js';
 import { childPlan, signalNumber, type ChildFds } from './steps.js';
 import { writeChildMap } from './idmap.js';
 import { watchExit } from './reaper.js';
+import { validateSpawn } from './validate.js';
 import type { ExitStatus, IdRange, SpawnSpec, StdioOption } from './spec.js';
 
 export type * from './spec.js';
@@ -71,28 +72,66 @@ function stream(fd: number | null, readable: boolean): Socket | null {
   return new net.Socket({ fd, readable, writable: !readable });
 }
 
+interface PersistedFile {
+  target: string;
+  /** the file did not exist: spawn made it, and removes it again */
+  created: boolean;
+  mounted: boolean;
+}
+
+/**
+ * The namespace files persisted for a spawn in progress, by its `persist` object: a step
+ * after the sync step can still fail, and then spawn()'s catch takes them back. Dropped
+ * once the spawning tick is over, since a spawn that got that far has succeeded.
+ */
+const persistedFor = new WeakMap<object, { pid: number; files: PersistedFile[] }>();
+
+function unpersist(files: readonly PersistedFile[]): void {
+  for (const { target, created, mounted } of [...files].reverse()) {
+    if (mounted) {
+      try { umount2(target, MNT_DETACH); } catch { /* unmounted by someone else */ }
+    }
+    if (created) rmSync(target, { force: true });
+  }
+}
+
+/** Whether `pid` is a process (a zombie included): ours is gone once runStage has reaped it. */
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+}
+
 /**
  * Bind-mount the child's namespace files where the caller wants them kept. All or
- * nothing: on a failure, what was already mounted or created is taken back.
+ * nothing: on a failure, what was already mounted or created is taken back; and what was
+ * done is recorded for spawn() to take back should a later step of the child fail.
  */
 function persistNamespaces(pid: number, persist: Partial<Record<NamespaceKind, string>>): void {
-  const done: { target: string; created: boolean }[] = [];
+  const files: PersistedFile[] = [];
   try {
     for (const [kind, target] of Object.entries(persist) as [NamespaceKind, string][]) {
       const info = namespaceInfo(kind);
       // A missing file is made (its directory must exist, as for any mount point).
-      const created = !existsSync(target) && existsSync(dirname(target));
-      if (created) writeFileSync(target, '');
-      done.push({ target, created });
+      const file: PersistedFile = { target, created: !existsSync(target) && existsSync(dirname(target)), mounted: false };
+      if (file.created) writeFileSync(target, '');
+      files.push(file);
       mount(`/proc/${pid}/ns/${info.forChildren ?? info.file}`, target, null, MS_BIND);
+      // Only now: a failed mount must not unmount what was on the file before.
+      file.mounted = true;
     }
   } catch (err) {
-    for (const { target, created } of done.reverse()) {
-      try { umount2(target, MNT_DETACH); } catch { /* not mounted yet */ }
-      if (created) rmSync(target, { force: true });
-    }
+    unpersist(files);
     throw err;
   }
+  const record = { pid, files };
+  persistedFor.set(persist, record);
+  queueMicrotask(() => {
+    if (persistedFor.get(persist) === record) persistedFor.delete(persist);
+  });
 }
 
 /**
@@ -101,6 +140,7 @@ function persistNamespaces(pid: number, persist: Partial<Record<NamespaceKind, s
  * leaves no child behind.
  */
 export function spawn(spec: SpawnSpec, argv: readonly string[] = []): Sandbox {
+  validateSpawn(spec, argv);
   const stdio = setUpStdio(spec.stdio);
   const opened: number[] = [];
   const open = (path: string) => {
@@ -131,6 +171,14 @@ export function spawn(spec: SpawnSpec, argv: readonly string[] = []): Sandbox {
     });
   } catch (err) {
     for (const fd of stdio.parentEnds) if (fd !== null) close(fd);
+    // Failed after the namespaces were persisted (a later step, prepare, the exec): the
+    // child is gone, reaped by runStage, and its bind mounts go too. A record whose child
+    // still exists is an earlier, successful spawn's with the same `persist` object.
+    const persisted = spec.persist && persistedFor.get(spec.persist);
+    if (persisted && !processExists(persisted.pid)) {
+      persistedFor.delete(spec.persist!);
+      unpersist(persisted.files);
+    }
     throw err;
   } finally {
     for (const fd of [...stdio.toClose, ...opened]) closeSync(fd);
