@@ -19,7 +19,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "runner.h"
@@ -55,6 +58,41 @@ static int read_all(int fd, void *buf, size_t len)
 		got += (size_t)r;
 	}
 	return 0;
+}
+
+/*
+ * CVE-2019-5736: once this process is inside a target's namespaces, a process in there
+ * could open /proc/PID/exe, and write to the host's binary once we exec. So the stage
+ * runs from a sealed, anonymous copy of itself, as runc does: there is nothing to write.
+ * The package directory is handed over in the environment and taken out at once.
+ */
+static void run_from_sealed_copy(char **argv, const char *tool)
+{
+	char self[PATH_MAX];
+	struct stat st;
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	int src, mfd;
+	char *slash;
+	if (n < 0)
+		die(tool, "cannot find the tsns-stage executable (/proc/self/exe)");
+	self[n] = '\0';
+	if (strncmp(self, "/memfd:", 7) == 0)
+		return;
+	src = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+	mfd = memfd_create("tsns-stage", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (src < 0 || mfd < 0 || fstat(src, &st) < 0)
+		die(tool, "cannot copy the stage into memory");
+	for (off_t off = 0; off < st.st_size;)
+		if (sendfile(mfd, src, &off, (size_t)(st.st_size - off)) <= 0)
+			die(tool, "cannot copy the stage into memory");
+	if (fcntl(mfd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0)
+		die(tool, "cannot seal the stage's copy");
+	close(src);
+	slash = strrchr(self, '/');
+	*slash = '\0';
+	setenv("TSNS_STAGE_DIR", self, 1);
+	fexecve(mfd, argv, environ);
+	die(tool, "cannot run the stage's sealed copy");
 }
 
 /* node PLANNER, with the socket's end on fd `fd`, as a grandchild we do not wait for. */
@@ -94,12 +132,12 @@ int main(int argc, char **argv)
 {
 	struct stage st;
 	const char *tool, *node = getenv("TSNS_NODE");
-	char planner[PATH_MAX], self[PATH_MAX], name[64], *slash;
+	char planner[PATH_MAX], name[64];
+	const char *dir;
 	int sv[2], err;
 	int32_t first;
 	uint32_t len;
 	uint8_t *plan;
-	ssize_t n;
 
 	if (argc < 2) {
 		fprintf(stderr, "usage: tsns-stage TOOL [ARG...] (started by bin/ts-TOOL)\n");
@@ -109,15 +147,12 @@ int main(int argc, char **argv)
 	snprintf(name, sizeof(name), "ts-%s", tool);
 	for (int fd = 0; fd < 3; fd++)
 		stdio_flags[fd] = fcntl(fd, F_GETFL);
+	run_from_sealed_copy(argv, name);
 	/* The planner is dist/bin/TOOL.cjs of the package this binary was built in. */
-	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n < 0)
-		die(name, "cannot find the tsns-stage executable (/proc/self/exe)");
-	self[n] = '\0';
-	slash = strrchr(self, '/');
-	*slash = '\0';
-	if (strchr(tool, '/') || snprintf(planner, sizeof(planner), "%s/../../dist/bin/%s.cjs", self, tool) >= (int)sizeof(planner))
+	dir = getenv("TSNS_STAGE_DIR");
+	if (!dir || strchr(tool, '/') || snprintf(planner, sizeof(planner), "%s/../../dist/bin/%s.cjs", dir, tool) >= (int)sizeof(planner))
 		die(name, "bad tool name");
+	unsetenv("TSNS_STAGE_DIR");
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		die(name, "socketpair failed");
 	if (start_planner(node && *node ? node : "node", planner, sv[1], sv[0], argv + 2, argc - 2) < 0)
