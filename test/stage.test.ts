@@ -153,3 +153,13 @@ t.test('ts-nsenter: joining a time namespace works (no shared memory), and a pid
   t.ok(Number(uptime.split(' ')[0]) >= 1000, 'the boottime offset applies');
   t.equal(inner, '2', 'the program is in the target\'s pid namespace');
 });
+
+t.test('a failed step after the namespaces were persisted takes the bind mount and the file back', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsns-persist-fail-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const r = await run(UNSHARE, [`--uts=${dir}/uts`, '-R', '/nonexistent', 'true']);
+  t.equal(r.stderr, "ts-unshare: cannot change root directory to '/nonexistent': No such file or directory");
+  t.equal(r.exitCode, 1);
+  t.notOk(readFileSync('/proc/self/mounts', 'utf8').includes(dir), 'not mounted');
+  t.notOk(existsSync(`${dir}/uts`), 'the file ts-unshare made is gone');
+});

@@ -96,25 +96,30 @@ export async function execInPlace(spec: SpawnSpec, argv: readonly string[], inPl
     ? await import('../spawn/index.js')
     : { parentWork: undefined };
   let execing = false;
+  let unpersist = () => {};
+  const undo = () => {
+    unpersist();
+    options.cleanup?.();
+  };
   for (;;) {
     const rec = receive();
     if (!rec) {
       // EOF: the program runs (the socket closed at its exec), or the stage was killed
       // before, and what was made for it must go.
-      if (!execing) options.cleanup?.();
+      if (!execing) undo();
       return 0;
     }
     if (rec.kind === REPORT_READY) {
       try {
-        parentWork!(spec, plan.parent, rec.value);
+        unpersist = parentWork!(spec, plan.parent, rec.value);
         send(i32(REPLY_GO));
       } catch (err) {
-        options.cleanup?.();
+        undo();
         send(i32(options.report(options.failure(err))));
         return 1;
       }
     } else if (rec.kind === REPORT_ERROR) {
-      options.cleanup?.();
+      undo();
       send(i32(options.report(options.failure(new StepError(steps[rec.index], rec.value)))));
       return 1;
     } else if (rec.kind === REPORT_EXEC) {

@@ -9,7 +9,7 @@ import { close, pipe2 } from '../sys/io.js';
 import { kill as sysKill } from '../sys/proc.js';
 import { mount, umount2, MNT_DETACH, MS_BIND } from '../sys/mount.js';
 import { NAMESPACES, namespaceInfo, type NamespaceKind } from '../sys/ns.js';
-import { childPlan, signalNumber, type ChildFds } from './steps.js';
+import { childPlan, signalNumber, type ChildFds, type ParentWork } from './steps.js';
 import { writeChildMap } from './idmap.js';
 import { watchExit } from './reaper.js';
 import { validateSpawn } from './validate.js';
@@ -135,6 +135,29 @@ function persistNamespaces(pid: number, persist: Partial<Record<NamespaceKind, s
 }
 
 /**
+ * What the parent does while the child waits at its sync step. Returns what undoes the
+ * persisted namespaces, for a caller whose child may still fail later (the tools' stage).
+ */
+export function parentWork(spec: SpawnSpec, parent: ParentWork, child: number): () => void {
+  // The gid map first: a uid map can take away the capability to write it.
+  if (parent.gidRanges) writeChildMap(child, 'gid', spec.gidMap as IdRange[]);
+  if (parent.uidRanges) writeChildMap(child, 'uid', spec.uidMap as IdRange[]);
+  let undo = () => {};
+  if (parent.persist) {
+    persistNamespaces(child, spec.persist!);
+    const files = persistedFor.get(spec.persist!)!.files;
+    undo = () => unpersist(files);
+  }
+  try {
+    spec.prepare?.(child);
+  } catch (err) {
+    undo();
+    throw err;
+  }
+  return undo;
+}
+
+/**
  * Start `argv` (default: $SHELL) as described by `spec`. Returns once the program has
  * been exec'd; a failure of any set-up step throws a SysError naming the step, and
  * leaves no child behind.
@@ -149,6 +172,7 @@ export function spawn(spec: SpawnSpec, argv: readonly string[] = []): Sandbox {
     return fd;
   };
   let pid: number;
+  let programPid: number | undefined;
   try {
     const joining = (spec.join?.length ?? 0) > 0;
     const fds: ChildFds = {
@@ -161,13 +185,8 @@ export function spawn(spec: SpawnSpec, argv: readonly string[] = []): Sandbox {
     const plan = childPlan(spec, argv, fds);
     pid = runStage(plan.steps, {
       cloneFlags: plan.cloneFlags,
-      onSync: (child) => {
-        // The gid map first: a uid map can take away the capability to write it.
-        if (plan.parent.gidRanges) writeChildMap(child, 'gid', spec.gidMap as IdRange[]);
-        if (plan.parent.uidRanges) writeChildMap(child, 'uid', spec.uidMap as IdRange[]);
-        if (plan.parent.persist) persistNamespaces(child, spec.persist!);
-        spec.prepare?.(child);
-      },
+      onSync: (child) => parentWork(spec, plan.parent, child),
+      onPid: (program) => { programPid = program; },
     });
   } catch (err) {
     for (const fd of stdio.parentEnds) if (fd !== null) close(fd);
@@ -183,17 +202,20 @@ export function spawn(spec: SpawnSpec, argv: readonly string[] = []): Sandbox {
   } finally {
     for (const fd of [...stdio.toClose, ...opened]) closeSync(fd);
   }
+  // After a fork step our child waits for the program and ends as it ends; the pid we
+  // hand out, and signal, is the program's.
   const exited = watchExit(pid);
+  const target = programPid ?? pid;
   let done = false;
   void exited.then(() => { done = true; });
   return {
-    pid,
+    pid: target,
     stdin: stream(stdio.parentEnds[0] ?? null, false),
     stdout: stream(stdio.parentEnds[1] ?? null, true),
     stderr: stream(stdio.parentEnds[2] ?? null, true),
     exited,
     kill(signal: NodeJS.Signals | number = 'SIGTERM') {
-      if (!done) sysKill(pid, signalNumber(signal));
+      if (!done) sysKill(target, signalNumber(signal));
     },
   };
 }
