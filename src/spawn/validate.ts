@@ -222,7 +222,10 @@ const FIELDS: { [K in keyof SpawnSpec]?: Check } = {
       if (key === '' || key.includes('=') || key.includes('\0')) {
         valueError(f, 'an object whose keys are non-empty and contain no \'=\' or null bytes', key);
       }
-      if (value !== undefined) cString(member(f, key), value, 'a string without null bytes (or undefined)');
+      // The field's name is worked out only for the error: env is checked on every spawn.
+      if (value !== undefined && (typeof value !== 'string' || value.includes('\0'))) {
+        cString(member(f, key), value, 'a string without null bytes (or undefined)');
+      }
     }
   },
   stdio: (f, v) => {
@@ -236,13 +239,15 @@ const FIELDS: { [K in keyof SpawnSpec]?: Check } = {
   },
 };
 
+const FIELD_NAMES = Object.keys(FIELDS) as (keyof SpawnSpec)[];
+
 /**
  * Check spawn()'s `spec` and `argv`; throws a TypeError or RangeError naming the first bad
  * field and its value. Fields it does not know are left alone.
  */
 export function validateSpawn(spec: unknown, argv: unknown): void {
   object('spec', spec, 'a SpawnSpec object');
-  for (const key of Object.keys(FIELDS) as (keyof SpawnSpec)[]) {
+  for (const key of FIELD_NAMES) {
     const v = spec[key];
     if (v !== undefined) FIELDS[key]!(key, v);
   }
