@@ -149,3 +149,16 @@ ${LEFTOVERS}`);
   t.match(r.stdout, /^1\nrc=137\n/);
   t.equal(after(r.stdout), '');
 });
+
+t.test('SIGKILL during set-up, at spread-out moments: no veth, address or process is left', async (t) => {
+  // The stage, or the planner (node) while it wires the pair: whichever dies, the pair's
+  // inside end is in the stage's namespace, which goes with it, and the kernel removes both.
+  const rounds = Array.from({ length: 10 }, (_, i) => i);
+  const r = await inTestNetns(rounds.map((i) => `$CHBIND 10.0.0.10 sleep 30 & pid=$!
+sleep 0.0${i * 2}
+${i % 2 ? `kill -KILL $(pgrep -f 'dist/bin/chbind.cjs 10.0.0.10') 2>/dev/null` : ''}
+kill -KILL $pid 2>/dev/null; wait $pid 2>/dev/null
+i=0; while pgrep -f 'dist/bin/chbind.cjs 10.0.0.10' >/dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done`).join('\n') + `\n${LEFTOVERS}`, 60_000);
+  t.equal(after(r.stdout), '', 'nothing left in the caller\'s namespace');
+  t.equal((await run('pgrep', ['-f', 'dist/bin/chbind.cjs 10.0.0.10'])).stdout, '', 'no planner left');
+});

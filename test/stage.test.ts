@@ -163,3 +163,21 @@ t.test('a failed step after the namespaces were persisted takes the bind mount a
   t.notOk(readFileSync('/proc/self/mounts', 'utf8').includes(dir), 'not mounted');
   t.notOk(existsSync(`${dir}/uts`), 'the file ts-unshare made is gone');
 });
+
+t.test('every in-place tool: the program is the tool\'s process, so SIGKILL of the tool leaves nothing', async (t) => {
+  const cases: [string, string[]][] = [
+    ['ts-unshare', ['-m', '-u']],
+    ['ts-nsenter', ['-t', String(process.pid), '-u']],
+    ['ts-chroot', ['/']],
+    ['ts-reducecap', ['--cap', 'CAP_SYS_ADMIN', '--']],
+  ];
+  for (const [name, args] of cases) {
+    const tool = spawn(`${ROOT}bin/${name}`, [...args, 'sleep', '30'], { stdio: 'ignore' });
+    const exited = new Promise((r) => tool.once('exit', r));
+    t.ok(await until(() => existsSync(`/proc/${tool.pid}/comm`) && readFileSync(`/proc/${tool.pid}/comm`, 'utf8').trim() === 'sleep'), `${name}: the program runs in the tool's process`);
+    t.ok(await until(async () => (await run('pgrep', ['-f', `dist/bin/${name.slice(3)}.cjs`])).stdout === ''), `${name}: its planner is gone`);
+    tool.kill('SIGKILL');
+    await exited;
+    t.equal((await run('pgrep', ['-f', `${ROOT}.*sleep 30`])).stdout, '', `${name}: nothing left`);
+  }
+});
