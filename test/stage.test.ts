@@ -173,12 +173,12 @@ t.test('every in-place tool: the program is the tool\'s process, so SIGKILL of t
   ];
   for (const [name, args] of cases) {
     const tool = spawn(`${ROOT}bin/${name}`, [...args, 'sleep', '30'], { stdio: 'ignore' });
-    const exited = new Promise((r) => tool.once('exit', r));
+    const exited = new Promise((r) => tool.once('exit', (_code, signal) => r(signal)));
     t.ok(await until(() => existsSync(`/proc/${tool.pid}/comm`) && readFileSync(`/proc/${tool.pid}/comm`, 'utf8').trim() === 'sleep'), `${name}: the program runs in the tool's process`);
     // Other tests may run the same tool at the same time: look for this run's planner only.
     const planner = `dist/bin/${name.slice(3)}.cjs ${args.join(' ')} sleep 30`;
     t.ok(await until(async () => (await run('pgrep', ['-f', planner])).stdout === ''), `${name}: its planner is gone`);
     tool.kill('SIGKILL');
-    t.ok(await exited, `${name}: killed, and nothing of it is left to run`);
+    t.equal(await exited, 'SIGKILL', `${name}: killed, and nothing of it is left to run`);
   }
 });

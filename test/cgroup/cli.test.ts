@@ -170,7 +170,7 @@ t.test('errors: one line, non-zero exit, nothing left behind', { skip }, async (
   if (nobodyCannot) {
     t.skip(`not root: ${nobodyCannot}`);
   } else {
-    r = await execa('env', [...plain, 'setpriv', ...AS_NOBODY, 'node', bin, 'run', '--name', name, '--pids', '4', '--', 'true'], { reject: false, timeout: 20_000 });
+    r = await execa('env', [...plain, 'setpriv', ...AS_NOBODY, bin, 'run', '--name', name, '--pids', '4', '--', 'true'], { reject: false, timeout: 20_000 });
     t.equal(r.exitCode, 1, 'not root');
     oneLine(r.stderr, /^ts-cgroup: mkdir .*: Permission denied \(creating cgroups needs root/);
     t.ok(gone(name), 'not root: nothing left behind');
