@@ -55,13 +55,13 @@ t.test('sync: the parent acts while the child waits', async (t) => {
 
 t.test('the C side refuses a malformed plan', async (t) => {
   const lib = koffi().load(NATIVE_LIBRARY);
-  const spawn = lib.func('int tsns_spawn(const uint8_t *plan, size_t len, unsigned long flags, int report_fd, int go_fd, int explain_fd)');
+  const spawn = lib.func('int tsns_spawn(const uint8_t *plan, size_t len, unsigned long flags, int report_fd, int go_fd, int explain_fd, int report_read, int go_write)');
   const good = encodePlan([{ op: 'chdir', path: '/' }]);
   const unknownOp = Buffer.from(good);
   unknownOp.writeUInt32LE(99, 0);
-  t.equal(spawn(unknownOp, unknownOp.length, 0, -1, -1, -1), -22, 'unknown opcode: -EINVAL');
+  t.equal(spawn(unknownOp, unknownOp.length, 0, -1, -1, -1, -1, -1), -22, 'unknown opcode: -EINVAL');
   const truncated = good.subarray(0, good.length - 3);
-  t.equal(spawn(truncated, truncated.length, 0, -1, -1, -1), -22, 'truncated: -EINVAL');
+  t.equal(spawn(truncated, truncated.length, 0, -1, -1, -1, -1, -1), -22, 'truncated: -EINVAL');
 });
 
 t.test('clone failures become SysError', async (t) => {

@@ -132,7 +132,12 @@ export function runStage(steps: readonly Step[], options: StageOptions): number 
       }
       if (rec.kind === REPORT_READY) {
         options.onSync?.(pid, rec.index);
-        write(goWrite, replyBytes(REPLY_GO));
+        try {
+          write(goWrite, replyBytes(REPLY_GO));
+        } catch (err) {
+          // The child is gone already (EPIPE): the next read says how.
+          if (!(err instanceof SysError && err.code === 'EPIPE')) throw err;
+        }
       } else if (rec.kind === REPORT_ERROR) {
         throw new StepError(steps[rec.index], rec.value);
       } else if (rec.kind === REPORT_EXEC) {
