@@ -132,7 +132,7 @@ int main(int argc, char **argv)
 {
 	struct stage st;
 	const char *tool, *node = getenv("TSNS_NODE");
-	char planner[PATH_MAX], name[64];
+	char path[PATH_MAX], planner[PATH_MAX], name[64];
 	const char *dir;
 	int sv[2], err;
 	int32_t first;
@@ -150,9 +150,12 @@ int main(int argc, char **argv)
 	run_from_sealed_copy(argv, name);
 	/* The planner is dist/bin/TOOL.cjs of the package this binary was built in. */
 	dir = getenv("TSNS_STAGE_DIR");
-	if (!dir || strchr(tool, '/') || snprintf(planner, sizeof(planner), "%s/../../dist/bin/%s.cjs", dir, tool) >= (int)sizeof(planner))
+	if (!dir || strchr(tool, '/') || snprintf(path, sizeof(path), "%s/../../dist/bin/%s.cjs", dir, tool) >= (int)sizeof(path))
 		die(name, "bad tool name");
 	unsetenv("TSNS_STAGE_DIR");
+	/* A canonical path spares Node resolving it again. */
+	if (!realpath(path, planner))
+		die(name, "the planner is missing (run `npm install` in the tsns package)");
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		die(name, "socketpair failed");
 	if (start_planner(node && *node ? node : "node", planner, sv[1], sv[0], argv + 2, argc - 2) < 0)

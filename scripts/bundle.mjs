@@ -3,7 +3,9 @@
 // time. Dynamic imports are inlined (V8 compiles functions lazily, so unused code costs
 // little). koffi stays outside: it is a native addon.
 import { build } from 'esbuild';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import Module from 'node:module';
+import { Script } from 'node:vm';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 const tools = Object.keys(pkg.bin).map((name) => name.replace(/^ts-/, ''));
@@ -25,7 +27,7 @@ const lazyChildProcessForCommander = {
 
 await build({
   plugins: [lazyChildProcessForCommander],
-  entryPoints: tools.map((t) => ({ in: `src/cli/${t}.ts`, out: t })),
+  entryPoints: tools.map((t) => ({ in: `src/cli/${t}.ts`, out: `${t}.bundle` })),
   outdir: 'dist/bin',
   outExtension: { '.js': '.cjs' },
   bundle: true,
@@ -41,3 +43,22 @@ await build({
   minifySyntax: true,
   logLevel: 'warning',
 });
+
+// V8's code cache for each bundle: compiling 100 KB of JavaScript is a good part of a
+// short tool's start-up. dist/bin/TOOL.cjs loads the bundle with it; a cache that does not
+// fit this Node is rejected by V8, and the bundle compiles as usual.
+const loader = (t) => `'use strict';
+const { Script } = require('node:vm');
+const { readFileSync } = require('node:fs');
+const file = __dirname + '/${t}.bundle.cjs';
+let cachedData;
+try { cachedData = readFileSync(file + '.cache'); } catch {}
+new Script(require('node:module').wrap(readFileSync(file, 'utf8')), { filename: file, cachedData })
+  .runInThisContext()(exports, require, module, file, __dirname);
+`;
+for (const t of tools) {
+  const file = new URL(`../dist/bin/${t}.bundle.cjs`, import.meta.url).pathname;
+  const script = new Script(Module.wrap(readFileSync(file, 'utf8')), { filename: file });
+  writeFileSync(`${file}.cache`, script.createCachedData());
+  writeFileSync(new URL(`../dist/bin/${t}.cjs`, import.meta.url), loader(t));
+}
