@@ -1,6 +1,6 @@
 // What every tool shares: error lines in the util-linux shape, --explain, exit statuses.
-import { fstatSync } from 'node:fs';
-import { Command, CommanderError } from 'commander';
+import { fstatSync, readFileSync } from 'node:fs';
+import { Command, CommanderError, type Option } from 'commander';
 import { setExplain } from '../sys/explain.js';
 import { finishStage, hasStage } from './stage.js';
 
@@ -22,26 +22,75 @@ export class ToolError extends Error {
   }
 }
 
+/** A tool's own option of a name program() already gave (ts-lsns's -V) takes the place of program()'s. */
+class ToolCommand extends Command {
+  override addOption(option: Option): this {
+    const i = option.long === '--version' ? this.options.findIndex((o) => o.long === option.long) : -1;
+    if (i >= 0) (this.options as Option[]).splice(i, 1);
+    return super.addOption(option);
+  }
+}
+
+/** package.json's version, read only when asked for (start-up time). */
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** commander's error text in getopt's wording (glibc's messages), without the "error: ". */
+function getoptWording(s: string, cmd: Command): string {
+  s = s.replace(/^error: /, '');
+  // getopt names the form that was typed; a missing value can only be the last argument's.
+  const missing = /^option '(?:-(\w), )?(--[\w-]+)[^']*' argument missing/.exec(s);
+  if (missing) {
+    const typed = process.argv[process.argv.length - 1] ?? '';
+    return missing[1] && !typed.startsWith('--') ? `option requires an argument -- '${missing[1]}'\n` : `option '${missing[2]}' requires an argument\n`;
+  }
+  const withValue = /^unknown option '(--[^'=]+)=/.exec(s);
+  if (withValue && cmd.options.some((o) => o.long === withValue[1] && !o.required && !o.optional)) return `option '${withValue[1]}' doesn't allow an argument\n`;
+  return s.replace(/^unknown option '(--[^']*)'/, "unrecognized option '$1'")
+    .replace(/^unknown option '-(.)'/, "invalid option -- '$1'");
+}
+
 /**
  * A commander program set up the util-linux way: options stop at the first operand
- * (like getopt's "+"), errors go to stderr as "NAME: message" plus a --help hint, exit 1.
+ * (like getopt's "+"), errors go to stderr as "NAME: message" plus a --help hint, exit 1;
+ * -V/--version prints "NAME from tsns VERSION". With `coreutils`, as coreutils' tools:
+ * --version only ("NAME (tsns) VERSION") and exit 125 on a bad option.
  */
-export function program(name: string, description: string): Command {
-  return new Command(name)
+export function program(name: string, description: string, style: { coreutils?: boolean } = {}): Command {
+  const usageStatus = style.coreutils ? 125 : 1;
+  let usageError = '';
+  const cmd: Command = new ToolCommand(name)
     .description(description)
     .passThroughOptions()
     .allowExcessArguments(true)
     .option('--explain', 'print each system call as it is made (to stderr)')
     .helpOption('-h, --help', 'display this help')
+    .option(style.coreutils ? '--version' : '-V, --version', 'display version')
+    .on('option:version', () => {
+      const text = style.coreutils ? `${name} (tsns) ${packageVersion()}` : `${name} from tsns ${packageVersion()}`;
+      process.stdout.write(`${text}\n`);
+      throw new CommanderError(0, 'commander.version', text);
+    })
     .configureOutput({
       writeErr: (s) => process.stderr.write(s),
       // getopt's wording, so messages read as util-linux's do
-      outputError: (s, write) => write(`${name}: ${s.replace(/^error: /, '')
-        .replace(/^unknown option '(--[^']*)'/, "unrecognized option '$1'")
-        .replace(/^unknown option '-(.)'/, "invalid option -- '$1'")}`),
+      outputError: (s, write) => {
+        usageError = getoptWording(s, cmd);
+        if (usageStatus === 1) write(`${name}: ${usageError}`);
+      },
     })
     .showSuggestionAfterError(false)
-    .exitOverride();
+    .exitOverride((err) => {
+      // Another status than commander's 1: the same two lines, from runTool.
+      if (usageStatus !== 1 && err.exitCode !== 0) throw new ToolError(`${usageError}Try '${name} --help' for more information.`, usageStatus);
+      throw err;
+    });
+  return cmd;
 }
 
 /** commander's argument parser for an option that may be given more than once. */
@@ -132,30 +181,57 @@ export function exitLike(status: { code: number | null; signal: NodeJS.Signals |
  * getopt's optional arguments (`--mount[=file]`, `-m/file`) cannot be told apart from
  * an operand by commander (it would read `--mount ls` as file "ls"). Before parsing, take
  * the attached values out of the options in `names` (long name -> short letter, or '' where
- * the short form takes no value, as in unshare's), leaving the bare flags. Stops at the first operand or "--", as getopt with "+" does.
+ * the short form takes no value, as in unshare's), leaving the bare flags. `takesValue`
+ * lists the options whose value is the next argument (`-t`, `--propagation`): that value
+ * is skipped, not read as an option; a short form of an option in `names` listed there takes
+ * its value from the next argument too (nsenter's `-W dir`, whose `--wdns[=dir]` is optional). Short options may be clustered (`-Ft 1`, `-um/file`).
+ * Stops at the first operand or "--", as getopt with "+" does. Values are kept as given
+ * (`-m=x` is "=x"; nsenter strips the "=" itself, as util-linux does).
  */
-export function takeOptionalValues(argv: readonly string[], names: Record<string, string>): { argv: string[]; values: Map<string, string> } {
+export function takeOptionalValues(argv: readonly string[], names: Record<string, string>, takesValue: readonly string[] = []): { argv: string[]; values: Map<string, string> } {
   const out: string[] = [];
   const values = new Map<string, string>();
   const shorts = new Map(Object.entries(names).filter(([, short]) => short).map(([long, short]) => [short, long]));
+  const needsValue = new Set(takesValue);
   let i = 0;
   for (; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--' || !a.startsWith('-') || a === '-') break;
-    const long = /^--([^=]+)=(.*)$/s.exec(a);
-    if (long && long[1] in names) {
-      values.set(long[1], long[2]);
-      out.push(`--${long[1]}`);
+    if (a.startsWith('--')) {
+      const eq = a.indexOf('=');
+      const name = eq < 0 ? a.slice(2) : a.slice(2, eq);
+      if (eq >= 0 && name in names) {
+        values.set(name, a.slice(eq + 1));
+        out.push(`--${name}`);
+        continue;
+      }
+      out.push(a);
+      if (eq < 0 && needsValue.has(a) && i + 1 < argv.length) out.push(argv[++i]);
       continue;
     }
-    const short = /^-([A-Za-z])(.+)$/s.exec(a);
-    if (short && shorts.has(short[1]) && !a.startsWith('--')) {
-      const name = shorts.get(short[1])!;
-      values.set(name, short[2].replace(/^=/, ''));
-      out.push(`--${name}`);
-      continue;
+    // A cluster of short options: flags, up to one that takes the rest (or the next argument).
+    for (let j = 1; j < a.length; j++) {
+      const c = a[j];
+      const rest = a.slice(j + 1);
+      const long = shorts.get(c);
+      if (long !== undefined) {
+        // Optional when attached; a short form listed in takesValue requires it (nsenter's -W).
+        if (rest) values.set(long, rest);
+        else if (needsValue.has(`-${c}`)) {
+          if (i + 1 >= argv.length) throw new UsageError(`option requires an argument -- '${c}'`);
+          values.set(long, argv[++i]);
+        }
+        out.push(`--${long}`);
+        break;
+      }
+      if (needsValue.has(`-${c}`)) {
+        out.push(`-${c}`);
+        if (rest) out.push(rest);
+        else if (i + 1 < argv.length) out.push(argv[++i]);
+        break;
+      }
+      out.push(`-${c}`);
     }
-    out.push(a);
   }
   return { argv: [...out, ...argv.slice(i)], values };
 }

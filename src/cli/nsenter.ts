@@ -1,27 +1,33 @@
 // ts-nsenter: util-linux nsenter(1) on the tsns spawn API.
-import { statSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { runProgram } from './run.js';
 import { program, runTool, applyExplain, takeOptionalValues, ToolError } from './common.js';
 import { NAMESPACES, type NamespaceKind } from '../sys/ns.js';
 import type { JoinTarget, SpawnSpec } from '../spawn/spec.js';
-import { parseId } from './ids.js';
+import { parseId, setIdNumber, strtoul } from './ids.js';
 import { processCaps } from '../sys/caps.js';
+import { reasonOf } from '../sys/errors.js';
 
 const OPTIONAL_VALUES: Record<string, string> = {
   ...Object.fromEntries(NAMESPACES.map((n) => [n.long, n.short])),
   root: 'r',
   wd: 'w',
+  // -W takes its value from the next argument, --wdns only as --wdns=<dir> (util-linux 2.38)
+  wdns: 'W',
 };
 
 interface Options {
   explain?: boolean;
   all?: boolean;
   target?: string;
-  setuid?: string;
-  setgid?: string;
+  setuid?: bigint;
+  setgid?: bigint;
   preserveCredentials?: boolean;
   root?: boolean;
   wd?: boolean;
+  wdns?: boolean;
+  followContext?: boolean;
   fork?: boolean;
   [kind: string]: unknown;
 }
@@ -29,7 +35,6 @@ interface Options {
 const CAP_SYS_ADMIN = 21n;
 
 async function main(): Promise<number> {
-  const { argv, values } = takeOptionalValues(process.argv.slice(2), OPTIONAL_VALUES);
   const cmd = program('ts-nsenter', 'Run a program with namespaces of other processes.')
     .usage('[options] [<program> [<argument>...]]')
     .argument('[program...]')
@@ -37,12 +42,25 @@ async function main(): Promise<number> {
     .option('-t, --target <pid>', 'target process to get namespaces from');
   for (const n of NAMESPACES) cmd.option(`-${n.short}, --${n.long}`, `enter ${n.kind} namespace (--${n.long}=<file> names it)`);
   cmd
-    .option('-S, --setuid <uid>', 'set uid in entered namespace')
-    .option('-G, --setgid <gid>', 'set gid in entered namespace')
+    .option('-S, --setuid <uid>', 'set uid in entered namespace', (v) => strtoul(v, 'failed to parse uid'))
+    .option('-G, --setgid <gid>', 'set gid in entered namespace', (v) => strtoul(v, 'failed to parse gid'))
     .option('--preserve-credentials', 'do not touch uids or gids')
     .option('-r, --root', 'set the root directory (--root=<dir>)')
     .option('-w, --wd', 'set the working directory (--wd=<dir>)')
-    .option('-F, --no-fork', "do not fork before exec'ing <program>");
+    .option('-W, --wdns', 'set the working directory in namespace (-W <dir>, --wdns=<dir>)')
+    .option('-F, --no-fork', "do not fork before exec'ing <program>")
+    .option('-Z, --follow-context', 'set SELinux context according to --target PID');
+  // -w and -W exclude each other, reported as getopt meets the second.
+  const seen = new Set<string>();
+  for (const name of ['wd', 'wdns']) {
+    cmd.on(`option:${name}`, () => {
+      seen.add(name);
+      if (seen.size === 2) throw new ToolError('mutually exclusive arguments: --wdns --wd');
+    });
+  }
+  // Options whose value is the next argument: takeOptionalValues must step over it.
+  const takesValue = cmd.options.filter((opt) => opt.required).flatMap((opt) => [opt.short, opt.long]).filter((f): f is string => f !== undefined);
+  const { argv, values } = takeOptionalValues(process.argv.slice(2), OPTIONAL_VALUES, [...takesValue, '-W']);
   cmd.parse(argv, { from: 'user' });
   const o = cmd.opts<Options>();
   applyExplain(o);
@@ -78,21 +96,134 @@ async function main(): Promise<number> {
   const rest = ordered.filter((n) => n.kind !== 'user');
   const join: JoinTarget[] = (privileged ? [...rest, ...user] : [...user, ...rest]).map((n) => ({ kind: n.kind, path: paths.get(n.kind)! }));
 
-  const spec: SpawnSpec = { join, forkAfterJoin: o.fork !== false };
-  if (o.root) spec.root = values.get('root') ?? targetPath('root');
-  if (o.wd) spec.cwd = values.get('wd') ?? targetPath('cwd');
-  else if (o.root) spec.cwd = process.cwd(); // nsenter keeps the working directory across -r
-  let uid = o.setuid === undefined ? undefined : parseId(o.setuid, 'failed to parse uid');
-  let gid = o.setgid === undefined ? undefined : parseId(o.setgid, 'failed to parse gid');
-  if (paths.has('user') && !o.preserveCredentials) {
-    uid ??= 0;
-    gid ??= 0;
+  // Without SELinux (no selinuxfs) util-linux accepts -Z and does nothing.
+  if (o.followContext && existsSync('/sys/fs/selinux/enforce')) {
+    if (target === undefined) throw new ToolError('no target PID specified for --follow-context');
+    throw new ToolError('--follow-context: setting an SELinux exec context is not supported by ts-nsenter');
   }
-  spec.uid = uid;
-  spec.gid = gid;
-  if (gid !== undefined) spec.groups = [];
+
+  const spec: SpawnSpec = { join, forkAfterJoin: o.fork !== false };
+  // util-linux opens --root=<dir> and --wd=<dir> as it meets them, joining or not.
+  for (const name of ['root', 'wd']) {
+    const dir = values.get(name);
+    if (dir === undefined) continue;
+    try {
+      closeSync(openSync(dir, 'r'));
+    } catch (err) {
+      throw new ToolError(`cannot open ${dir}: ${reasonOf(err)}`);
+    }
+  }
+  if (o.root) spec.root = values.get('root') ?? targetPath('root');
+  const wdns = values.get('wdns');
+  if (o.wd) spec.cwd = values.get('wd') ?? targetPath('cwd');
+  else if (wdns !== undefined) spec.cwd = inNamespace(wdns, spec.root, paths.get('mount'));
+  // util-linux opens "." after entering: the caller's directory, or the root of a joined
+  // mount namespace (setns(2) moves there), where we chdir to the new root's "/".
+  else if (o.root && !paths.has('mount')) spec.cwd = process.cwd();
+  let uid = o.setuid === undefined ? undefined : o.setuid;
+  let gid = o.setgid === undefined ? undefined : o.setgid;
+  if (paths.has('user') && !o.preserveCredentials) {
+    uid ??= 0n;
+    gid ??= 0n;
+  }
+  // Checked as util-linux meets them at the end: setgid(2), then setuid(2).
+  spec.gid = gid === undefined ? undefined : setIdNumber(gid, 'setgid');
+  spec.uid = uid === undefined ? undefined : setIdNumber(uid, 'setuid');
+  if (spec.gid !== undefined) {
+    spec.groups = [];
+    const userPath = paths.get('user');
+    if (userPath !== undefined) keptGroupsCheck(userPath, spec.gid);
+  }
 
   return runProgram(spec, cmd.args);
+}
+
+/**
+ * A joined user namespace may deny setgroups(2) (every `unshare -r` one): then the stage
+ * leaves the supplementary groups as they are. util-linux drops them before entering
+ * (setgroups(0, NULL) as the caller) and ignores the failure inside; that is only the same
+ * if there is nothing to drop, so refuse where groups other than the new gid would stay.
+ */
+function keptGroupsCheck(userPath: string, gid: number): void {
+  const pid = /^\/proc\/(\d+)\/ns\/user$/.exec(userPath)?.[1];
+  if (pid === undefined) return;
+  let setgroups: string, gidMap: string;
+  try {
+    setgroups = readFileSync(`/proc/${pid}/setgroups`, 'utf8');
+    gidMap = readFileSync(`/proc/${pid}/gid_map`, 'utf8');
+  } catch {
+    return; // the target is gone: opening its namespace will say so
+  }
+  if (!setgroups.startsWith('deny')) return;
+  const outer = gidMap.split('\n').map((l) => l.trim().split(/\s+/).map(Number)).find(([inside, , count]) => gid >= inside && gid < inside + count);
+  const outerGid = outer ? outer[1] + gid - outer[0] : undefined;
+  // The supplementary groups as the kernel has them (Node's getgroups adds the egid).
+  const groups = /^Groups:(.*)$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1].trim().split(/\s+/).filter(Boolean).map(Number) ?? [];
+  const kept = groups.filter((g) => g !== outerGid);
+  if (kept.length) {
+    throw new ToolError(`setgroups failed: Operation not permitted (/proc/${pid}/setgroups is "deny", so the supplementary groups ${kept.join(',')} would stay; clear them first, or use --preserve-credentials)`);
+  }
+}
+
+/**
+ * nsenter -W: a directory named as the program will see it, after the namespaces are
+ * entered and the root is changed; the stage opens it before entering, so resolve it here
+ * in the root it will have (symbolic links and ".." stay inside that root), in the words
+ * util-linux uses when its open(2) or fchdir(2) fails.
+ */
+function inNamespace(dir: string, root: string | undefined, mountPath: string | undefined): string {
+  let base: string | undefined = root;
+  if (base === undefined && mountPath !== undefined) {
+    // setns(2) into a mount namespace moves to its root: a process's there, seen through /proc.
+    const pid = /^\/proc\/(\d+)\/ns\/mnt$/.exec(mountPath)?.[1] ?? processIn(mountPath);
+    if (pid === undefined) throw new ToolError(`cannot open current working directory: no process in ${mountPath} to find its root by`);
+    base = `/proc/${pid}/root`;
+  }
+  const cannot = (err: unknown): never => {
+    const e = err as NodeJS.ErrnoException;
+    const reason = { ENOENT: 'No such file or directory', ENOTDIR: 'Not a directory', EACCES: 'Permission denied', ELOOP: 'Too many levels of symbolic links' }[e.code ?? ''] ?? e.message;
+    throw new ToolError(`cannot open current working directory: ${reason}`);
+  };
+  if (dir === '') cannot({ code: 'ENOENT' });
+  let path: string;
+  if (base === undefined) {
+    path = resolve(process.cwd(), dir);
+  } else {
+    // Walk it as openat2(RESOLVE_IN_ROOT) would.
+    const done: string[] = [];
+    const todo = dir.split('/');
+    for (let links = 0; todo.length;) {
+      const part = todo.shift()!;
+      if (part === '' || part === '.') continue;
+      if (part === '..') { done.pop(); continue; }
+      const at = `${base}/${[...done, part].join('/')}`;
+      let link: string | undefined;
+      try {
+        if (lstatSync(at).isSymbolicLink()) link = readlinkSync(at);
+      } catch (err) {
+        cannot(err);
+      }
+      if (link === undefined) { done.push(part); continue; }
+      if (++links > 40) cannot({ code: 'ELOOP' });
+      if (link.startsWith('/')) done.length = 0;
+      todo.unshift(...link.split('/'));
+    }
+    path = `${base}/${done.join('/')}`;
+  }
+  let st;
+  try { st = statSync(path); } catch (err) { cannot(err); }
+  if (!st!.isDirectory()) throw new ToolError('change directory by working directory file descriptor failed: Not a directory');
+  return path;
+}
+
+/** A process in the namespace of a namespace file (a bind mount of one), found by inode. */
+function processIn(file: string): string | undefined {
+  const ino = inode(file);
+  if (ino === undefined) return undefined;
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    if (inode(`/proc/${pid}/ns/mnt`) === ino) return pid;
+  }
+  return undefined;
 }
 
 function inode(path: string, required = false): number | undefined {

@@ -3,7 +3,7 @@ import { runProgram } from './run.js';
 import { program, runTool, applyExplain, takeOptionalValues, ToolError } from './common.js';
 import { NAMESPACES, type NamespaceKind } from '../sys/ns.js';
 import type { IdMap, IdRange, Propagation, SpawnSpec } from '../spawn/spec.js';
-import { lookupGroup, lookupUser, parseId, passwdEntry } from './ids.js';
+import { lookupGroup, lookupUser, MAX_ID, passwdEntry, setIdNumber, strtoul } from './ids.js';
 
 const OPTIONAL_VALUES: Record<string, string> = {
   ...Object.fromEntries(NAMESPACES.map((n) => [n.long, ''])),
@@ -17,10 +17,10 @@ interface Options {
   forwardSignals?: boolean;
   killChild?: boolean;
   mountProc?: boolean;
-  mapUser?: string;
-  mapGroup?: string;
-  mapUsers?: string;
-  mapGroups?: string;
+  mapUser?: number;
+  mapGroup?: number;
+  mapUsers?: IdRange | 'auto';
+  mapGroups?: IdRange | 'auto';
   mapRootUser?: boolean;
   mapCurrentUser?: boolean;
   mapAuto?: boolean;
@@ -29,28 +29,57 @@ interface Options {
   keepCaps?: boolean;
   root?: string;
   wd?: string;
-  setuid?: string;
-  setgid?: string;
-  monotonic?: string;
-  boottime?: string;
+  setuid?: bigint;
+  setgid?: bigint;
+  monotonic?: number;
+  boottime?: number;
   [kind: string]: unknown;
 }
 
+/**
+ * OUTER,INNER,COUNT as util-linux reads it, element by element: an empty element, a
+ * fourth, or one that is (uid_t)-1 ends it as "too many elements". A number util-linux
+ * would truncate to 32 bits (4294967296 became 0), or a range past the last id, is refused.
+ */
 function parseRange(s: string): IdRange {
   const parts = s.split(',');
-  if (parts.length > 3) throw new ToolError(`too many elements for mapping '${s}'`);
-  if (parts.length < 3) throw new ToolError(`mapping '${s}' contains only ${parts.length} elements`);
-  const [outside, inside, count] = parts.map((p) => parseId(p, 'could not parse ID'));
+  const ids = parts.map((p, k) => {
+    if (k >= 3 || p === '') throw new ToolError(`too many elements for mapping '${s}'`);
+    const n = strtoul(p, 'could not parse ID');
+    if ((n & 0xffffffffn) === 0xffffffffn) throw new ToolError(`too many elements for mapping '${s}'`);
+    if (n > BigInt(MAX_ID)) throw new ToolError(`could not parse ID: '${p}': Numerical result out of range`);
+    return Number(n);
+  });
+  if (ids.length < 3) throw new ToolError(`mapping '${s}' contains only ${ids.length} elements`);
+  const [outside, inside, count] = ids;
+  if (count === 0 || outside + count - 1 > MAX_ID || inside + count - 1 > MAX_ID) throw new ToolError(`invalid mapping '${s}': ${count === 0 ? 'no ids' : 'the range passes the last id, 4294967294'}`);
   return { inside, outside, count };
 }
 
+/** A uid_map/gid_map whose lines overlap inside or outside is refused by the kernel (EINVAL): say which. */
+function checkOverlap(lines: readonly IdRange[], option: string): void {
+  for (let a = 0; a < lines.length; a++) {
+    for (let b = a + 1; b < lines.length; b++) {
+      for (const side of ['inside', 'outside'] as const) {
+        const [x, y] = [lines[a], lines[b]];
+        if (x[side] < y[side] + y.count && y[side] < x[side] + x.count) {
+          throw new ToolError(`${option}: the ids ${x.outside}-${x.outside + x.count - 1} -> ${x.inside}-${x.inside + x.count - 1} and ${y.outside}-${y.outside + y.count - 1} -> ${y.inside}-${y.inside + y.count - 1} overlap ${side} the namespace`);
+        }
+      }
+    }
+  }
+}
+
+/** strtos64_or_err, as util-linux reads a clock offset. */
 function parseOffset(s: string, what: string): number {
-  if (!/^-?\d+$/.test(s)) throw new ToolError(`failed to parse ${what} offset: '${s}'`);
-  return Number(s);
+  const m = /^[\t\n\v\f\r ]*[+-]?\d+$/.exec(s);
+  if (!m) throw new ToolError(`failed to parse ${what} offset: '${s}'`);
+  const n = BigInt(s.trim());
+  if (n > 2n ** 63n - 1n || n < -(2n ** 63n)) throw new ToolError(`failed to parse ${what} offset: '${s}': Numerical result out of range`);
+  return Number(n);
 }
 
 async function main(): Promise<number> {
-  const { argv, values } = takeOptionalValues(process.argv.slice(2), OPTIONAL_VALUES);
   const cmd = program('ts-unshare', 'Run a program with some namespaces unshared from the parent.')
     .usage('[options] [<program> [<argument>...]]')
     .argument('[program...]');
@@ -58,24 +87,33 @@ async function main(): Promise<number> {
   cmd
     .option('-f, --fork', 'fork before launching <program>')
     .option('--forward-signals', 'forward SIGINT, SIGTERM and SIGHUP to the forked child (with --fork)')
-    .option('--map-user <uid>', 'map current user to uid (implies --user)')
-    .option('--map-group <gid>', 'map current group to gid (implies --user)')
+    .option('--map-user <uid>', 'map current user to uid (implies --user)', (v) => lookupUser(v, 'failed to parse uid'))
+    .option('--map-group <gid>', 'map current group to gid (implies --user)', (v) => lookupGroup(v, 'failed to parse gid'))
     .option('-r, --map-root-user', 'map current user to root (implies --user)')
     .option('-c, --map-current-user', 'map current user to itself (implies --user)')
     .option('--map-auto', 'map users and groups automatically (implies --user)')
-    .option('--map-users <outeruid,inneruid,count>', 'map count users from outeruid to inneruid (implies --user)')
-    .option('--map-groups <outergid,innergid,count>', 'map count groups from outergid to innergid (implies --user)')
+    .option('--map-users <outeruid,inneruid,count>', 'map count users from outeruid to inneruid (implies --user)', (v) => (v === 'auto' ? v : parseRange(v)))
+    .option('--map-groups <outergid,innergid,count>', 'map count groups from outergid to innergid (implies --user)', (v) => (v === 'auto' ? v : parseRange(v)))
     .option('--kill-child', 'when dying, kill the forked child (implies --fork); --kill-child=<signame>, default SIGKILL')
     .option('--mount-proc', 'mount proc filesystem first (implies --mount); --mount-proc=<dir>')
-    .option('--propagation <slave|shared|private|unchanged>', 'modify mount propagation in mount namespace')
-    .option('--setgroups <allow|deny>', 'control the setgroups syscall in user namespaces')
+    .option('--propagation <slave|shared|private|unchanged>', 'modify mount propagation in mount namespace', (v) => {
+      if (!['slave', 'shared', 'private', 'unchanged'].includes(v)) throw new ToolError(`unsupported propagation mode: ${v}`);
+      return v;
+    })
+    .option('--setgroups <allow|deny>', 'control the setgroups syscall in user namespaces', (v) => {
+      if (v !== 'allow' && v !== 'deny') throw new ToolError(`unsupported --setgroups argument '${v}'`);
+      return v;
+    })
     .option('--keep-caps', 'retain capabilities granted in user namespaces')
     .option('-R, --root <dir>', 'run the command with root directory set to <dir>')
     .option('-w, --wd <dir>', 'change working directory to <dir>')
-    .option('-S, --setuid <uid>', 'set uid in entered namespace')
-    .option('-G, --setgid <gid>', 'set gid in entered namespace')
-    .option('--monotonic <offset>', 'set clock monotonic offset (seconds) in time namespaces')
-    .option('--boottime <offset>', 'set clock boottime offset (seconds) in time namespaces');
+    .option('-S, --setuid <uid>', 'set uid in entered namespace', (v) => strtoul(v, 'failed to parse uid'))
+    .option('-G, --setgid <gid>', 'set gid in entered namespace', (v) => strtoul(v, 'failed to parse gid'))
+    .option('--monotonic <offset>', 'set clock monotonic offset (seconds) in time namespaces', (v) => parseOffset(v, 'monotonic'))
+    .option('--boottime <offset>', 'set clock boottime offset (seconds) in time namespaces', (v) => parseOffset(v, 'boottime'));
+  // Options whose value is the next argument: takeOptionalValues must step over it.
+  const takesValue = cmd.options.filter((opt) => opt.required).flatMap((opt) => [opt.short, opt.long]).filter((f): f is string => f !== undefined);
+  const { argv, values } = takeOptionalValues(process.argv.slice(2), OPTIONAL_VALUES, takesValue);
   cmd.parse(argv, { from: 'user' });
   const o = cmd.opts<Options>();
   applyExplain(o);
@@ -85,6 +123,8 @@ async function main(): Promise<number> {
   for (const n of NAMESPACES) {
     if (o[n.long.replace(/-(.)/g, (_, c: string) => c.toUpperCase())]) kinds.add(n.kind);
     const file = values.get(n.long);
+    // util-linux's bind mount fails on an empty name (we would try to make the file).
+    if (file === '') throw new ToolError(`mount /proc/self/ns/${n.file} on  failed: No such file or directory`);
     if (file !== undefined) persist[n.kind] = file;
   }
   const spec: SpawnSpec = { persist };
@@ -97,12 +137,13 @@ async function main(): Promise<number> {
   if (o.mountProc) {
     kinds.add('mount');
     spec.mountProc = values.get('mount-proc') ?? true;
+    if (spec.mountProc === '') throw new ToolError('mount  failed: No such file or directory');
   }
   const me = { uid: process.geteuid!(), gid: process.getegid!() };
   let uidMap: IdMap | undefined, gidMap: IdMap | undefined;
   let uidRanges: IdRange[] | undefined, gidRanges: IdRange[] | undefined;
-  if (o.mapUser !== undefined) uidMap = lookupUser(o.mapUser, 'failed to parse uid');
-  if (o.mapGroup !== undefined) gidMap = lookupGroup(o.mapGroup, 'failed to parse gid');
+  if (o.mapUser !== undefined) uidMap = o.mapUser;
+  if (o.mapGroup !== undefined) gidMap = o.mapGroup;
   if (o.mapRootUser) { uidMap = 'root'; gidMap = 'root'; }
   if (o.mapCurrentUser) { uidMap = 'current'; gidMap = 'current'; }
   const { subidRange, mapLines } = await import('../spawn/idmap.js');
@@ -111,8 +152,8 @@ async function main(): Promise<number> {
     if (!pw) throw new ToolError(`you (user ${me.uid}) don't exist.`);
     return { name: pw.name, uid: me.uid };
   };
-  if (o.mapUsers !== undefined) uidRanges = [o.mapUsers === 'auto' ? subidRange('/etc/subuid', userName()) : parseRange(o.mapUsers)];
-  if (o.mapGroups !== undefined) gidRanges = [o.mapGroups === 'auto' ? subidRange('/etc/subgid', userName()) : parseRange(o.mapGroups)];
+  if (o.mapUsers !== undefined) uidRanges = [o.mapUsers === 'auto' ? subidRange('/etc/subuid', userName()) : o.mapUsers];
+  if (o.mapGroups !== undefined) gidRanges = [o.mapGroups === 'auto' ? subidRange('/etc/subgid', userName()) : o.mapGroups];
   if (o.mapAuto) {
     uidRanges = [subidRange('/etc/subuid', userName())];
     gidRanges = [subidRange('/etc/subgid', userName())];
@@ -123,23 +164,17 @@ async function main(): Promise<number> {
     map === undefined || Array.isArray(map) ? undefined : { inside: map === 'root' ? 0 : map === 'current' ? own : map, outside: own };
   spec.uidMap = uidRanges ? mapLines(uidRanges, single(uidMap, me.uid)) : uidMap;
   spec.gidMap = gidRanges ? mapLines(gidRanges, single(gidMap, me.gid)) : gidMap;
+  if (Array.isArray(spec.uidMap)) checkOverlap(spec.uidMap, '--map-users');
+  if (Array.isArray(spec.gidMap)) checkOverlap(spec.gidMap, '--map-groups');
 
-  if (o.setgroups !== undefined) {
-    if (o.setgroups !== 'allow' && o.setgroups !== 'deny') throw new ToolError(`unsupported --setgroups argument '${o.setgroups}'`);
-    spec.setgroups = o.setgroups;
-  }
-  if (o.propagation !== undefined) {
-    if (!['slave', 'shared', 'private', 'unchanged'].includes(o.propagation)) throw new ToolError(`unsupported propagation mode: ${o.propagation}`);
-    spec.propagation = o.propagation as Propagation;
-  }
-  if (o.setuid !== undefined) spec.uid = parseId(o.setuid, 'failed to parse uid');
-  if (o.setgid !== undefined) spec.gid = parseId(o.setgid, 'failed to parse gid');
+  if (o.setgroups !== undefined) spec.setgroups = o.setgroups as 'allow' | 'deny';
+  if (o.propagation !== undefined) spec.propagation = o.propagation as Propagation;
+  // util-linux's order at the end: setgid before setuid.
+  if (o.setgid !== undefined) spec.gid = setIdNumber(o.setgid, 'setgid');
+  if (o.setuid !== undefined) spec.uid = setIdNumber(o.setuid, 'setuid');
   if (o.monotonic !== undefined || o.boottime !== undefined) {
     if (!kinds.has('time')) throw new ToolError('options --monotonic and --boottime require unsharing of a time namespace (-t)');
-    spec.timeOffsets = {
-      monotonic: o.monotonic === undefined ? undefined : parseOffset(o.monotonic, 'monotonic'),
-      boottime: o.boottime === undefined ? undefined : parseOffset(o.boottime, 'boottime'),
-    };
+    spec.timeOffsets = { monotonic: o.monotonic, boottime: o.boottime };
   }
   spec.root = o.root;
   spec.cwd = o.wd;

@@ -177,7 +177,12 @@ export function childPlan(spec: SpawnSpec, argv: readonly string[], fds: ChildFd
 
   if (spec.gid !== undefined) {
     // setgroups(2) is refused where /proc/self/setgroups says deny: then there is nothing to drop.
-    const denied = (gidSelf !== undefined && !gidRanges) || spec.setgroups === 'deny';
+    // So is a joined user namespace's (every `unshare -r` one); util-linux nsenter goes on there.
+    const joinedDenies = (spec.join ?? []).some((t) => {
+      const pid = t.kind === 'user' ? /^\/proc\/(\d+)\/ns\/user$/.exec(t.path)?.[1] : undefined;
+      try { return pid !== undefined && readFileSync(`/proc/${pid}/setgroups`, 'utf8').startsWith('deny'); } catch { return false; }
+    });
+    const denied = (gidSelf !== undefined && !gidRanges) || spec.setgroups === 'deny' || joinedDenies;
     if (!denied) steps.push({ op: 'setgroups', gids: [...(spec.groups ?? [])] });
     steps.push({ op: 'setgid', gid: spec.gid });
   } else if (spec.groups) {

@@ -1,11 +1,40 @@
 // The library on this machine's real cgroups (hybrid here): limits read back, join,
 // freeze/thaw, kill and remove; every group removed at teardown even on failure.
 import t from 'tap';
-import { existsSync } from 'node:fs';
+// No assertion here depends on how fast anything runs: where the kernel or a child needs
+// time (a child to be scheduled, a freeze to settle), the test polls with a deadline.
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import type { Test } from 'tap';
 import { createCgroup, detectLayout, listCgroups, openCgroup } from '../../src/cgroup/index.js';
 import { cleanUp, skipReason, sleep, startChild, uniqueName } from './fixtures/helpers.js';
 
 const skip = skipReason();
+
+/** Poll `done` until it holds; fail the test (with `what`) after `ms`, however loaded the machine. */
+async function until(t: Test, what: string, done: () => boolean, ms = 20_000): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (!done()) {
+    if (Date.now() > deadline) {
+      t.fail(`timed out after ${ms} ms: ${what}`);
+      return false;
+    }
+    await sleep(10);
+  }
+  return true;
+}
+
+/** A shell child that runs `script` only once a line arrives on its stdin (after it has been moved into a group). */
+function startGated(t: Test, script: string) {
+  const child = spawn('sh', ['-c', `read go; ${script}`], { stdio: ['pipe', 'ignore', 'ignore'] });
+  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  timer.unref();
+  t.teardown(() => {
+    clearTimeout(timer);
+    child.kill('SIGKILL');
+  });
+  return { pid: child.pid!, go: () => child.stdin!.end('go\n') };
+}
 
 t.test('create, limit, read back, join, procs, remove', { skip }, async (t) => {
   const name = uniqueName('basic');
@@ -21,14 +50,14 @@ t.test('create, limit, read back, join, procs, remove', { skip }, async (t) => {
   t.same(openCgroup(name).dirs.sort(), [...g.dirs].sort(), 'openCgroup finds the same directories');
   t.ok(listCgroups().some((x) => x.name === name), 'listed');
 
-  const child = startChild(t, 'sleep 20');
+  const child = startChild(t, 'exec sleep 20');
   g.join(child.pid!);
   t.same(g.procs(), [child.pid]);
   t.equal(g.events().populated, true);
   await t.rejects(g.remove({ timeout: 100 }), { name: 'CgroupError', message: /still has processes/ }, 'remove waits, then says why');
-  await g.kill();
+  await g.kill({ timeout: 20_000 });
   t.same(g.procs(), [], 'kill empties the group');
-  await g.remove();
+  await g.remove({ timeout: 20_000 });
   t.notOk(g.exists(), 'gone from every hierarchy');
 });
 
@@ -36,38 +65,51 @@ t.test('freeze stops progress, thaw resumes it', { skip }, async (t) => {
   const name = uniqueName('freeze');
   cleanUp(t, name);
   const g = createCgroup(name);
-  // Counts in a busy loop; its CPU time (cgroup cpu usage) is its progress.
-  const child = startChild(t, 'i=0; while [ $i -lt 200000000 ]; do i=$((i+1)); done');
-  g.join(child.pid!);
-  await sleep(150);
+  // A busy loop that starts once it is in the group; the group's CPU time is its progress.
+  const child = startGated(t, 'while :; do :; done');
+  g.join(child.pid);
+  child.go();
   const usage = () => g.stats().cpuUsageUsec ?? 0;
-  t.ok(usage() > 0, 'counting');
-  await g.freeze();
+  await until(t, 'the child uses CPU time in the group', () => usage() > 0);
+  await g.freeze({ timeout: 20_000 });
   t.equal(g.events().frozen, true, 'frozen');
   const frozenAt = usage();
+  // Time for a runnable loop to show progress; a frozen one shows none, however long this takes.
   await sleep(300);
   t.ok(usage() - frozenAt < 5000, `no progress while frozen (${usage() - frozenAt} us)`);
-  await g.thaw();
+  t.equal(g.events().frozen, true, 'still frozen');
+  await g.thaw({ timeout: 20_000 });
   t.equal(g.events().frozen, false);
-  await sleep(200);
-  t.ok(usage() - frozenAt > 20000, `resumed after thaw (${usage() - frozenAt} us)`);
-  await g.kill();
+  const thawedAt = usage();
+  await until(t, 'progress after thaw', () => usage() > thawedAt + 1000);
+  await g.kill({ timeout: 20_000 });
   t.same(g.procs(), []);
   t.equal(g.events().populated, false);
-  await g.remove();
+  await g.remove({ timeout: 20_000 });
 });
 
 t.test('kill reaches processes forked inside the group', { skip }, async (t) => {
   const name = uniqueName('killtree');
   cleanUp(t, name);
   const g = createCgroup(name);
-  const child = startChild(t, 'sleep 20 & sleep 20 & sleep 20 & wait');
-  g.join(child.pid!);
-  // The shell was moved in after it started; its children fork inside.
-  await sleep(100);
-  await g.kill();
-  t.same(g.procs(), []);
-  await g.remove();
+  // The shell is moved in first, and forks only then: its children start inside.
+  const child = startGated(t, 'sleep 60 & sleep 60 & sleep 60 & wait');
+  g.join(child.pid);
+  child.go();
+  await until(t, 'the shell and its three children in the group', () => g.procs().length === 4);
+  const forked = g.procs().filter((p) => p !== child.pid);
+  t.equal(forked.length, 3, 'three children forked inside');
+  await g.kill({ timeout: 20_000 });
+  t.same(g.procs(), [], 'the group is empty');
+  for (const pid of forked) {
+    // gone, or at most a zombie waiting for its reaper
+    let state = '';
+    try {
+      state = readFileSync(`/proc/${pid}/stat`, 'latin1').split(') ')[1]?.[0] ?? '';
+    } catch { /* gone */ }
+    t.ok(state === '' || state === 'Z' || state === 'X', `child ${pid} killed (state '${state || 'gone'}')`);
+  }
+  await g.remove({ timeout: 20_000 });
 });
 
 t.test('a limit on a missing controller, on the real kernel: cgroup2 alone here has none', { skip: skip ?? (detectLayout().unified ? undefined : 'no cgroup2 hierarchy') }, async (t) => {
