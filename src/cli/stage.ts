@@ -46,6 +46,11 @@ function receive(): { kind: number; index: number; value: number } | undefined {
   return { kind: rec.readInt32LE(0), index: rec.readInt32LE(4), value: rec.readInt32LE(8) };
 }
 
+/** Whether the stage still waits to be told a status (no plan was sent). */
+export function stageWaitsForStatus(): boolean {
+  return stageFd !== undefined && !planSent && !finished;
+}
+
 /** Tell the stage to exit with `code` (the tool ended without running a program). */
 export function finishStage(code: number): void {
   if (stageFd === undefined || planSent || finished) return;
