@@ -75,6 +75,18 @@ t.test('values of options that take one are skipped, not read as options (getopt
   await same(t, 'nsenter', ['-t']);
 });
 
+t.test('long options may be abbreviated, as getopt_long allows', async (t) => {
+  await same(t, 'unshare', ['--prop', 'private', '--mount-p=/proc', '-fp', 'readlink', '/proc/self']);
+  await same(t, 'unshare', ['--map-r', 'id']);
+  await same(t, 'unshare', ['--map-u=0', 'id'], 'an ambiguous prefix');
+  await same(t, 'unshare', ['-r', 'ls', '--m', '/dev/null'], 'not past the program');
+  const pid = String(await nsTarget(t));
+  await same(t, 'nsenter', ['--ta', pid, '--ut', 'hostname']);
+  await same(t, 'nsenter', ['-t', pid, '--w=/', 'true'], 'an ambiguous prefix');
+  await same(t, 'chroot', ['--user=nobody', '/', 'id']);
+  await same(t, 'chroot', ['--sk', '/', 'pwd']);
+});
+
 t.test('nsenter -U and -a into a user namespace that denies setgroups', async (t) => {
   const pid = String(await sleeper(t, ['unshare', '-r']));
   t.equal(readFileSync(`/proc/${pid}/setgroups`, 'utf8').trim(), 'deny');
@@ -137,7 +149,8 @@ t.test('nsenter -W/--wdns: a directory as seen in the namespace; -Z without SELi
     `mount -t tmpfs tsns-wdns ${dir} && mkdir ${dir}/inner && ln -s ${dir}/inner ${dir}/link && exec "$@"`, 'sh']));
   for (const args of [['-m', '-W', `${dir}/link`], ['-m', `-W${dir}/inner`], ['-m', `--wdns=${dir}/link/../inner`], ['-m', '-W', '/etc'],
     ['-m', '-r', '-W', `${dir}/link`], ['-u', '-W', 'test'], ['-m', '-W', 'test'], ['-m', '-W', '/tsns-no-such-dir'],
-    ['-W', '/etc/passwd'], ['-m', '-W', '/etc', '-w'], ['-m', '-w', '-W', '/etc'], ['-m', `-W=${dir}`], ['-u', '-W', '']]) {
+    ['-W', '/etc/passwd'], ['-m', '-W', '/etc', '-w'], ['-m', '-w', '-W', '/etc'], ['-m', `-W=${dir}`], ['-u', '-W', ''],
+    ['-m', '--root=/etc/passwd'], ['-u', '--wd=/etc/passwd']]) {
     await same(t, 'nsenter', ['-t', pid, ...args, 'pwd']);
   }
   await same(t, 'nsenter', ['-t', pid, '-m', '--wdns', '/etc', 'pwd'], '--wdns takes its value only after "="');

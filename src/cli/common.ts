@@ -22,12 +22,68 @@ export class ToolError extends Error {
   }
 }
 
-/** A tool's own option of a name program() already gave (ts-lsns's -V) takes the place of program()'s. */
+/**
+ * getopt_long's abbreviations: `--prop` is `--propagation`. An exact name wins; a prefix of
+ * several names is refused in glibc's words. Anything else is left as it is.
+ */
+function expandLong(arg: string, longs: readonly string[]): string {
+  if (!arg.startsWith('--') || arg === '--') return arg;
+  const eq = arg.indexOf('=');
+  const name = eq < 0 ? arg : arg.slice(0, eq);
+  if (longs.includes(name)) return arg;
+  const matches = longs.filter((l) => l.startsWith(name));
+  if (matches.length > 1) throw new UsageError(`option '${arg}' is ambiguous; possibilities: ${matches.map((m) => `'${m}'`).join(' ')}`);
+  return matches.length ? matches[0] + (eq < 0 ? '' : arg.slice(eq)) : arg;
+}
+
+/**
+ * A tool's commander program: long options may be abbreviated, as getopt_long allows; a
+ * tool's own option of a name program() already gave (ts-lsns's -V) takes its place.
+ */
 class ToolCommand extends Command {
+  private stopsAtOperand = false;
+  usageStatus = 1;
+
   override addOption(option: Option): this {
     const i = option.long === '--version' ? this.options.findIndex((o) => o.long === option.long) : -1;
     if (i >= 0) (this.options as Option[]).splice(i, 1);
     return super.addOption(option);
+  }
+
+  override passThroughOptions(passThrough = true): this {
+    this.stopsAtOperand = passThrough;
+    return super.passThroughOptions(passThrough);
+  }
+
+  override parseOptions(argv: string[]): { operands: string[]; unknown: string[] } {
+    const longs = [...this.options.flatMap((o) => (o.long ? [o.long] : [])), '--help'];
+    const args = [...argv];
+    for (let i = 0; i < args.length; i++) {
+      const a = args[i];
+      if (a === '--') break;
+      if (!a.startsWith('-') || a === '-') {
+        if (this.stopsAtOperand) break;
+        continue;
+      }
+      if (a.startsWith('--')) {
+        try {
+          args[i] = expandLong(a, longs);
+        } catch (err) {
+          if (this.usageStatus === 1) throw err;
+          throw new ToolError(`${(err as Error).message}\nTry '${this.name()} --help' for more information.`, this.usageStatus);
+        }
+        if (this.options.find((o) => o.long === args[i])?.required) i++;
+        continue;
+      }
+      // A cluster of short options: one that takes a value takes the rest, or the next argument.
+      for (let j = 1; j < a.length; j++) {
+        const o = this.options.find((opt) => opt.short === `-${a[j]}`);
+        if (!o?.required && !o?.optional) continue;
+        if (o.required && j === a.length - 1) i++;
+        break;
+      }
+    }
+    return super.parseOptions(args);
   }
 }
 
@@ -64,7 +120,9 @@ function getoptWording(s: string, cmd: Command): string {
 export function program(name: string, description: string, style: { coreutils?: boolean } = {}): Command {
   const usageStatus = style.coreutils ? 125 : 1;
   let usageError = '';
-  const cmd: Command = new ToolCommand(name)
+  const tool = new ToolCommand(name);
+  tool.usageStatus = usageStatus;
+  const cmd: Command = tool
     .description(description)
     .passThroughOptions()
     .allowExcessArguments(true)
@@ -185,17 +243,18 @@ export function exitLike(status: { code: number | null; signal: NodeJS.Signals |
  * lists the options whose value is the next argument (`-t`, `--propagation`): that value
  * is skipped, not read as an option; a short form of an option in `names` listed there takes
  * its value from the next argument too (nsenter's `-W dir`, whose `--wdns[=dir]` is optional). Short options may be clustered (`-Ft 1`, `-um/file`).
+ * Long options in `longs` may be abbreviated (getopt_long's unambiguous prefixes).
  * Stops at the first operand or "--", as getopt with "+" does. Values are kept as given
  * (`-m=x` is "=x"; nsenter strips the "=" itself, as util-linux does).
  */
-export function takeOptionalValues(argv: readonly string[], names: Record<string, string>, takesValue: readonly string[] = []): { argv: string[]; values: Map<string, string> } {
+export function takeOptionalValues(argv: readonly string[], names: Record<string, string>, takesValue: readonly string[] = [], longs: readonly string[] = []): { argv: string[]; values: Map<string, string> } {
   const out: string[] = [];
   const values = new Map<string, string>();
   const shorts = new Map(Object.entries(names).filter(([, short]) => short).map(([long, short]) => [short, long]));
   const needsValue = new Set(takesValue);
   let i = 0;
   for (; i < argv.length; i++) {
-    const a = argv[i];
+    const a = expandLong(argv[i], longs);
     if (a === '--' || !a.startsWith('-') || a === '-') break;
     if (a.startsWith('--')) {
       const eq = a.indexOf('=');

@@ -60,7 +60,8 @@ async function main(): Promise<number> {
   }
   // Options whose value is the next argument: takeOptionalValues must step over it.
   const takesValue = cmd.options.filter((opt) => opt.required).flatMap((opt) => [opt.short, opt.long]).filter((f): f is string => f !== undefined);
-  const { argv, values } = takeOptionalValues(process.argv.slice(2), OPTIONAL_VALUES, [...takesValue, '-W']);
+  const longs = [...cmd.options.flatMap((opt) => (opt.long ? [opt.long] : [])), '--help'];
+  const { argv, values } = takeOptionalValues(process.argv.slice(2), OPTIONAL_VALUES, [...takesValue, '-W'], longs);
   cmd.parse(argv, { from: 'user' });
   const o = cmd.opts<Options>();
   applyExplain(o);
@@ -112,6 +113,8 @@ async function main(): Promise<number> {
     } catch (err) {
       throw new ToolError(`cannot open ${dir}: ${reasonOf(err)}`);
     }
+    // its fchdir(2) fails later, in these words
+    if (!statSync(dir).isDirectory()) throw new ToolError(`change directory by ${name === 'root' ? 'root' : 'working directory'} file descriptor failed: Not a directory`);
   }
   if (o.root) spec.root = values.get('root') ?? targetPath('root');
   const wdns = values.get('wdns');

@@ -113,7 +113,8 @@ async function main(): Promise<number> {
     .option('--boottime <offset>', 'set clock boottime offset (seconds) in time namespaces', (v) => parseOffset(v, 'boottime'));
   // Options whose value is the next argument: takeOptionalValues must step over it.
   const takesValue = cmd.options.filter((opt) => opt.required).flatMap((opt) => [opt.short, opt.long]).filter((f): f is string => f !== undefined);
-  const { argv, values } = takeOptionalValues(process.argv.slice(2), OPTIONAL_VALUES, takesValue);
+  const longs = [...cmd.options.flatMap((opt) => (opt.long ? [opt.long] : [])), '--help'];
+  const { argv, values } = takeOptionalValues(process.argv.slice(2), OPTIONAL_VALUES, takesValue, longs);
   cmd.parse(argv, { from: 'user' });
   const o = cmd.opts<Options>();
   applyExplain(o);
