@@ -58,6 +58,8 @@ new Script(require('node:module').wrap(readFileSync(file, 'utf8')), { filename: 
 `;
 for (const t of tools) {
   const file = new URL(`../dist/bin/${t}.bundle.cjs`, import.meta.url).pathname;
+  // A script compiled by vm has no loader for import(): every module must be bundled or required.
+  if (/\bimport\(/.test(readFileSync(file, 'utf8'))) throw new Error(`${file}: a dynamic import() of an external module; use require or bundle it`);
   const script = new Script(Module.wrap(readFileSync(file, 'utf8')), { filename: file });
   writeFileSync(`${file}.cache`, script.createCachedData());
   writeFileSync(new URL(`../dist/bin/${t}.cjs`, import.meta.url), loader(t));

@@ -1,4 +1,5 @@
 // ts-reducecap: util-vserver reducecap on the tsns spawn API — run a program with fewer capabilities.
+import { readFileSync } from 'node:fs';
 import { program, runTool, applyExplain, UsageError, repeatable } from './common.js';
 import { runProgram } from './run.js';
 
@@ -18,7 +19,7 @@ async function showSets(drop: readonly number[], noNewPrivs: boolean): Promise<s
   const sets = processCaps();
   const keep = ~maskOfCaps(drop);
   const line = (label: string, mask: bigint) => `${label.padEnd(13)}${capsOfMask(mask & keep).join(',') || '[none]'}\n`;
-  const nnp = noNewPrivs || /^NoNewPrivs:\s*1$/m.test((await import('node:fs')).readFileSync('/proc/self/status', 'utf8'));
+  const nnp = noNewPrivs || /^NoNewPrivs:\s*1$/m.test(readFileSync('/proc/self/status', 'utf8'));
   return line('Bounding:', sets.bounding) + line('Effective:', sets.effective) + line('Permitted:', sets.permitted)
     + line('Inheritable:', sets.inheritable) + line('Ambient:', sets.ambient) + `${'NoNewPrivs:'.padEnd(13)}${nnp ? 1 : 0}\n`;
 }
