@@ -115,7 +115,7 @@ function getoptWording(s: string, cmd: Command): string {
  * A commander program set up the util-linux way: options stop at the first operand
  * (like getopt's "+"), errors go to stderr as "NAME: message" plus a --help hint, exit 1;
  * -V/--version prints "NAME from tsns VERSION". With `coreutils`, as coreutils' tools:
- * --version only ("NAME (tsns) VERSION") and exit 125 on a bad option.
+ * --help and --version only ("NAME (tsns) VERSION"), and exit 125 on a bad option.
  */
 export function program(name: string, description: string, style: { coreutils?: boolean } = {}): Command {
   const usageStatus = style.coreutils ? 125 : 1;
@@ -127,7 +127,7 @@ export function program(name: string, description: string, style: { coreutils?: 
     .passThroughOptions()
     .allowExcessArguments(true)
     .option('--explain', 'print each system call as it is made (to stderr)')
-    .helpOption('-h, --help', 'display this help')
+    .helpOption(style.coreutils ? '--help' : '-h, --help', 'display this help')
     .option(style.coreutils ? '--version' : '-V, --version', 'display version')
     .on('option:version', () => {
       const text = style.coreutils ? `${name} (tsns) ${packageVersion()}` : `${name} from tsns ${packageVersion()}`;
