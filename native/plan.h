@@ -31,7 +31,7 @@
 	X(SETUID,        14,  1,  0, 0x0)  /* i: uid (real, effective and saved) */ \
 	X(PRCTL,         15,  3,  0, 0x0)  /* i: option, arg2, arg3 */ \
 	X(CAPSET,        16,  3,  0, 0x0)  /* i: effective, permitted, inheritable (64-bit masks) */ \
-	X(STDIO,         17, -1,  0, 0x0)  /* i: per fd 0..n-1 its source fd, or -1: keep it (clear close-on-exec) */ \
+	X(STDIO,         17, -1,  0, 0x0)  /* i: per fd 0..n-1 its source fd, -1: keep it (clear close-on-exec), -2: close it */ \
 	X(SYNC,          18,  0,  0, 0x0)  /* report READY, wait for the parent's reply */ \
 	X(FORK,          19,  2,  0, 0x0)  /* i: TSNS_FORK_* mode bits, death signal of the child (0: none) */ \
 	X(MKDIR,         20,  1,  1, 0x0)  /* i: mode; s: path (EEXIST is success) */ \

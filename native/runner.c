@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -104,7 +105,7 @@ static int check_step(struct step *s)
 		if (s->nint == 0 || s->nint > TSNS_MAX_STDIO)
 			return -EINVAL;
 		for (uint32_t k = 0; k < s->nint; k++)
-			if (i[k] < -1 || i[k] > INT32_MAX)
+			if (i[k] < -2 || i[k] > INT32_MAX)
 				return -EINVAL;
 		s->scratch = calloc(s->nint, sizeof(int));
 		return s->scratch ? 0 : -ENOMEM;
@@ -245,9 +246,15 @@ static void report(const struct stage *st, int32_t kind, uint32_t index, int32_t
 	ssize_t r;
 	if (st->report_fd < 0)
 		return;
+	/* A socket (the tool's planner) that is gone must not raise SIGPIPE: the stage's
+	 * dispositions are the program's. A pipe (the library) is written as such. */
 	do
-		r = write(st->report_fd, rec, sizeof(rec));
+		r = send(st->report_fd, rec, sizeof(rec), MSG_NOSIGNAL);
 	while (r < 0 && errno == EINTR);
+	if (r < 0 && errno == ENOTSOCK)
+		do
+			r = write(st->report_fd, rec, sizeof(rec));
+		while (r < 0 && errno == EINTR);
 }
 
 /* The parent's reply to READY or ERROR; `fallback` when it is gone (EOF or error). */
@@ -261,8 +268,11 @@ static int32_t reply(const struct stage *st, int32_t fallback)
 		ssize_t r = read(st->go_fd, (char *)&v + got, sizeof(v) - got);
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r <= 0)
+		if (r <= 0) {
+			if (st->parent_gone)
+				st->parent_gone();
 			return fallback;
+		}
 		got += (size_t)r;
 	}
 	if (st->after_reply)
@@ -328,7 +338,7 @@ static int lift(int *fd, int above)
 }
 
 /*
- * fd k of the program becomes a copy of ints[k] (-1: fd k stays, inheritable). Every
+ * fd k of the program becomes a copy of ints[k] (-1: fd k stays, inheritable; -2: closed). Every
  * source is first copied above the layout, so that no dup2 overwrites a source a later
  * one needs: any permutation works, as in child_process.
  */
@@ -346,6 +356,10 @@ static int stdio_step(struct stage *st, const struct step *s)
 			return -1;
 	}
 	for (int k = 0; k < n; k++) {
+		if (s->ints[k] == -2) {
+			close(k);
+			continue;
+		}
 		if (tmp[k] < 0) {
 			if (fcntl(k, F_SETFD, 0) < 0 && errno != EBADF)
 				return -1;
@@ -467,6 +481,9 @@ static int fork_step(struct stage *st, const struct step *s)
 		}
 		return 0;
 	}
+	/* What stays may hold a copy of Node or the caller's privileges in a namespace the
+	 * program's root owns: it must not be ptrace'd or read through /proc from in there. */
+	prctl(PR_SET_DUMPABLE, 0UL, 0UL, 0UL, 0UL);
 	if (mode & TSNS_FORK_REPORT_PID)
 		report(st, TSNS_REPORT_PID, (uint32_t)(s - st->steps), pid);
 	/* The parent's ends go: EOF on them now means the child exec'd. */

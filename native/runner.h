@@ -25,6 +25,7 @@ struct stage {
 	int slots[TSNS_MAX_SLOTS];
 	sigset_t mask;        /* the signal mask the program starts with */
 	void (*after_reply)(void);  /* called after each reply from the parent (the tool restores stdio flags) */
+	void (*parent_gone)(void);  /* called when the parent closed its end instead of replying */
 };
 
 /* Parse `buf` into `st` (which must be zeroed). 0, or -EINVAL/-ENOMEM. */

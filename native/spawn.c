@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 #include "runner.h"
 
@@ -33,6 +34,10 @@ static int child_main(void *arg)
 	for (int k = 0; k < 2; k++)
 		if (a->parent_fds[k] >= 0)
 			close(a->parent_fds[k]);
+	/* Until its exec, a root child must not be ptrace'd from the namespaces it enters (runc
+	 * does the same); execve makes the program dumpable again. */
+	if (geteuid() == 0)
+		prctl(PR_SET_DUMPABLE, 0UL, 0UL, 0UL, 0UL);
 	/* Node's handlers live in memory we may share: none may run here, nor survive exec. */
 	memset(&dfl, 0, sizeof(dfl));
 	dfl.sa_handler = SIG_DFL;

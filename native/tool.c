@@ -19,7 +19,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -95,8 +98,40 @@ static void run_from_sealed_copy(char **argv, const char *tool)
 	die(tool, "cannot run the stage's sealed copy");
 }
 
+/*
+ * Node opens an unauthenticated inspector on 127.0.0.1:9229 on SIGUSR1, and any uid-0
+ * process (a confined one included) may send it. The planner ignores SIGUSR1 from its
+ * first line on; until then its inspector is pointed at a port this stage holds, so the
+ * inspector cannot listen. The socket goes at our exec (close-on-exec). Where 127.0.0.1
+ * cannot be bound, the inspector cannot bind it either.
+ */
+static int hold_inspector_port(char *arg, size_t len)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t alen = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 1) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&a, &alen) < 0) {
+		close(fd);
+		return -1;
+	}
+	snprintf(arg, len, "--inspect-port=127.0.0.1:%u", (unsigned)ntohs(a.sin_port));
+	return fd;
+}
+
+static const char *tool_name;
+
+/* The planner went away where it had to answer: it printed nothing, so we do. */
+static void planner_gone(void)
+{
+	restore_stdio_flags();
+	fprintf(stderr, "%s: the planner ended before the program could run\n", tool_name);
+}
+
 /* node PLANNER, with the socket's end on fd `fd`, as a grandchild we do not wait for. */
-static int start_planner(const char *node, const char *planner, int fd, int other, char **args, int nargs)
+static int start_planner(const char *node, const char *inspect, const char *planner, int fd, int other, char **args, int nargs)
 {
 	pid_t middle = fork();
 	int status;
@@ -106,18 +141,21 @@ static int start_planner(const char *node, const char *planner, int fd, int othe
 		pid_t pid = fork();
 		if (pid != 0)
 			_exit(pid < 0 ? 1 : 0);
-		char **argv = calloc((size_t)nargs + 3, sizeof(char *));
+		char **argv = calloc((size_t)nargs + 4, sizeof(char *));
 		char num[16];
+		int a = 0;
 		if (!argv)
 			_exit(1);
 		close(other);
 		fcntl(fd, F_SETFD, 0);
 		snprintf(num, sizeof(num), "%d", fd);
 		setenv("TSNS_STAGE_FD", num, 1);
-		argv[0] = (char *)node;
-		argv[1] = (char *)planner;
+		argv[a++] = (char *)node;
+		if (*inspect)
+			argv[a++] = (char *)inspect;
+		argv[a++] = (char *)planner;
 		for (int k = 0; k < nargs; k++)
-			argv[k + 2] = args[k];
+			argv[a++] = args[k];
 		execvp(node, argv);
 		fprintf(stderr, "%s: cannot run %s: %s\n", planner, node, strerror(errno));
 		_exit(1);
@@ -132,7 +170,7 @@ int main(int argc, char **argv)
 {
 	struct stage st;
 	const char *tool, *node = getenv("TSNS_NODE");
-	char path[PATH_MAX], planner[PATH_MAX], name[64];
+	char path[PATH_MAX], planner[PATH_MAX], name[64], inspect[48] = "";
 	const char *dir;
 	int sv[2], err;
 	int32_t first;
@@ -156,9 +194,22 @@ int main(int argc, char **argv)
 	/* A canonical path spares Node resolving it again. */
 	if (!realpath(path, planner))
 		die(name, "the planner is missing (run `npm install` in the tsns package)");
+	/* Not dumpable: from inside the namespaces it enters, nothing may ptrace this root
+	 * process or read it through /proc before it has exec'd (runc does the same). */
+	if (geteuid() == 0)
+		prctl(PR_SET_DUMPABLE, 0UL, 0UL, 0UL, 0UL);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		die(name, "socketpair failed");
-	if (start_planner(node && *node ? node : "node", planner, sv[1], sv[0], argv + 2, argc - 2) < 0)
+	/* Above stdio, even where the caller closed it: fd 1 or 2 must not be our channel. */
+	for (int k = 0; k < 2; k++) {
+		int moved = fcntl(sv[k], F_DUPFD_CLOEXEC, 3);
+		if (moved < 0)
+			die(name, "cannot move the planner's socket");
+		close(sv[k]);
+		sv[k] = moved;
+	}
+	hold_inspector_port(inspect, sizeof(inspect));
+	if (start_planner(node && *node ? node : "node", inspect, planner, sv[1], sv[0], argv + 2, argc - 2) < 0)
 		die(name, "cannot start the planner");
 	close(sv[1]);
 
@@ -182,6 +233,8 @@ int main(int argc, char **argv)
 	st.explain_fd = first == TSNS_PLANNER_PLAN_EXPLAIN ? fcntl(2, F_DUPFD_CLOEXEC, 3) : -1;
 	st.label = "";
 	st.after_reply = restore_stdio_flags;
+	st.parent_gone = planner_gone;
+	tool_name = name;
 	sigprocmask(SIG_SETMASK, NULL, &st.mask);
 	restore_stdio_flags();
 	tsns_run(&st);

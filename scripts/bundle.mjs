@@ -47,7 +47,10 @@ await build({
 // V8's code cache for each bundle: compiling 100 KB of JavaScript is a good part of a
 // short tool's start-up. dist/bin/TOOL.cjs loads the bundle with it; a cache that does not
 // fit this Node is rejected by V8, and the bundle compiles as usual.
+// Its first line: SIGUSR1 would open Node's inspector (code execution for whoever connects);
+// a listener of our own keeps it shut (native/tool.c holds the port until then).
 const loader = (t) => `'use strict';
+process.on('SIGUSR1', () => {});
 const { Script } = require('node:vm');
 const { readFileSync } = require('node:fs');
 const file = __dirname + '/${t}.bundle.cjs';

@@ -11,12 +11,15 @@ function entries(file: string): Entry[] {
   } catch {
     return [];
   }
-  return text.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => {
+  // glibc skips a line whose id field is not a plain decimal number: an empty field must
+  // not become 0 (root), nor "0x10" 16.
+  const id = (field: string | undefined) => (field !== undefined && /^\d{1,10}$/.test(field) && Number(field) <= 0xfffffffe ? Number(field) : NaN);
+  return text.split('\n').filter((l) => l && !l.startsWith('#')).map((l): Entry => {
     const f = l.split(':');
     return file.endsWith('passwd')
-      ? { name: f[0], id: Number(f[2]), gid: Number(f[3]) }
-      : { name: f[0], id: Number(f[2]), members: (f[3] ?? '').split(',').filter(Boolean) };
-  });
+      ? { name: f[0], id: id(f[2]), gid: id(f[3]) }
+      : { name: f[0], id: id(f[2]), members: (f[3] ?? '').split(',').filter(Boolean) };
+  }).filter((e) => !Number.isNaN(e.id) && !Number.isNaN(e.gid ?? 0));
 }
 
 /** The highest uid or gid: (uid_t)-1 means "no change" to setresuid(2) and is never an id. */

@@ -1,6 +1,5 @@
 // ts-nsenter: util-linux nsenter(1) on the tsns spawn API.
-import { closeSync, existsSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { closeSync, existsSync, openSync, readFileSync, statSync } from 'node:fs';
 import { runProgram } from './run.js';
 import { program, runTool, applyExplain, takeOptionalValues, ToolError } from './common.js';
 import { NAMESPACES, type NamespaceKind } from '../sys/ns.js';
@@ -119,7 +118,9 @@ async function main(): Promise<number> {
   if (o.root) spec.root = values.get('root') ?? targetPath('root');
   const wdns = values.get('wdns');
   if (o.wd) spec.cwd = values.get('wd') ?? targetPath('cwd');
-  else if (wdns !== undefined) spec.cwd = inNamespace(wdns, spec.root, paths.get('mount'));
+  // Resolved by the stage once inside, as util-linux does: a path walked from out here
+  // could be swapped for a link that leads out of the target's root before it is used.
+  else if (wdns !== undefined) spec.cwdInside = wdns;
   // util-linux opens "." after entering: the caller's directory, or the root of a joined
   // mount namespace (setns(2) moves there), where we chdir to the new root's "/".
   else if (o.root && !paths.has('mount')) spec.cwd = process.cwd();
@@ -138,7 +139,13 @@ async function main(): Promise<number> {
     if (userPath !== undefined) keptGroupsCheck(userPath, spec.gid);
   }
 
-  return runProgram(spec, cmd.args);
+  const { StepError } = await import('../native/stage.js');
+  const { spawnFailure } = await import('./messages.js');
+  return runProgram(spec, cmd.args, {
+    failure: (err) => (err instanceof StepError && err.step.op === 'chdir' && err.step.path === wdns && wdns !== undefined
+      ? new ToolError(`cannot open current working directory: ${err.reason}`)
+      : spawnFailure(err)),
+  });
 }
 
 /**
@@ -166,67 +173,6 @@ function keptGroupsCheck(userPath: string, gid: number): void {
   if (kept.length) {
     throw new ToolError(`setgroups failed: Operation not permitted (/proc/${pid}/setgroups is "deny", so the supplementary groups ${kept.join(',')} would stay; clear them first, or use --preserve-credentials)`);
   }
-}
-
-/**
- * nsenter -W: a directory named as the program will see it, after the namespaces are
- * entered and the root is changed; the stage opens it before entering, so resolve it here
- * in the root it will have (symbolic links and ".." stay inside that root), in the words
- * util-linux uses when its open(2) or fchdir(2) fails.
- */
-function inNamespace(dir: string, root: string | undefined, mountPath: string | undefined): string {
-  let base: string | undefined = root;
-  if (base === undefined && mountPath !== undefined) {
-    // setns(2) into a mount namespace moves to its root: a process's there, seen through /proc.
-    const pid = /^\/proc\/(\d+)\/ns\/mnt$/.exec(mountPath)?.[1] ?? processIn(mountPath);
-    if (pid === undefined) throw new ToolError(`cannot open current working directory: no process in ${mountPath} to find its root by`);
-    base = `/proc/${pid}/root`;
-  }
-  const cannot = (err: unknown): never => {
-    const e = err as NodeJS.ErrnoException;
-    const reason = { ENOENT: 'No such file or directory', ENOTDIR: 'Not a directory', EACCES: 'Permission denied', ELOOP: 'Too many levels of symbolic links' }[e.code ?? ''] ?? e.message;
-    throw new ToolError(`cannot open current working directory: ${reason}`);
-  };
-  if (dir === '') cannot({ code: 'ENOENT' });
-  let path: string;
-  if (base === undefined) {
-    path = resolve(process.cwd(), dir);
-  } else {
-    // Walk it as openat2(RESOLVE_IN_ROOT) would.
-    const done: string[] = [];
-    const todo = dir.split('/');
-    for (let links = 0; todo.length;) {
-      const part = todo.shift()!;
-      if (part === '' || part === '.') continue;
-      if (part === '..') { done.pop(); continue; }
-      const at = `${base}/${[...done, part].join('/')}`;
-      let link: string | undefined;
-      try {
-        if (lstatSync(at).isSymbolicLink()) link = readlinkSync(at);
-      } catch (err) {
-        cannot(err);
-      }
-      if (link === undefined) { done.push(part); continue; }
-      if (++links > 40) cannot({ code: 'ELOOP' });
-      if (link.startsWith('/')) done.length = 0;
-      todo.unshift(...link.split('/'));
-    }
-    path = `${base}/${done.join('/')}`;
-  }
-  let st;
-  try { st = statSync(path); } catch (err) { cannot(err); }
-  if (!st!.isDirectory()) throw new ToolError('change directory by working directory file descriptor failed: Not a directory');
-  return path;
-}
-
-/** A process in the namespace of a namespace file (a bind mount of one), found by inode. */
-function processIn(file: string): string | undefined {
-  const ino = inode(file);
-  if (ino === undefined) return undefined;
-  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-    if (inode(`/proc/${pid}/ns/mnt`) === ino) return pid;
-  }
-  return undefined;
 }
 
 function inode(path: string, required = false): number | undefined {

@@ -47,8 +47,8 @@ export type Step =
   | { op: 'setuid'; uid: number }
   | { op: 'prctl'; option: number; arg2?: number; arg3?: number }
   | { op: 'capset'; sets: CapSets }
-  /** fd k becomes a copy of sources[k] ('keep': stays, made inheritable); any permutation works */
-  | { op: 'stdio'; sources: (number | 'keep')[] }
+  /** fd k becomes a copy of sources[k] ('keep': stays, made inheritable; 'close'); any permutation works */
+  | { op: 'stdio'; sources: (number | 'keep' | 'close')[] }
   /** Open a path now (close-on-exec) into slot k, for a later setns or fchdir (fd -1-k). */
   | { op: 'open'; path: string; flags: number; slot: number }
   /** Report "ready" to the parent and wait until it has done its part (id maps, bind mounts). */
@@ -78,7 +78,7 @@ export function describe(step: Step): { call: string; args: string } {
     case 'setuid': return { call: 'setresuid', args: `${step.uid}, ${step.uid}, ${step.uid}` };
     case 'prctl': return { call: 'prctl', args: prctlArgs(step.option, step.arg2, step.arg3) };
     case 'capset': return { call: 'capset', args: capsetArgs(step.sets) };
-    case 'stdio': return { call: 'dup2', args: step.sources.map((s, fd) => `${s === 'keep' ? fd : s}->${fd}`).join(', ') };
+    case 'stdio': return { call: 'dup2', args: step.sources.map((s, fd) => (s === 'close' ? `close(${fd})` : `${s === 'keep' ? fd : s}->${fd}`)).join(', ') };
     case 'open': return { call: 'open', args: `${cstr(step.path)}, ${step.flags}` };
     case 'sync': return { call: 'read', args: 'go-pipe (waiting for the parent)' };
     case 'fork': return { call: 'clone', args: 'SIGCHLD' };
@@ -104,7 +104,7 @@ function operands(step: Step): { ints: (number | bigint)[]; strs: (string | null
     case 'setuid': return { ints: [step.uid], strs: [] };
     case 'prctl': return { ints: [step.option, step.arg2 ?? 0, step.arg3 ?? 0], strs: [] };
     case 'capset': return { ints: [step.sets.effective, step.sets.permitted, step.sets.inheritable], strs: [] };
-    case 'stdio': return { ints: step.sources.map((s) => (s === 'keep' ? -1 : s)), strs: [] };
+    case 'stdio': return { ints: step.sources.map((s) => (s === 'keep' ? -1 : s === 'close' ? -2 : s)), strs: [] };
     case 'open': return { ints: [step.flags, step.slot], strs: [step.path] };
     case 'fork': return { ints: [step.mode, step.deathSignal], strs: [] };
     case 'sync': case 'setsid': return { ints: [], strs: [] };

@@ -43,7 +43,12 @@ function setUpStdio(option: SpawnSpec['stdio']): StdioSetup {
   const list: readonly StdioOption[] = Array.isArray(option) ? option : [option ?? 'inherit', option ?? 'inherit', option ?? 'inherit'];
   const setup: StdioSetup = { fds: [], parentEnds: [], toClose: [] };
   list.forEach((o, fd) => {
-    if (o === 'inherit') {
+    if (fd > 2 && (o === 'inherit' || o === 'ignore')) {
+      // As child_process: past stdio these mean "not open" (the parent's fd of that number,
+      // libuv's pipes and epoll among them, must not leak in).
+      setup.fds.push('close');
+      setup.parentEnds.push(null);
+    } else if (o === 'inherit') {
       setup.fds.push('inherit');
       setup.parentEnds.push(null);
     } else if (o === 'ignore') {

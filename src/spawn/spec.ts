@@ -53,6 +53,11 @@ export interface SpawnSpec {
   root?: string;
   /** Directory to chdir to (an fd from open() also works for nsenter's -w). */
   cwd?: string;
+  /**
+   * Directory to chdir to once inside: resolved in the joined mount namespace and the new
+   * root, after entering them (nsenter -W), never on the caller's side.
+   */
+  cwdInside?: string;
   /** Change of ids after the namespaces are set up. */
   uid?: number;
   gid?: number;

@@ -33,8 +33,8 @@ export interface ChildFds {
   join: number[];
   root?: number;
   cwd?: number;
-  /** child fd -> parent fd to dup onto it, or 'inherit' */
-  stdio: (number | 'inherit')[];
+  /** child fd -> parent fd to dup onto it, 'inherit', or 'close' */
+  stdio: (number | 'inherit' | 'close')[];
 }
 
 /**
@@ -159,6 +159,7 @@ export function childPlan(spec: SpawnSpec, argv: readonly string[], fds: ChildFd
   }
   if (fds.cwd !== undefined) steps.push({ op: 'fchdir', fd: fds.cwd, path: spec.cwd });
   else if (spec.cwd !== undefined || spec.root !== undefined) steps.push({ op: 'chdir', path: spec.cwd ?? '/' });
+  if (spec.cwdInside !== undefined) steps.push({ op: 'chdir', path: spec.cwdInside });
 
   if (spec.mountProc) {
     const dir = spec.mountProc === true ? '/proc' : spec.mountProc;
