@@ -153,8 +153,8 @@ t.test('SIGUSR1 to the planner (Node, full capabilities) from a capability-less 
   writeFileSync(script, INSPECTOR_ATTACK);
   const out = join(dir, 'evaluated-in-planner');
   let opened = '';
-  // Until code ran in a planner (a late attach finds its context gone): at most 6 rounds.
-  for (let round = 0; round < 6 && !existsSync(out); round++) {
+  // Until code ran in a planner (a late attach finds its context gone): at most 3 rounds.
+  for (let round = 0; round < 3 && !existsSync(out); round++) {
     const marker = `tsns-attack-${process.pid}-${round}`;
     // Confined the way ts-reducecap --secure confines a program: uid 0, few capabilities.
     const attacker = start(t, REDUCECAP, ['--secure', '--', PYTHON, script, marker, out]);
