@@ -142,9 +142,12 @@ async function main(): Promise<number> {
   const { StepError } = await import('../native/stage.js');
   const { spawnFailure } = await import('./messages.js');
   return runProgram(spec, cmd.args, {
-    failure: (err) => (err instanceof StepError && err.step.op === 'chdir' && err.step.path === wdns && wdns !== undefined
-      ? new ToolError(`cannot open current working directory: ${err.reason}`)
-      : spawnFailure(err)),
+    failure: (err) => {
+      if (!(err instanceof StepError && err.step.op === 'chdir' && err.step.path === wdns && wdns !== undefined)) return spawnFailure(err);
+      // util-linux open(2)s it, which a file passes, and fails at fchdir(2) in other words.
+      if (err.code === 'ENOTDIR' && !wdns.endsWith('/')) return new ToolError(`change directory by working directory file descriptor failed: ${err.reason}`);
+      return new ToolError(`cannot open current working directory: ${err.reason}`);
+    },
   });
 }
 
