@@ -2,7 +2,7 @@
 import { fstatSync, readFileSync } from 'node:fs';
 import { Command, CommanderError, type Option } from 'commander';
 import { setExplain } from '../sys/explain.js';
-import { finishStage, hasStage } from './stage.js';
+import { finishStage, stageWaitsForStatus } from './stage.js';
 
 /** Bad input: printed as one line plus the "Try ... --help" hint, exit 1. */
 export class UsageError extends Error {
@@ -189,7 +189,7 @@ export async function runTool(name: string, main: () => Promise<number | void> |
     code = reportError(err);
   }
   process.exitCode = code;
-  if (hasStage()) {
+  if (stageWaitsForStatus()) {
     // The stage exits as soon as it is told: what we printed must be out first.
     await Promise.all([process.stdout, process.stderr].map((s) =>
       s.writableLength > 0 ? new Promise((resolve) => s.once('drain', resolve)) : undefined));
