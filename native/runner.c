@@ -169,7 +169,7 @@ int tsns_parse(const uint8_t *buf, size_t len, struct stage *st)
 		for (uint32_t k = 0; k < s->nstr; k++)
 			if (take_str(&p, end, &s->strs[k]))
 				return -EINVAL;
-		if (take_str(&p, end, &trace))
+		if (take_str(&p, end, &trace) || !trace)
 			return -EINVAL;
 		s->trace = trace;
 		err = check_step(s);

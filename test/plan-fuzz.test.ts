@@ -638,13 +638,10 @@ function judge(cases: Case[], dir: string, timeoutMs: number): Promise<ChildResu
 }
 
 /**
- * Disagreements reported and awaiting a decision: shown as TODO, not failed. plan.h says
- * a record ends in "u32 tracelen; bytes[tracelen]; NUL" and that only the strings an op's
- * NULL mask names may be NULL; the parser (take_str for the trace) accepts a NULL trace.
+ * Disagreements reported and awaiting a decision: shown as TODO, not failed. (The one found,
+ * a NULL trace accepted by the parser, is fixed: none is waiting.)
  */
-const KNOWN: { c: number; why: RegExp; note: string }[] = [
-  { c: 0, why: /NULL trace/, note: 'reported: the C parser accepts a NULL trace (tracelen 0xffffffff), which plan.h does not allow' },
-];
+const KNOWN: { c: number; why: RegExp; note: string }[] = [];
 
 const hex = (b: Buffer, max = 256) => b.subarray(0, max).toString('hex') + (b.length > max ? `... (${b.length} bytes)` : '');
 const EINVAL = -22;
