@@ -637,12 +637,6 @@ function judge(cases: Case[], dir: string, timeoutMs: number): Promise<ChildResu
   });
 }
 
-/**
- * Disagreements reported and awaiting a decision: shown as TODO, not failed. (The one found,
- * a NULL trace accepted by the parser, is fixed: none is waiting.)
- */
-const KNOWN: { c: number; why: RegExp; note: string }[] = [];
-
 const hex = (b: Buffer, max = 256) => b.subarray(0, max).toString('hex') + (b.length > max ? `... (${b.length} bytes)` : '');
 const EINVAL = -22;
 const ENOMEM = -12;
@@ -689,7 +683,7 @@ t.test('C plan parser against the reference validator', { skip: existsSync(LIB) 
   t.ok(encoded.length > 100 && encoded.every((k) => expected[k].ok), `encodePlan's ${encoded.length} unmutated plans are well-formed to the reference`);
 
   // Disagreements, grouped by what the reference says, the smallest plan of each shown.
-  const groups = new Map<string, { n: number; smallest: number; known?: string }>();
+  const groups = new Map<string, { n: number; smallest: number }>();
   let bad = 0;
   for (let k = 0; k < res.verdicts.length; k++) {
     const v = res.verdicts[k];
@@ -697,18 +691,17 @@ t.test('C plan parser against the reference validator', { skip: existsSync(LIB) 
     const agree = want.ok ? v === 0 : v === EINVAL || v === ENOMEM;
     if (agree) continue;
     const key = `C ${v}, reference ${want.ok ? 'well-formed' : `malformed (${want.why.replace(/^record \d+ at \d+: /, '').replace(/\d+/g, 'N')})`}`;
-    const known = KNOWN.find((x) => v === x.c && x.why.test(want.why))?.note;
-    if (!known) bad++;
+    bad++;
     const g = groups.get(key);
-    if (!g) groups.set(key, { n: 1, smallest: k, known });
+    if (!g) groups.set(key, { n: 1, smallest: k });
     else {
       g.n++;
       if (cases[k].plan.length < cases[g.smallest].plan.length) g.smallest = k;
     }
   }
-  for (const [key, { n, smallest, known }] of groups) {
+  for (const [key, { n, smallest }] of groups) {
     const c = cases[smallest];
-    t.fail(`${n} plan(s): ${key}; e.g. plan ${smallest} (${c.how}; reference: ${expected[smallest].why || 'ok'}): ${hex(c.plan)}`, known ? { todo: known } : {});
+    t.fail(`${n} plan(s): ${key}; e.g. plan ${smallest} (${c.how}; reference: ${expected[smallest].why || 'ok'}): ${hex(c.plan)}`);
   }
-  t.equal(bad, 0, `C and the reference agree on all ${res.verdicts.length} plans judged${groups.size ? ' (but the known cases marked TODO)' : ''}`);
+  t.equal(bad, 0, `C and the reference agree on all ${res.verdicts.length} plans judged`);
 });
