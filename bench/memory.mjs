@@ -22,7 +22,7 @@ async function parentRss(file) {
     throw new Error(`${file}: the program did not start`);
   } finally {
     // Without --kill-child the program outlives its parent (as util-linux's): end it first.
-    if (child) process.kill(Number(child), 'SIGKILL');
+    if (child) try { process.kill(Number(child), 'SIGKILL'); } catch { /* ended already */ }
     p.kill('SIGKILL');
     await new Promise((r) => p.once('exit', r));
   }
