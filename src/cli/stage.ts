@@ -2,8 +2,10 @@
 // which starts this Node program and, once handed a plan, performs it in its own process
 // and execs the program in place. Here: send the plan, act at its sync step (what
 // util-linux's helper child does), and word any failure the way the tool words it.
-import { readSync, writeSync } from 'node:fs';
-import type { Step } from '../native/plan.js';
+import { writeSync } from 'node:fs';
+import {
+  encodePlan, int32s, readRecord, PLANNER_PLAN, PLANNER_PLAN_EXPLAIN, REPLY_GO, REPORT_ERROR, REPORT_EXEC, REPORT_READY, type Step,
+} from '../native/plan.js';
 import type { SpawnSpec } from '../spawn/spec.js';
 import type { InPlace } from '../spawn/steps.js';
 
@@ -23,29 +25,6 @@ function send(bytes: Buffer): void {
   for (let at = 0; at < bytes.length;) at += writeSync(stageFd!, bytes, at);
 }
 
-function i32(...values: number[]): Buffer {
-  const b = Buffer.alloc(4 * values.length);
-  values.forEach((v, k) => b.writeInt32LE(v, 4 * k));
-  return b;
-}
-
-/** One report record from the stage, or undefined once its end is closed. */
-function receive(): { kind: number; index: number; value: number } | undefined {
-  const rec = Buffer.alloc(12);
-  for (let got = 0; got < 12;) {
-    let n: number;
-    try {
-      n = readSync(stageFd!, rec, got, 12 - got, null);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EAGAIN' || (err as NodeJS.ErrnoException).code === 'EINTR') continue;
-      return undefined;
-    }
-    if (n === 0) return undefined;
-    got += n;
-  }
-  return { kind: rec.readInt32LE(0), index: rec.readInt32LE(4), value: rec.readInt32LE(8) };
-}
-
 /** Whether the stage still waits to be told a status (no plan was sent). */
 export function stageWaitsForStatus(): boolean {
   return stageFd !== undefined && !planSent && !finished;
@@ -55,7 +34,7 @@ export function stageWaitsForStatus(): boolean {
 export function finishStage(code: number): void {
   if (stageFd === undefined || planSent || finished) return;
   finished = true;
-  send(i32(code & 0xff));
+  send(int32s(code & 0xff));
 }
 
 export interface InPlaceOptions {
@@ -74,7 +53,6 @@ export interface InPlaceOptions {
  */
 export async function execInPlace(spec: SpawnSpec, argv: readonly string[], inPlace: InPlace, options: InPlaceOptions): Promise<number> {
   const { childPlan, openSteps } = await import('../spawn/steps.js');
-  const { encodePlan, PLANNER_PLAN, PLANNER_PLAN_EXPLAIN, REPLY_GO, REPORT_ERROR, REPORT_EXEC, REPORT_READY } = await import('../native/plan.js');
   const { StepError } = await import('../native/stage.js');
   const { explaining } = await import('../sys/explain.js');
 
@@ -95,7 +73,7 @@ export async function execInPlace(spec: SpawnSpec, argv: readonly string[], inPl
   const steps: Step[] = [...opens.steps, ...plan.steps];
   const bytes = encodePlan(steps);
   planSent = true;
-  send(Buffer.concat([i32(explaining() ? PLANNER_PLAN_EXPLAIN : PLANNER_PLAN, bytes.length), bytes]));
+  send(Buffer.concat([int32s(explaining() ? PLANNER_PLAN_EXPLAIN : PLANNER_PLAN, bytes.length), bytes]));
 
   const { parentWork } = plan.parent.uidRanges || plan.parent.gidRanges || plan.parent.persist || plan.parent.prepare
     ? await import('../spawn/index.js')
@@ -107,7 +85,7 @@ export async function execInPlace(spec: SpawnSpec, argv: readonly string[], inPl
     options.cleanup?.();
   };
   for (;;) {
-    const rec = receive();
+    const rec = readRecord(stageFd!);
     if (!rec) {
       // EOF: the program runs (the socket closed at its exec), or the stage was killed
       // before, and what was made for it must go.
@@ -117,15 +95,15 @@ export async function execInPlace(spec: SpawnSpec, argv: readonly string[], inPl
     if (rec.kind === REPORT_READY) {
       try {
         unpersist = parentWork!(spec, plan.parent, rec.value);
-        send(i32(REPLY_GO));
+        send(int32s(REPLY_GO));
       } catch (err) {
         undo();
-        send(i32(options.report(options.failure(err))));
+        send(int32s(options.report(options.failure(err))));
         return 1;
       }
     } else if (rec.kind === REPORT_ERROR) {
       undo();
-      send(i32(options.report(options.failure(new StepError(steps[rec.index], rec.value)))));
+      send(int32s(options.report(options.failure(new StepError(steps[rec.index], rec.value)))));
       return 1;
     } else if (rec.kind === REPORT_EXEC) {
       execing = true;

@@ -1,6 +1,7 @@
 // The plan handed to the native stage (native/stage.c): typed steps here, a byte stream there.
 // The opcodes and the record layout are defined here and mirrored in native/plan.h
 // (test/plan-table.test.ts cross-checks the two).
+import { readSync } from 'node:fs';
 import { cstr } from '../sys/format.js';
 import { cloneFlagNames } from '../sys/ns.js';
 import { mountArgs, UMOUNT_FLAGS } from '../sys/mount.js';
@@ -27,6 +28,33 @@ export const REPLY_GO = -1;
 /** The tool stage's first message from its planner (native/tool.c). */
 export const PLANNER_PLAN = -2;
 export const PLANNER_PLAN_EXPLAIN = -3;
+
+/**
+ * One report record (plan.h): {kind, step index, value}, or undefined at EOF. Read with
+ * plain fs calls, so that the tools' planner needs no koffi.
+ */
+export function readRecord(fd: number): { kind: number; index: number; value: number } | undefined {
+  const rec = Buffer.alloc(12);
+  for (let got = 0; got < 12;) {
+    let n: number;
+    try {
+      n = readSync(fd, rec, got, 12 - got, null);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EINTR' || (err as NodeJS.ErrnoException).code === 'EAGAIN') continue;
+      return undefined;
+    }
+    if (n === 0) return undefined;
+    got += n;
+  }
+  return { kind: rec.readInt32LE(0), index: rec.readInt32LE(4), value: rec.readInt32LE(8) };
+}
+
+/** i32 values, little-endian: replies to the child, the planner's messages. */
+export function int32s(...values: number[]): Buffer {
+  const b = Buffer.alloc(4 * values.length);
+  values.forEach((v, k) => b.writeInt32LE(v, 4 * k));
+  return b;
+}
 
 /** One step of the child's life between clone and exec. */
 export type Step =

@@ -4,10 +4,10 @@ import { fileURLToPath } from 'node:url';
 import { koffi, fn } from '../sys/libc.js';
 import { SysError } from '../sys/errors.js';
 import { explain, explaining } from '../sys/explain.js';
-import { close, pipe2, read, write } from '../sys/io.js';
+import { close, pipe2, write } from '../sys/io.js';
 import { cloneFlagNames, CLONE_NEWTIME, CLONE_VFORK, CLONE_VM } from '../sys/ns.js';
 import { decodeWaitStatus, waitpid } from '../sys/proc.js';
-import { describe, encodePlan, REPLY_GO, REPORT_ERROR, REPORT_EXEC, REPORT_PID, REPORT_READY, type Step } from './plan.js';
+import { describe, encodePlan, int32s, readRecord, REPLY_GO, REPORT_ERROR, REPORT_EXEC, REPORT_PID, REPORT_READY, type Step } from './plan.js';
 
 export const NATIVE_LIBRARY = fileURLToPath(new URL('../../native/build/libtsns.so', import.meta.url));
 
@@ -47,30 +47,6 @@ function explainTarget(): number {
   if (!explaining()) return -1;
   if (explainFd < 0) explainFd = fn('int fcntl(int fd, int cmd, int arg)')(2, 1030 /* F_DUPFD_CLOEXEC */, 3);
   return explainFd;
-}
-
-/** One report record (plan.h): {kind, step index, value}, or undefined at EOF. */
-export function readReport(fd: number): { kind: number; index: number; value: number } | undefined {
-  let rec = Buffer.alloc(0);
-  while (rec.length < 12) {
-    let part: Buffer;
-    try {
-      part = read(fd, 12 - rec.length);
-    } catch (err) {
-      if (err instanceof SysError && err.code === 'EINTR') continue;
-      throw err;
-    }
-    if (part.length === 0) return undefined;
-    rec = Buffer.concat([rec, part]);
-  }
-  return { kind: rec.readInt32LE(0), index: rec.readInt32LE(4), value: rec.readInt32LE(8) };
-}
-
-/** One i32 reply to the child (REPLY_GO, or a status to exit with). */
-export function replyBytes(value: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeInt32LE(value);
-  return b;
 }
 
 /** The child ended before its exec, without saying why (a signal, most likely). */
@@ -124,7 +100,7 @@ export function runStage(steps: readonly Step[], options: StageOptions): number 
   let execing = false;
   try {
     for (;;) {
-      const rec = readReport(reportRead);
+      const rec = readRecord(reportRead);
       if (!rec) {
         if (!hasExec || execing) return pid;
         const { code, signal } = decodeWaitStatus(waitpid(pid).status);
@@ -133,7 +109,7 @@ export function runStage(steps: readonly Step[], options: StageOptions): number 
       if (rec.kind === REPORT_READY) {
         options.onSync?.(pid, rec.index);
         try {
-          write(goWrite, replyBytes(REPLY_GO));
+          write(goWrite, int32s(REPLY_GO));
         } catch (err) {
           // The child is gone already (EPIPE): the next read says how.
           if (!(err instanceof SysError && err.code === 'EPIPE')) throw err;
