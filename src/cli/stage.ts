@@ -32,7 +32,7 @@ export function stageWaitsForStatus(): boolean {
 
 /** Tell the stage to exit with `code` (the tool ended without running a program). */
 export function finishStage(code: number): void {
-  if (stageFd === undefined || planSent || finished) return;
+  if (!stageWaitsForStatus()) return;
   finished = true;
   send(int32s(code & 0xff));
 }
@@ -52,25 +52,15 @@ export interface InPlaceOptions {
  * with the status it is told).
  */
 export async function execInPlace(spec: SpawnSpec, argv: readonly string[], inPlace: InPlace, options: InPlaceOptions): Promise<number> {
-  const { childPlan, openSteps } = await import('../spawn/steps.js');
+  const { childFds, childPlan, openInPlan } = await import('../spawn/steps.js');
   const { StepError } = await import('../native/stage.js');
   const { explaining } = await import('../sys/explain.js');
 
   // Paths to join (and nsenter's root and cwd) are opened by the stage before it enters
   // anything: this process is not the one that enters.
-  const joining = (spec.join?.length ?? 0) > 0;
-  const paths = [...(spec.join ?? []).map((t) => t.path)];
-  if (joining && spec.root !== undefined) paths.push(spec.root);
-  if (joining && spec.cwd !== undefined) paths.push(spec.cwd);
-  const opens = openSteps(paths);
-  const nJoin = spec.join?.length ?? 0;
-  const plan = childPlan(spec, argv, {
-    stdio: [],
-    join: opens.fds.slice(0, nJoin),
-    root: joining && spec.root !== undefined ? opens.fds[nJoin] : undefined,
-    cwd: joining && spec.cwd !== undefined ? opens.fds[nJoin + (spec.root !== undefined ? 1 : 0)] : undefined,
-  }, inPlace);
-  const steps: Step[] = [...opens.steps, ...plan.steps];
+  const opens: Step[] = [];
+  const plan = childPlan(spec, argv, childFds(spec, [], openInPlan(opens)), inPlace);
+  const steps: Step[] = [...opens, ...plan.steps];
   const bytes = encodePlan(steps);
   planSent = true;
   send(Buffer.concat([int32s(explaining() ? PLANNER_PLAN_EXPLAIN : PLANNER_PLAN, bytes.length), bytes]));

@@ -9,7 +9,7 @@ import { close, pipe2 } from '../sys/io.js';
 import { kill as sysKill } from '../sys/proc.js';
 import { mount, umount2, MNT_DETACH, MS_BIND } from '../sys/mount.js';
 import { NAMESPACES, namespaceInfo, type NamespaceKind } from '../sys/ns.js';
-import { childPlan, signalNumber, type ChildFds, type ParentWork } from './steps.js';
+import { childFds, childPlan, signalNumber, type ChildFds, type ParentWork } from './steps.js';
 import { writeChildMap } from './idmap.js';
 import { watchExit } from './reaper.js';
 import { validateSpawn } from './validate.js';
@@ -179,15 +179,7 @@ export function spawn(spec: SpawnSpec, argv: readonly string[] = []): Sandbox {
   let pid: number;
   let programPid: number | undefined;
   try {
-    const joining = (spec.join?.length ?? 0) > 0;
-    const fds: ChildFds = {
-      stdio: stdio.fds,
-      join: (spec.join ?? []).map((t) => open(t.path)),
-      // Where namespaces are joined, paths are resolved before entering them (nsenter -r/-w).
-      root: joining && spec.root !== undefined ? open(spec.root) : undefined,
-      cwd: joining && spec.cwd !== undefined ? open(spec.cwd) : undefined,
-    };
-    const plan = childPlan(spec, argv, fds);
+    const plan = childPlan(spec, argv, childFds(spec, stdio.fds, open));
     pid = runStage(plan.steps, {
       cloneFlags: plan.cloneFlags,
       onSync: (child) => parentWork(spec, plan.parent, child),

@@ -62,11 +62,28 @@ export function programOf(argv: readonly string[], env: Record<string, string | 
   return { file: shell, argv: ['-' + basename(shell)] };
 }
 
-/** Paths a tool's plan opens itself before entering anything (as nsenter does): slots. */
-export function openSteps(paths: readonly string[]): { steps: Step[]; fds: number[] } {
+/**
+ * The descriptors a plan joins namespaces, changes root and changes directory by, each
+ * made by `open` (a file the parent opens, or a slot the plan opens itself), in nsenter's
+ * order: all before anything is entered.
+ */
+export function childFds(spec: SpawnSpec, stdio: ChildFds['stdio'], open: (path: string) => number): ChildFds {
+  const joining = (spec.join?.length ?? 0) > 0;
   return {
-    steps: paths.map((path, slot) => ({ op: 'open', path, flags: O_RDONLY, slot })),
-    fds: paths.map((_, slot) => -1 - slot),
+    stdio,
+    join: (spec.join ?? []).map((t) => open(t.path)),
+    // Where namespaces are joined, paths are resolved before entering them (nsenter -r/-w).
+    root: joining && spec.root !== undefined ? open(spec.root) : undefined,
+    cwd: joining && spec.cwd !== undefined ? open(spec.cwd) : undefined,
+  };
+}
+
+/** An `open` for childFds whose files the plan opens itself, into slots (the tools' stage). */
+export function openInPlan(steps: Step[]): (path: string) => number {
+  return (path) => {
+    const slot = steps.length;
+    steps.push({ op: 'open', path, flags: O_RDONLY, slot });
+    return -1 - slot;
   };
 }
 
