@@ -33,7 +33,7 @@ async function main(): Promise<number> {
   cmd.parse(process.argv.slice(2), { from: 'user' });
   const o = cmd.opts<Options>();
   applyExplain(o);
-  const ctxLib = await import('../sandbox/context.js');
+  const ctxLib = await import('../vserver/context.js');
 
   if (o.list) return list(ctxLib);
 
@@ -130,7 +130,7 @@ function toolError(err: unknown, spawnFailure: (e: unknown) => unknown): unknown
   return spawnFailure(err);
 }
 
-async function list(ctxLib: typeof import('../sandbox/context.js')): Promise<number> {
+async function list(ctxLib: typeof import('../vserver/context.js')): Promise<number> {
   const rows = [['CTX', 'PID', 'PROCS', 'HOSTNAME']];
   for (const c of ctxLib.listContexts()) {
     if (!c.alive || !c.state) {

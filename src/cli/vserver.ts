@@ -54,7 +54,7 @@ async function main(): Promise<number> {
   if (!name) throw new UsageError('no vserver name given');
   if (!command) throw new UsageError('no command given');
   try {
-    (await import('../sandbox/context.js')).checkContextName(name, 'vserver');
+    (await import('../vserver/context.js')).checkContextName(name, 'vserver');
   } catch (err) {
     throw new UsageError((err as Error).message);
   }

@@ -1,11 +1,11 @@
 // Virtual private servers on namespaces: a config, a root filesystem, and a context
-// (src/sandbox/context.ts) persisted under RUN/NAME that outlives the tool that started it.
+// (./context.ts) persisted under RUN/NAME that outlives the tool that started it.
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   contextProcesses, destroyContext, isAlive, joinContext, readState, runDir, startContext, checkContextName,
   type ContextState, type JoinOptions,
-} from '../sandbox/context.js';
+} from './context.js';
 import type { Sandbox } from '../spawn/index.js';
 import { configuredNames, loadConfig, type VserverConfig } from './config.js';
 
