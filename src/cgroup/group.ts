@@ -13,6 +13,8 @@ export const GROUP_CONTROLLERS = ['memory', 'pids', 'cpu', 'io'] as const;
 export interface GroupOptions {
   /** The layout to use; default detectLayout() of this process (detected once). */
   layout?: Layout;
+  /** createCgroup: also make it in the v1 devices hierarchy, for a `devices` limit (where the host has one). */
+  devices?: boolean;
 }
 
 export interface WaitOptions {
@@ -58,8 +60,9 @@ function checkName(name: string): void {
 }
 
 /** The hierarchies a group on this layout lives in, each with the controllers it is there for. */
-function hierarchiesOf(layout: Layout): Hierarchy[] {
+function hierarchiesOf(layout: Layout, devices = false): Hierarchy[] {
   const wanted: string[] = [...GROUP_CONTROLLERS];
+  if (devices) wanted.push('devices');
   // Without cgroup2 the v1 freezer and cpuacct stand in for cgroup.freeze and cpu.stat.
   if (!layout.unified) wanted.push('cpuacct', 'freezer');
   const out: Hierarchy[] = [];
@@ -91,6 +94,11 @@ export class Cgroup {
   /** The group's directory in the unified hierarchy, if it has one. */
   get unifiedDir(): string | undefined {
     return this.layout.unified && this.byHierarchy.get(this.layout.unified);
+  }
+
+  /** Whether the group has a directory in the hierarchy of this controller. */
+  controls(controller: string): boolean {
+    return this.optionalDir(controller) !== undefined;
   }
 
   /** The group's directory for a controller; a CgroupError naming it when the host or group lacks it. */
@@ -318,7 +326,7 @@ export class Cgroup {
 export function createCgroup(name: string, options: GroupOptions = {}): Cgroup {
   checkName(name);
   const layout = options.layout ?? currentLayout();
-  const group = new Cgroup(name, layout, hierarchiesOf(layout));
+  const group = new Cgroup(name, layout, hierarchiesOf(layout, options.devices));
   const made: string[] = [];
   try {
     if (layout.kind === 'v2' && layout.unified) enableControllers(layout.unified, name);
@@ -343,7 +351,7 @@ export function createCgroup(name: string, options: GroupOptions = {}): Cgroup {
 export function openCgroup(name: string, options: GroupOptions = {}): Cgroup {
   checkName(name);
   const layout = options.layout ?? currentLayout();
-  const hierarchies = hierarchiesOf(layout).filter((h) => existsSync(joinPath(h.base, name)));
+  const hierarchies = hierarchiesOf(layout, true).filter((h) => existsSync(joinPath(h.base, name)));
   if (hierarchies.length === 0)
     throw new CgroupError(`no such group: '${name}' (looked below ${(layout.unified ?? layout.v1[0]).base})`, { code: 'ENOENT' });
   return new Cgroup(name, layout, hierarchies);

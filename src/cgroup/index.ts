@@ -4,3 +4,4 @@ export { detectLayout, controllersByVersion, hierarchyFor, type Hierarchy, type 
 export { Cgroup, createCgroup, openCgroup, listCgroups, GROUP_CONTROLLERS, type CgroupEvents, type CgroupStats, type GroupOptions, type WaitOptions } from './group.js';
 export { parseLimits, LIMIT_RULES, CPU_PERIOD_US, type Limits, type ParsedLimits, type LimitRule } from './limits.js';
 export { parseSize, parseCpu, parseCount, parseWeight, parseIo, formatSize, type IoLimit, type Limit } from './parse.js';
+export { DEFAULT_DEVICES, parseDevice, formatDevice, type DeviceRule } from './devices.js';

@@ -3,6 +3,7 @@
 import { statSync } from 'node:fs';
 import { CgroupError } from './errors.js';
 import { parseCount, parseCpu, parseIo, parseSize, parseWeight, type IoLimit, type Limit } from './parse.js';
+import { formatDevice, parseDevice, type DeviceRule } from './devices.js';
 
 /** What a caller may ask; strings take the human forms ("64M", "0.5", "max"). */
 export interface Limits {
@@ -18,6 +19,12 @@ export interface Limits {
   cpuWeight?: number | string;
   /** Per-device bandwidth/IOPS (v2 io.max, v1 blkio.throttle.*_device). */
   io?: IoLimit | string | readonly (IoLimit | string)[];
+  /**
+   * The devices the group may use, everything else denied ("c 1:3 rwm", see
+   * DEFAULT_DEVICES): v1 devices.deny "a" then devices.allow per rule. The group must be
+   * made with `devices: true`; cgroup2 would need a BPF program (not done).
+   */
+  devices?: readonly (DeviceRule | string)[];
 }
 
 /** Limits after validation: numbers or 'max', io resolved to MAJ:MIN. */
@@ -28,6 +35,7 @@ export interface ParsedLimits {
   cpu?: Limit;
   cpuWeight?: number;
   io?: IoLimit[];
+  devices?: DeviceRule[];
 }
 
 /** Validate every field up front, so nothing is created or written when one is bad. */
@@ -51,8 +59,9 @@ export function parseLimits(limits: Limits): ParsedLimits {
         });
         break;
       }
+      case 'devices': out.devices = (v as readonly (DeviceRule | string)[]).map(parseDevice); break;
       default:
-        throw new CgroupError(`unknown limit '${String(key)}' (expected memory, memorySwap, pids, cpu, cpuWeight or io)`);
+        throw new CgroupError(`unknown limit '${String(key)}' (expected memory, memorySwap, pids, cpu, cpuWeight, io or devices)`);
     }
   }
   return out;
@@ -67,7 +76,7 @@ export interface Write {
 /** Where each limit lives: the controller (by its v2 name) and the writes per version. */
 export interface LimitRule {
   option: keyof ParsedLimits;
-  controller: 'memory' | 'pids' | 'cpu' | 'io';
+  controller: 'memory' | 'pids' | 'cpu' | 'io' | 'devices';
   v2: (p: ParsedLimits) => Write[];
   /** `current(file)` reads a file of the group (v1's swap limit depends on the memory limit). */
   v1: (p: ParsedLimits, current: (file: string) => string) => Write[];
@@ -138,6 +147,15 @@ export const LIMIT_RULES: readonly LimitRule[] = [
           // v1 throttling has no "max": 0 removes the rule.
           .map(([k, f]) => ({ file: `blkio.throttle.${f}_device`, value: `${io.device} ${io[k] === 'max' ? 0 : io[k]}` })),
       ),
+  },
+  {
+    option: 'devices',
+    controller: 'devices',
+    v2: () => {
+      throw new CgroupError('the devices limit on cgroup2 needs a BPF_CGROUP_DEVICE program, which tsns does not load');
+    },
+    // Deny first: a group starts with its parent's list (the root's allows everything).
+    v1: (p) => [{ file: 'devices.deny', value: 'a' }, ...p.devices!.map((r) => ({ file: 'devices.allow', value: formatDevice(r) }))],
   },
 ];
 

@@ -21,6 +21,10 @@ export const SECURE_DROP: number[] = [
   cap('CAP_SYSLOG'), cap('CAP_PERFMON'), cap('CAP_BPF'), cap('CAP_CHECKPOINT_RESTORE'),
   // Kernel-wide policy that did not exist then: LSM and audit configuration.
   cap('CAP_MAC_ADMIN'), cap('CAP_MAC_OVERRIDE'), cap('CAP_AUDIT_CONTROL'),
+  // open_by_handle_at(2) (2.6.39) opens any file of a filesystem by its handle, outside
+  // any root: the "shocker" escape. runc drops it by default; root keeps reading its own
+  // files through CAP_DAC_OVERRIDE.
+  cap('CAP_DAC_READ_SEARCH'),
 ];
 
 export interface CapDropOptions {

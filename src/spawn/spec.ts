@@ -49,8 +49,21 @@ export interface SpawnSpec {
   mountProc?: boolean | string;
   hostname?: string;
   domainname?: string;
-  /** chroot(2) into this directory (then chdir to cwd or /). */
+  /** chroot(2) into this directory (then chdir to cwd or /); see `pivotRoot`. */
   root?: string;
+  /**
+   * Make `root` the root of the new mount namespace with pivot_root(2) and detach the old
+   * one, instead of chroot(2), which a process keeping CAP_SYS_CHROOT can leave. Needs a
+   * new mount namespace with 'private' or 'slave' propagation; the /proc of `mountProc`
+   * is mounted (inside root) before the pivot.
+   */
+  pivotRoot?: boolean;
+  /**
+   * With `mountProc`: the fresh /proc gets runc's protections: bus, fs, irq, sys and
+   * sysrq-trigger read-only; kcore, keys, timer_list and the like masked (/dev/null over
+   * files, an empty read-only tmpfs over directories). With `root` it needs `pivotRoot`.
+   */
+  protectProc?: boolean;
   /** Directory to chdir to (an fd from open() also works for nsenter's -w). */
   cwd?: string;
   /**

@@ -1,13 +1,14 @@
 // SpawnSpec -> the child's steps, in the order util-linux unshare and nsenter take them.
 import { readFileSync, constants as fsConstants } from 'node:fs';
 import { constants } from 'node:os';
-import { basename } from 'node:path';
+import { basename, join } from 'node:path';
 import { NAMESPACES, namespaceInfo, CLONE_NEWTIME, type NamespaceKind } from '../sys/ns.js';
 import { MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_REC, MS_SHARED, MS_SLAVE } from '../sys/mount.js';
 import { PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG } from '../sys/prctl.js';
 import { capLastCap, processCaps } from '../sys/caps.js';
 import { FORK, type Step } from '../native/plan.js';
 import { singleId } from './idmap.js';
+import { pivotSteps, protectProcSteps } from './root.js';
 import type { SpawnSpec } from './spec.js';
 
 const { O_RDONLY } = fsConstants;
@@ -169,8 +170,19 @@ export function childPlan(spec: SpawnSpec, argv: readonly string[], fds: ChildFd
   if (spec.hostname !== undefined) steps.push({ op: 'sethostname', name: spec.hostname });
   if (spec.domainname !== undefined) steps.push({ op: 'setdomainname', name: spec.domainname });
 
+  const procDir = spec.mountProc ? (spec.mountProc === true ? '/proc' : spec.mountProc) : undefined;
+  const procSteps = (dir: string): Step[] => [
+    { op: 'mount', source: 'proc', target: dir, fstype: 'proc', flags: MS_NOSUID | MS_NOEXEC | MS_NODEV },
+    ...(spec.protectProc ? protectProcSteps(dir) : []),
+  ];
+  const pivot = spec.pivotRoot === true && spec.root !== undefined;
   if (fds.root !== undefined) {
     steps.push({ op: 'fchdir', fd: fds.root, path: spec.root }, { op: 'chroot', path: '.' });
+  } else if (pivot) {
+    // /proc goes in before the pivot (the child is in its new pid namespace already), so
+    // that its masks are the host's /dev/null, which nothing inside the root can replace.
+    // A ROOT/proc that is a symlink out of ROOT only misplaces it in this namespace.
+    steps.push(...pivotSteps(spec.root!, procDir === undefined ? [] : procSteps(join(spec.root!, procDir))));
   } else if (spec.root !== undefined) {
     steps.push({ op: 'chroot', path: spec.root });
   }
@@ -178,13 +190,12 @@ export function childPlan(spec: SpawnSpec, argv: readonly string[], fds: ChildFd
   else if (spec.cwd !== undefined || spec.root !== undefined) steps.push({ op: 'chdir', path: spec.cwd ?? '/' });
   if (spec.cwdInside !== undefined) steps.push({ op: 'chdir', path: spec.cwdInside });
 
-  if (spec.mountProc) {
-    const dir = spec.mountProc === true ? '/proc' : spec.mountProc;
+  if (procDir !== undefined && !pivot) {
     // A proc mount on a shared /proc would propagate back to the host: make it private first.
-    if (spec.root === undefined && propagation !== 'private' && isMountPoint(dir)) {
-      steps.push({ op: 'mount', source: 'none', target: dir, fstype: null, flags: MS_PRIVATE | MS_REC });
+    if (spec.root === undefined && propagation !== 'private' && isMountPoint(procDir)) {
+      steps.push({ op: 'mount', source: 'none', target: procDir, fstype: null, flags: MS_PRIVATE | MS_REC });
     }
-    steps.push({ op: 'mount', source: 'proc', target: dir, fstype: 'proc', flags: MS_NOSUID | MS_NOEXEC | MS_NODEV });
+    steps.push(...procSteps(procDir));
   }
 
   // Capabilities and ids in runc's order: the bounding set first (dropping needs

@@ -181,6 +181,8 @@ const FIELDS: { [K in keyof SpawnSpec]?: Check } = {
   hostname: (f, v) => uts(f, v),
   domainname: (f, v) => uts(f, v),
   root: (f, v) => path(f, v),
+  pivotRoot: boolean,
+  protectProc: boolean,
   cwd: (f, v) => path(f, v),
   uid: (f, v) => id(f, v),
   gid: (f, v) => id(f, v),
@@ -239,6 +241,23 @@ const FIELDS: { [K in keyof SpawnSpec]?: Check } = {
   },
 };
 
+/** What one field needs of the others. */
+function together(spec: SpawnSpec): void {
+  if (spec.pivotRoot) {
+    if (spec.root === undefined) valueError('pivotRoot', 'used with `root`', true);
+    if (!spec.namespaces?.includes('mount') && !spec.mountProc) valueError('pivotRoot', 'used with a new mount namespace (`namespaces` with \'mount\', or `mountProc`)', true);
+    if (spec.join?.length) valueError('pivotRoot', 'used without `join` (a joined namespace keeps its own root)', true);
+    // pivot_root(2) refuses a shared root or new root (EINVAL).
+    const p = spec.propagation ?? 'private';
+    if (p !== 'private' && p !== 'slave') valueError('propagation', `'private' or 'slave' with \`pivotRoot\``, p);
+  }
+  if (spec.protectProc) {
+    if (!spec.mountProc) valueError('protectProc', 'used with `mountProc`', true);
+    // A chroot's masks would be whatever ROOT/dev/null is, and a chroot can be left anyway.
+    if (spec.root !== undefined && !spec.pivotRoot) valueError('protectProc', 'used with `pivotRoot` when `root` is given', true);
+  }
+}
+
 const FIELD_NAMES = Object.keys(FIELDS) as (keyof SpawnSpec)[];
 
 /**
@@ -251,6 +270,7 @@ export function validateSpawn(spec: unknown, argv: unknown): void {
     const v = spec[key];
     if (v !== undefined) FIELDS[key]!(key, v);
   }
+  together(spec as SpawnSpec);
   array('argv', argv, 'an array of strings');
   for (let i = 0; i < argv.length; i++) cString(`argv[${i}]`, argv[i]);
 }
