@@ -65,29 +65,69 @@ async function main(): Promise<number> {
       throw new UsageError((err as Error).message);
     }
   }
+  if (o.hostname !== undefined && !/^[^\s/]{1,64}$/.test(o.hostname)) {
+    throw new UsageError(`invalid hostname '${o.hostname}': 1 to 64 characters, no '/' or white space`);
+  }
   const argv = cmd.args;
-  const { spawnFailure } = await import('./messages.js');
-
-  // An existing context: join it, as entering a running vserver does.
+  const { lockName } = await import('../vserver/lock.js');
   if (o.ctx !== undefined) {
-    const dir = ctxLib.contextDir(o.ctx);
-    const state = ctxLib.readState(dir);
-    if (state && ctxLib.isAlive(state, dir)) {
-      if (o.hostname !== undefined || o.secure || flags.size) {
-        throw new UsageError(`context ${o.ctx} exists: --hostname, --secure and --flag apply only when it is created`);
+    // An existing context is joined (under a shared lock, as entering a vserver is); else
+    // it is made under an exclusive one, unless another run made it meanwhile.
+    for (;;) {
+      const joined = await join(ctxLib, o.ctx, argv, o.disconnect ?? false, () => {
+        if (o.hostname !== undefined || o.secure || flags.size) {
+          throw new UsageError(`context ${o.ctx} exists: --hostname, --secure and --flag apply only when it is created`);
+        }
+      });
+      if (joined !== undefined) return joined;
+      const lock = await lockName('ctx', o.ctx, 'exclusive');
+      if (ctxLib.condition(ctxLib.contextDir(o.ctx)) === 'running') {
+        lock.release();
+        continue;
       }
-      if (state.extra?.private) throw new ToolError(`context ${o.ctx} is private: it cannot be joined`);
-      let child;
-      try {
-        child = await ctxLib.joinContext(state, dir, argv, o.disconnect ? { setsid: true, stdio: 'ignore' } : {});
-      } catch (err) {
-        throw toolError(err, spawnFailure);
-      }
-      if (o.disconnect) return 0;
-      return exitLike(await waitForProgram(child));
+      return create(ctxLib, o.ctx, ctxLib.contextDir(o.ctx), argv, { o, flags, nproc }, lock);
     }
   }
+  // Records of anonymous contexts whose tool was killed: gone once their init has ended.
+  await ctxLib.sweepContexts(ctxLib.anonDir(''));
+  const name = `anon-${process.pid}`;
+  return create(ctxLib, name, ctxLib.anonDir(name), argv, { o, flags, nproc });
+}
 
+type CtxLib = typeof import('../vserver/context.js');
+
+/** Join context NAME if it runs: the program's status, or undefined when it does not run. */
+async function join(ctxLib: CtxLib, name: string, argv: string[], disconnect: boolean, check: () => void): Promise<number | undefined> {
+  const { lockName } = await import('../vserver/lock.js');
+  const { spawnFailure } = await import('./messages.js');
+  const lock = await lockName('ctx', name, 'shared');
+  let child;
+  try {
+    const dir = ctxLib.contextDir(name);
+    const state = ctxLib.readState(dir);
+    if (!state || !ctxLib.isAlive(state, dir)) return undefined;
+    check();
+    if (state.extra?.private) throw new ToolError(`context ${name} is private: it cannot be joined`);
+    try {
+      child = await ctxLib.joinContext(state, dir, argv, { detached: disconnect });
+    } catch (err) {
+      throw toolError(err, spawnFailure);
+    }
+  } finally {
+    lock.release();
+  }
+  return disconnect ? 0 : exitLike(await waitForProgram(child));
+}
+
+interface Asked {
+  o: Options;
+  flags: Set<string>;
+  nproc?: string;
+}
+
+/** Make a context, run argv as (or under) its init, and remove it when that ends. */
+async function create(ctxLib: CtxLib, name: string, dir: string, argv: string[], { o, flags, nproc }: Asked, lock?: { release(): void }): Promise<number> {
+  const { spawnFailure } = await import('./messages.js');
   let dropCaps: number[] = [];
   if (o.secure) {
     const { resolveCapDrop } = await import('../sandbox/caps.js');
@@ -97,12 +137,11 @@ async function main(): Promise<number> {
       throw new UsageError((err as Error).message);
     }
   }
-  const name = o.ctx ?? `anon-${process.pid}`;
   let started;
   try {
     started = await ctxLib.startContext({
       name,
-      dir: o.ctx !== undefined ? ctxLib.contextDir(o.ctx) : undefined,
+      dir,
       cgroup: `tsns-ctx-${name}`,
       hostname: o.hostname,
       limits: nproc !== undefined ? { pids: nproc } : undefined,
@@ -110,20 +149,20 @@ async function main(): Promise<number> {
       // A context with reduced capabilities must not win them back through setuid binaries.
       noNewPrivs: o.secure ?? false,
       fakeinit: flags.has('fakeinit'),
-      setsid: o.disconnect,
-      stdio: o.disconnect ? 'ignore' : undefined,
+      detached: o.disconnect,
       extra: flags.has('private') ? { private: true } : undefined,
     }, argv);
   } catch (err) {
     throw toolError(err, spawnFailure);
+  } finally {
+    lock?.release();
   }
-  // Detached: the context outlives us; a later --ctx create or --list clears it after it ends.
+  // Detached: the context outlives us; the next run (or --list) clears it once it has ended.
   if (o.disconnect) return 0;
   const status = exitLike(await waitForProgram(started.sandbox));
   await started.destroy({ timeoutMs: 0 });
   return status;
 }
-
 
 function toolError(err: unknown, spawnFailure: (e: unknown) => unknown): unknown {
   if (err instanceof Error && err.name === 'ContextError') return new ToolError(err.message);
@@ -132,12 +171,11 @@ function toolError(err: unknown, spawnFailure: (e: unknown) => unknown): unknown
 
 async function list(ctxLib: typeof import('../vserver/context.js')): Promise<number> {
   const rows = [['CTX', 'PID', 'PROCS', 'HOSTNAME']];
+  // Records of contexts that ended without their owner (their init is gone) are cleared.
+  await ctxLib.sweepContexts(ctxLib.contextDir(''));
+  await ctxLib.sweepContexts(ctxLib.anonDir(''));
   for (const c of ctxLib.listContexts()) {
-    if (!c.alive || !c.state) {
-      // The record of a context that ended without its owner: its init is gone, so this is safe.
-      if (c.state) await ctxLib.destroyContext(c.state, c.dir, { timeoutMs: 0 });
-      continue;
-    }
+    if (!c.alive || !c.state) continue;
     rows.push([c.name, String(c.state.pid), String(ctxLib.contextProcesses(c.state).length), c.state.hostname ?? '-']);
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));

@@ -1,6 +1,6 @@
 // ts-vserver: util-vserver's `vserver NAME start|stop|enter|exec|...` on namespaces.
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { waitForProgram } from './run.js';
+import { runProgram, waitForProgram } from './run.js';
 import { program, runTool, applyExplain, exitLike, ToolError, UsageError } from './common.js';
 
 const COMMANDS = ['build', 'start', 'stop', 'restart', 'enter', 'exec', 'status', 'ps', 'kill'] as const;
@@ -72,12 +72,7 @@ async function main(): Promise<number> {
       case 'exec':
         if (!rest.length) throw new UsageError('exec needs a command');
         return await inside(vs, name, rest[0] === '--' ? rest.slice(1) : rest);
-      case 'status': {
-        const s = await vs.status(name);
-        if (s.error && !s.running) throw new ToolError(s.error);
-        process.stdout.write(s.running ? `vserver ${name} is running (pid ${s.pid}, ${s.procs} processes)\n` : `vserver ${name} is stopped\n`);
-        return s.running ? 0 : 3;
-      }
+      case 'status': return await status(vs, name);
       case 'ps': {
         const rows = [['PID', 'HOSTPID', 'STAT', 'COMMAND'], ...vs.ps(name).map((p) => [String(p.inside), String(p.pid), p.state, p.cmd])];
         table(rows);
@@ -133,15 +128,49 @@ async function build(vs: typeof import('../vserver/index.js'), name: string, res
 }
 
 async function start(vs: typeof import('../vserver/index.js'), name: string, rest: string[]): Promise<number> {
-  const argv = rest[0] === '--' ? rest.slice(1) : rest;
-  await vs.start(name, argv);
+  // Options of start come before its command (or `--`): `start --explain` is not an init.
+  let i = 0;
+  for (; i < rest.length && rest[i].startsWith('-'); i++) {
+    if (rest[i] === '--') {
+      i++;
+      break;
+    }
+    if (rest[i] !== '--explain') throw new UsageError(`start: unknown option '${rest[i]}'`);
+    applyExplain({ explain: true });
+  }
+  await vs.start(name, rest.slice(i));
   return 0;
+}
+
+/** util-vserver's (and LSB's) status codes: 0 running, 1 dead but records left, 3 stopped, 4 unknown. */
+async function status(vs: typeof import('../vserver/index.js'), name: string): Promise<number> {
+  const s = await vs.status(name);
+  if (s.error && s.condition === 'stopped') throw new ToolError(s.error);
+  const out = {
+    running: [`vserver ${name} is running (pid ${s.pid}, ${s.procs} processes)`, 0],
+    broken: [`vserver ${name} is broken (a start was killed, or its init died): 'ts-vserver ${name} stop' removes what is left`, 1],
+    stopped: [`vserver ${name} is stopped`, 3],
+    starting: [`vserver ${name} is being started`, 4],
+  } as const;
+  const [line, code] = out[s.condition];
+  process.stdout.write(`${line}\n`);
+  return code;
 }
 
 async function inside(vs: typeof import('../vserver/index.js'), name: string, argv: string[]): Promise<number> {
   // enter: a login shell as root inside, as `vserver NAME enter` gives.
-  const child = await vs.exec(name, argv.length ? argv : ['/bin/sh', '-l']);
-  return exitLike(await waitForProgram(child));
+  const program = argv.length ? argv : ['/bin/sh', '-l'];
+  const { hasStage } = await import('./stage.js');
+  if (!hasStage()) return exitLike(await waitForProgram(await vs.exec(name, program)));
+  // Through the stage the program runs in the tool's process; joining the pid namespace
+  // forks, and the small parent that waits passes SIGINT, SIGTERM and SIGHUP on.
+  const { spec, lock } = await vs.prepareExec(name);
+  const { FORK } = await import('../native/plan.js');
+  try {
+    return await runProgram(spec, program, { inPlace: { joinForkMode: FORK.stops | FORK.forward } });
+  } finally {
+    lock.release();
+  }
 }
 
 async function list(vs: typeof import('../vserver/index.js')): Promise<number> {
@@ -149,7 +178,7 @@ async function list(vs: typeof import('../vserver/index.js')): Promise<number> {
   const rows = [['NAME', 'STATUS', 'PID', 'PROCS', 'MEMORY', 'IP', 'HOSTNAME']];
   for (const s of await vs.list()) {
     rows.push([
-      s.name, s.error && !s.running ? 'bad-config' : s.running ? 'running' : 'stopped', s.pid ? String(s.pid) : '-',
+      s.name, s.error && s.condition === 'stopped' ? 'bad-config' : s.condition, s.pid ? String(s.pid) : '-',
       s.procs !== undefined ? String(s.procs) : '-', s.memory !== undefined ? formatSize(s.memory) : '-',
       s.ips.length ? s.ips.join(',') : '-', s.hostname ?? '-',
     ]);

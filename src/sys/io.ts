@@ -29,3 +29,19 @@ export function write(fd: number, data: Buffer | string): number {
   return check('write', `${fd}, ${cstr(buf.toString())}, ${buf.length}`, () =>
     fn('long write(int fd, const uint8_t *buf, size_t count)')(fd, buf, buf.length));
 }
+
+export const LOCK_SH = 1;
+export const LOCK_EX = 2;
+export const LOCK_NB = 4;
+export const LOCK_UN = 8;
+
+/** flock(2): true when taken, false when LOCK_NB found it held. */
+export function flock(fd: number, operation: number): boolean {
+  try {
+    check('flock', `${fd}, ${operation}`, () => fn('int flock(int fd, int operation)')(fd, operation));
+    return true;
+  } catch (err) {
+    if (operation & LOCK_NB && (err as { code?: string }).code === 'EAGAIN') return false;
+    throw err;
+  }
+}

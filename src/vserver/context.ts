@@ -14,25 +14,29 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, renameSync, writeFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { join } from 'node:path';
+import { runDir } from './paths.js';
 import { MNT_DETACH, umount2 } from '../sys/mount.js';
 import type { NamespaceKind } from '../sys/ns.js';
 import type { SpawnSpec, StdioOption } from '../spawn/spec.js';
 import type { Sandbox } from '../spawn/index.js';
 
-/** Where contexts and vservers keep their state: $TSNS_RUN_DIR, default /run/tsns. */
-export function runDir(): string {
-  return process.env.TSNS_RUN_DIR || '/run/tsns';
-}
-
-/** The directory of ts-chcontext's context N. */
-export function contextDir(name: string): string {
-  return join(runDir(), 'ctx', name);
-}
+export { runDir, contextDir, anonDir, vserverDir } from './paths.js';
 
 /** A context's name: what util-vserver's numeric ids and vserver names have in common. */
 export function checkContextName(name: string, what = 'context'): void {
   if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/.test(name))
     throw new TypeError(`invalid ${what} name '${name}': use letters, digits, '_', '.' and '-'`);
+}
+
+/**
+ * What a start is about to make, written to DIR/record.json before it makes anything
+ * (write-ahead): a start killed at any moment leaves what destroyContext needs.
+ */
+export interface ContextRecord {
+  /** The cgroup (a name for openCgroup). */
+  cgroup: string;
+  /** The process making the context, and its start time: while it lives, the start is in progress. */
+  owner: { pid: number; startTime: number };
 }
 
 /** What is recorded in DIR/state.json about a running context. */
@@ -81,6 +85,8 @@ export interface ContextSpec {
   shell?: string;
   setsid?: boolean;
   stdio?: StdioOption | readonly StdioOption[];
+  /** The init outlives its starter: a session of its own, /dev/null for stdio, nothing else open. */
+  detached?: boolean;
   env?: Record<string, string | undefined>;
   extra?: Record<string, unknown>;
 }
@@ -103,6 +109,15 @@ const NS_PERSISTED: NamespaceKind[] = ['ipc', 'uts', 'net', 'pid'];
 const REAPER = 'trap \'kill -TERM $c 2>/dev/null\' TERM; trap \'kill -INT $c 2>/dev/null\' INT; trap \'kill -HUP $c 2>/dev/null\' HUP; '
   + 'exec 3<&0; "$@" <&3 3<&- & c=$!; exec 3<&-; '
   + 'while :; do wait $c; s=$?; kill -0 $c 2>/dev/null || exit $s; done';
+
+/**
+ * stdio for a detached init: /dev/null on 0-2 and every other descriptor of ours closed,
+ * those we inherited without close-on-exec among them (spawn closes 'ignore' past fd 2).
+ */
+function detachedStdio(): StdioOption[] {
+  const top = Math.max(2, ...readdirSync('/proc/self/fd').map(Number));
+  return Array.from({ length: Math.min(top + 1, 1024) }, () => 'ignore' as const);
+}
 
 /** The argv pid 1 runs. */
 export function initArgv(argv: readonly string[], fakeinit: boolean, shell = '/bin/sh'): string[] {
@@ -144,19 +159,28 @@ export function isAlive(state: ContextState, dir?: string): boolean {
   }
 }
 
-/** The state recorded in `dir`, or undefined when there is none. */
-export function readState(dir: string): ContextState | undefined {
+function readJson<T>(dir: string, file: string): T | undefined {
   try {
-    return JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as ContextState;
+    return JSON.parse(readFileSync(join(dir, file), 'utf8')) as T;
   } catch {
     return undefined;
   }
 }
 
-function writeState(dir: string, state: ContextState): void {
-  writeFileSync(join(dir, 'state.json.tmp'), JSON.stringify(state, null, 2) + '\n');
+function writeJson(dir: string, file: string, value: unknown): void {
+  writeFileSync(join(dir, `${file}.tmp`), JSON.stringify(value, null, 2) + '\n');
   // rename is atomic: a reader never sees half a file
-  renameSync(join(dir, 'state.json.tmp'), join(dir, 'state.json'));
+  renameSync(join(dir, `${file}.tmp`), join(dir, file));
+}
+
+/** The state recorded in `dir`, or undefined when there is none. */
+export function readState(dir: string): ContextState | undefined {
+  return readJson<ContextState>(dir, 'state.json');
+}
+
+/** What a start in `dir` recorded before it made anything, or undefined. */
+export function readRecord(dir: string): ContextRecord | undefined {
+  return readJson<ContextRecord>(dir, 'record.json');
 }
 
 /** Remove the bind mounts under DIR/ns and DIR itself. Unmounting drops the last reference of a dead namespace. */
@@ -165,10 +189,13 @@ function removeDir(dir: string): void {
   if (existsSync(nsDir)) {
     for (const f of readdirSync(nsDir)) {
       const p = join(nsDir, f);
-      try {
-        umount2(p, MNT_DETACH);
-      } catch {
-        // not mounted (a failed start may stop before the bind)
+      // A killed start may have bound a file twice: unmount until nothing is left on it.
+      for (let i = 0; i < 16; i++) {
+        try {
+          umount2(p, MNT_DETACH);
+        } catch {
+          break; // not mounted (a failed start may stop before the bind)
+        }
       }
       rmSync(p, { force: true });
     }
@@ -188,12 +215,13 @@ async function sleep(ms: number): Promise<void> {
 /**
  * End a context and remove every trace: TERM to its init, then (after `timeoutMs`)
  * SIGKILL to the whole cgroup; then the cgroup, the namespace bind mounts, the veth
- * and the state directory.
+ * and the record directory. Without a state (a start that was killed half-way), what
+ * DIR/record.json names is removed all the same.
  */
-export async function destroyContext(state: ContextState, dir: string | undefined, options: { timeoutMs?: number; signal?: NodeJS.Signals } = {}): Promise<void> {
+export async function destroyContext(state: ContextState | undefined, dir: string | undefined, options: { timeoutMs?: number; signal?: NodeJS.Signals } = {}): Promise<void> {
   const { openCgroup } = await import('../cgroup/index.js');
   const timeout = options.timeoutMs ?? 3000;
-  if (sameProcess(state.pid, state.startTime)) {
+  if (state && sameProcess(state.pid, state.startTime)) {
     try {
       process.kill(state.pid, options.signal ?? 'SIGTERM');
     } catch {
@@ -202,14 +230,15 @@ export async function destroyContext(state: ContextState, dir: string | undefine
     const until = Date.now() + timeout;
     while (Date.now() < until && sameProcess(state.pid, state.startTime) && isAliveNotZombie(state.pid)) await sleep(50);
   }
+  const cgroup = state?.cgroup ?? (dir ? readRecord(dir)?.cgroup : undefined);
   let group;
   try {
-    group = openCgroup(state.cgroup);
+    group = cgroup === undefined ? undefined : openCgroup(cgroup);
   } catch {
     group = undefined;
   }
   // The pid namespace ends with its init: SIGKILL to the init kills every member too.
-  if (sameProcess(state.pid, state.startTime)) {
+  if (state && sameProcess(state.pid, state.startTime)) {
     try {
       process.kill(state.pid, 'SIGKILL');
     } catch {
@@ -220,8 +249,25 @@ export async function destroyContext(state: ContextState, dir: string | undefine
     await group.kill();
     await group.remove();
   }
-  if (state.hostDev) (await import('../net/chbind.js')).removeVeth(state.hostDev);
+  if (state?.hostDev) (await import('../net/chbind.js')).removeVeth(state.hostDev);
   if (dir) removeDir(dir);
+}
+
+/** How a context's record directory stands. */
+export type Condition = 'running' | 'starting' | 'broken' | 'stopped';
+
+/**
+ * running: its init runs. starting: a live owner is still making it. broken: something
+ * is left of it (a killed start, an init that died on its own) that destroyContext
+ * removes. stopped: nothing is there.
+ */
+export function condition(dir: string): Condition {
+  const state = readState(dir);
+  if (state && isAlive(state, dir)) return 'running';
+  if (!existsSync(dir)) return 'stopped';
+  const owner = readRecord(dir)?.owner;
+  if (!state && owner && startTimeOf(owner.pid) === owner.startTime) return 'starting';
+  return 'broken';
 }
 
 function isAliveNotZombie(pid: number): boolean {
@@ -244,11 +290,13 @@ export async function startContext(spec: ContextSpec, argv: readonly string[]): 
   const { spawn } = await import('../spawn/index.js');
   const dir = spec.dir;
   if (dir) {
-    const old = readState(dir);
-    if (old && isAlive(old, dir)) throw new ContextError(`context '${spec.name}' is running already (pid ${old.pid})`);
-    // A context whose init died without its owner cleaning up: clear it first.
-    if (old) await destroyContext(old, dir, { timeoutMs: 0 });
-    else if (existsSync(dir)) removeDir(dir);
+    const was = condition(dir);
+    if (was === 'running') throw new ContextError(`context '${spec.name}' is running already (pid ${readState(dir)!.pid})`);
+    if (was === 'starting') throw new ContextError(`context '${spec.name}' is being started by process ${readRecord(dir)!.owner.pid}`);
+    // What a killed start or an init that died unattended left: clear it first.
+    if (was === 'broken') await destroyContext(readState(dir), dir, { timeoutMs: 0 });
+    mkdirSync(join(dir, 'ns'), { recursive: true, mode: 0o700 });
+    writeJson(dir, 'record.json', { cgroup: spec.cgroup, owner: { pid: process.pid, startTime: startTimeOf(process.pid)! } } satisfies ContextRecord);
   }
   // Left over by a crashed owner without state: an empty group is safe to reuse after removal.
   try {
@@ -281,7 +329,6 @@ export async function startContext(spec: ContextSpec, argv: readonly string[]): 
   try {
     const limits = Object.fromEntries(Object.entries(spec.limits ?? {}).filter(([, v]) => v !== undefined));
     if (Object.keys(limits).length) group.limit(limits);
-    if (dir) mkdirSync(join(dir, 'ns'), { recursive: true, mode: 0o700 });
     const kinds: NamespaceKind[] = ['ipc', 'uts', 'pid', 'mount'];
     if (spec.net) kinds.push('net');
     const shell = spec.shell ?? '/bin/sh';
@@ -295,8 +342,8 @@ export async function startContext(spec: ContextSpec, argv: readonly string[]): 
       cgroups: group.dirs,
       dropCaps: spec.dropCaps,
       noNewPrivs: spec.noNewPrivs,
-      setsid: spec.setsid,
-      stdio: spec.stdio,
+      setsid: spec.setsid || spec.detached,
+      stdio: spec.detached ? detachedStdio() : spec.stdio,
       env: spec.env,
       persist: dir ? Object.fromEntries(persisted.map((k) => [k, join(dir, 'ns', k)])) : undefined,
       prepare: (pid) => {
@@ -326,7 +373,7 @@ export async function startContext(spec: ContextSpec, argv: readonly string[]): 
       hostDev,
       extra: spec.extra,
     };
-    if (dir) writeState(dir, state);
+    if (dir) writeJson(dir, 'state.json', state);
     const started = sandbox;
     let destroyed: Promise<void> | undefined;
     return {
@@ -342,6 +389,8 @@ export async function startContext(spec: ContextSpec, argv: readonly string[]): 
 
 export interface JoinOptions {
   stdio?: StdioOption | readonly StdioOption[];
+  /** As ContextSpec's: setsid, /dev/null for stdio, nothing else open. */
+  detached?: boolean;
   env?: Record<string, string | undefined>;
   cwd?: string;
   setsid?: boolean;
@@ -353,15 +402,21 @@ export interface JoinOptions {
  * its pid namespace, its root, and its capability limits.
  */
 export async function joinContext(state: ContextState, dir: string | undefined, argv: readonly string[], options: JoinOptions = {}): Promise<Sandbox> {
-  if (!isAlive(state, dir)) throw new ContextError(`context '${state.name}' is not running`);
+  const spec = await joinSpec(state, dir, options);
   const { spawn } = await import('../spawn/index.js');
+  return spawn(spec, argv);
+}
+
+/** What joining a running context takes, for spawn() or a tool's stage (which runs it in place). */
+export async function joinSpec(state: ContextState, dir: string | undefined, options: JoinOptions = {}): Promise<SpawnSpec> {
+  if (!isAlive(state, dir)) throw new ContextError(`context '${state.name}' is not running`);
   const { NAMESPACES } = await import('../sys/ns.js');
   const pathOf = (kind: NamespaceKind, file: string) =>
     dir && state.persisted.includes(kind) ? join(dir, 'ns', kind) : `/proc/${state.pid}/ns/${file}`;
   const net = nsInode(`/proc/${state.pid}/ns/net`) !== nsInode('/proc/self/ns/net');
   const kinds: NamespaceKind[] = ['ipc', 'uts', 'pid', 'mount', ...(net ? ['net' as const] : [])];
   const join_ = NAMESPACES.filter((n) => kinds.includes(n.kind)).map((n) => ({ kind: n.kind, path: pathOf(n.kind, n.file) }));
-  return spawn({
+  return {
     join: join_,
     forkAfterJoin: true,
     cgroups: state.cgroupDirs.filter((d) => existsSync(d)),
@@ -370,10 +425,10 @@ export async function joinContext(state: ContextState, dir: string | undefined, 
     cwd: options.cwd,
     dropCaps: state.dropCaps,
     noNewPrivs: state.noNewPrivs,
-    setsid: options.setsid,
-    stdio: options.stdio,
+    setsid: options.setsid || options.detached,
+    stdio: options.detached ? detachedStdio() : options.stdio,
     env: options.env,
-  }, argv);
+  };
 }
 
 /** Every persisted context under RUN/ctx, with whether it runs. */
@@ -389,6 +444,23 @@ export function listContexts(base = join(runDir(), 'ctx')): { name: string; dir:
     const state = readState(dir);
     return { name, dir, state, alive: state ? isAlive(state, dir) : false };
   });
+}
+
+/**
+ * Remove what is left of the contexts recorded under `base` whose init has ended and
+ * whose owner is gone (a tool killed while its program ran, a detached init that ended).
+ */
+export async function sweepContexts(base: string): Promise<void> {
+  let names: string[];
+  try {
+    names = readdirSync(base);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const dir = join(base, name);
+    if (condition(dir) === 'broken') await destroyContext(readState(dir), dir, { timeoutMs: 0 });
+  }
 }
 
 /** Processes of a context: host pid, pid inside, command line. From the host's /proc, no joining needed. */

@@ -3,10 +3,13 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  contextProcesses, destroyContext, isAlive, joinContext, readState, runDir, startContext, checkContextName,
-  type ContextState, type JoinOptions,
+  condition, contextProcesses, destroyContext, isAlive, joinSpec, readState, startContext, checkContextName,
+  type Condition, type ContextState, type JoinOptions,
 } from './context.js';
+import { lockName, type NameLock } from './lock.js';
+import { runDir, vserverDir } from './paths.js';
 import type { Sandbox } from '../spawn/index.js';
+import type { SpawnSpec } from '../spawn/spec.js';
 import { configuredNames, loadConfig, type VserverConfig } from './config.js';
 
 export { ConfigError, loadConfig, parseConfig, confDir, rootBase, configFile, type VserverConfig } from './config.js';
@@ -26,9 +29,7 @@ export const INSIDE_ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr
 /** The default init: runs until TERM (the trap makes pid 1 take the signal at all). */
 export const DEFAULT_INIT = ['/bin/sh', '-c', 'trap "exit 0" TERM INT; while :; do sleep 1 & wait $!; done'];
 
-export function vserverDir(name: string): string {
-  return join(runDir(), name);
-}
+export { vserverDir };
 
 export function cgroupName(name: string): string {
   return `tsns-vs-${name}`;
@@ -49,6 +50,15 @@ export function running(name: string): ContextState | undefined {
 export async function start(name: string, argv: readonly string[] = []): Promise<ContextState> {
   checkContextName(name, 'vserver');
   const cfg = await loadConfig(name);
+  const lock = await lockName('vserver', name, 'exclusive');
+  try {
+    return await startLocked(name, cfg, argv);
+  } finally {
+    lock.release();
+  }
+}
+
+async function startLocked(name: string, cfg: VserverConfig, argv: readonly string[]): Promise<ContextState> {
   if (running(name)) throw new VserverError(`vserver ${name} is running already`);
   if (!existsSync(join(cfg.rootdir, 'bin', 'sh')) && !argv.length) {
     throw new VserverError(`no root filesystem at ${cfg.rootdir} (no bin/sh): run 'ts-vserver ${name} build --busybox'`);
@@ -72,8 +82,7 @@ export async function start(name: string, argv: readonly string[] = []): Promise
     noNewPrivs: true,
     nice: cfg.nice,
     fakeinit: true,
-    setsid: true,
-    stdio: 'ignore',
+    detached: true,
     env: INSIDE_ENV,
     extra: { private: cfg.flags.includes('private'), ips: cfg.ips },
   }, program);
@@ -101,14 +110,22 @@ export async function loadNetwork(): Promise<void> {
   net ??= { ...(await import('../net/chbind.js')), ...(await import('../net/iproute.js')) };
 }
 
-/** Stop NAME: TERM to init, wait, kill the cgroup, unmount, remove the veth and state. */
+/**
+ * Stop NAME: TERM to init, wait, kill the cgroup, unmount, remove the veth and records.
+ * False when nothing of it was there. A half-made vserver (its start was killed) and an
+ * init that died on its own leave records, mounts and a group: those go too.
+ */
 export async function stop(name: string, options: { timeoutMs?: number } = {}): Promise<boolean> {
-  const dir = vserverDir(name);
-  const state = readState(dir);
-  if (!state) return false;
-  // Even an init that died on its own leaves state, mounts and a group to remove.
-  await destroyContext(state, dir, { timeoutMs: options.timeoutMs ?? 5000 });
-  return true;
+  checkContextName(name, 'vserver');
+  const lock = await lockName('vserver', name, 'exclusive');
+  try {
+    const dir = vserverDir(name);
+    if (!existsSync(dir)) return false;
+    await destroyContext(readState(dir), dir, { timeoutMs: options.timeoutMs ?? 5000 });
+    return true;
+  } finally {
+    lock.release();
+  }
 }
 
 function runningOrThrow(name: string): ContextState {
@@ -117,11 +134,32 @@ function runningOrThrow(name: string): ContextState {
   return state;
 }
 
+/**
+ * What entering NAME takes, under a shared lock on its name: a stop waits until the
+ * holder releases it, once its program runs (the tools' stage: when the planner ends).
+ */
+export async function prepareExec(name: string, options: JoinOptions = {}): Promise<{ spec: SpawnSpec; lock: NameLock }> {
+  checkContextName(name, 'vserver');
+  const lock = await lockName('vserver', name, 'shared');
+  try {
+    const state = runningOrThrow(name);
+    if (state.extra?.private) throw new VserverError(`vserver ${name} is private (S_FLAGS private): it cannot be entered`);
+    return { spec: await joinSpec(state, vserverDir(name), { env: INSIDE_ENV, cwd: '/', ...options }), lock };
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+}
+
 /** Run argv inside NAME: all its namespaces, its root, its cgroup and capability limits. */
 export async function exec(name: string, argv: readonly string[], options: JoinOptions = {}): Promise<Sandbox> {
-  const state = runningOrThrow(name);
-  if (state.extra?.private) throw new VserverError(`vserver ${name} is private (S_FLAGS private): it cannot be entered`);
-  return joinContext(state, vserverDir(name), argv, { env: INSIDE_ENV, cwd: '/', ...options });
+  const { spec, lock } = await prepareExec(name, options);
+  try {
+    const { spawn } = await import('../spawn/index.js');
+    return spawn(spec, argv);
+  } finally {
+    lock.release();
+  }
 }
 
 /** Processes of NAME with pids as seen inside. */
@@ -139,6 +177,8 @@ export function kill(name: string, insidePid: number, signal: NodeJS.Signals | n
 export interface VserverStatus {
   name: string;
   running: boolean;
+  /** broken: a killed start or an init that died left something that `stop` removes. */
+  condition: Condition;
   pid?: number;
   procs?: number;
   memory?: number;
@@ -158,7 +198,7 @@ export async function status(name: string): Promise<VserverStatus> {
     error = (err as Error).message;
   }
   const state = running(name);
-  const out: VserverStatus = { name, running: Boolean(state), ips: cfg?.ips ?? [], hostname: cfg?.hostname, onboot: cfg?.onboot, error };
+  const out: VserverStatus = { name, running: Boolean(state), condition: condition(vserverDir(name)), ips: cfg?.ips ?? [], hostname: cfg?.hostname, onboot: cfg?.onboot, error };
   if (state) {
     out.pid = state.pid;
     out.procs = contextProcesses(state).length;
@@ -178,7 +218,7 @@ export async function status(name: string): Promise<VserverStatus> {
 export async function list(): Promise<VserverStatus[]> {
   const names = new Set(configuredNames());
   try {
-    for (const d of readdirSync(runDir())) if (d !== 'ctx' && existsSync(join(runDir(), d, 'state.json'))) names.add(d);
+    for (const d of readdirSync(join(runDir(), 'vserver'))) names.add(d);
   } catch {
     // nothing runs
   }

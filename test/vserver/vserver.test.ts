@@ -33,7 +33,7 @@ t.teardown(async () => {
 function leftovers(name: string): string[] {
   const out: string[] = [];
   if (readFileSync('/proc/self/mountinfo', 'utf8').includes(run)) out.push(`mounts under ${run}`);
-  if (existsSync(join(run, name))) out.push(`state dir of ${name}`);
+  if (existsSync(join(run, 'vserver', name))) out.push(`state dir of ${name}`);
   for (const h of readdirSync('/sys/fs/cgroup')) {
     if (existsSync(`/sys/fs/cgroup/${h}/tsns-vs-${name}`)) out.push(`cgroup ${h}/tsns-vs-${name}`);
   }
