@@ -33,17 +33,19 @@
 	X(CAPSET,        16,  3,  0, 0x0)  /* i: effective, permitted, inheritable (64-bit masks) */ \
 	X(STDIO,         17, -1,  0, 0x0)  /* i: per fd 0..n-1 its source fd, -1: keep it (clear close-on-exec), -2: close it */ \
 	X(SYNC,          18,  0,  0, 0x0)  /* report READY, wait for the parent's reply */ \
-	X(FORK,          19,  2,  0, 0x0)  /* i: TSNS_FORK_* mode bits, death signal of the child (0: none) */ \
+	X(FORK,          19,  3,  0, 0x0)  /* i: TSNS_FORK_* mode bits, death signal of the child (0: none), n: the next n steps are the parent's */ \
 	X(MKDIR,         20,  1,  1, 0x0)  /* i: mode; s: path (EEXIST is success) */ \
 	X(SETSID,        21,  0,  0, 0x0)  /* (none) */ \
 	X(EXEC,          22,  2, -1, 0x0)  /* i: argc, search PATH; s: file, argv[argc], NULL, env... */ \
-	X(OPEN,          23,  2,  1, 0x0)  /* i: open flags, slot; s: path (opened close-on-exec) */
+	X(OPEN,          23,  2,  1, 0x0)  /* i: open flags, slot; s: path (opened close-on-exec) */ \
+	X(REMOVE,        24,  0,  1, 0x0)  /* s: path (rmdir, or unlink a file; EBUSY retried for 2 s; ENOENT is success) */ \
+	X(NOTE,          25,  2,  3, 0x0)  /* i: signal (0: any end; n > 0: the child died of n; n < 0: it did not die of -n), above; s: file, key, message */
 
 enum tsns_op {
 #define TSNS_OP_ENUM(name, code, ints, strs, nulls) TSNS_OP_##name = code,
 	TSNS_OPS(TSNS_OP_ENUM)
 #undef TSNS_OP_ENUM
-	TSNS_OP_MAX = 23
+	TSNS_OP_MAX = 25
 };
 
 /* FORK's mode bits. */
@@ -52,8 +54,14 @@ enum tsns_fork {
 	TSNS_FORK_FORWARD = 2,         /* the parent passes SIGINT, SIGTERM and SIGHUP on (--forward-signals) */
 	TSNS_FORK_STOPS = 4,           /* a stopped child stops the parent too (nsenter) */
 	TSNS_FORK_REPORT_PID = 8,      /* report the child's pid (REPORT_PID) */
-	TSNS_FORK_CLOSE_FDS = 16       /* the parent keeps no descriptor but the report pipe */
+	TSNS_FORK_CLOSE_FDS = 16,      /* the parent keeps no descriptor but the report pipe */
+	TSNS_FORK_IGNORE_INT = 32      /* with FORWARD: SIGINT is not passed on (the terminal sends it to the child too) */
 };
+
+/* A FORK's parent steps (its third int) run in the parent once the child has ended, before
+ * it ends the same way; a failed one is explained and skipped. The child goes on after them.
+ * NOTE is for them: it writes `message` and a newline to fd 2 when the child's end matches
+ * `signal` and the number after "key " in `file` is above `above`. */
 
 /* Limits the parser enforces, so that no count can exhaust the child's stack or memory. */
 #define TSNS_MAX_STEPS 4096

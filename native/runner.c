@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/capability.h>
 #include "runner.h"
@@ -115,7 +116,7 @@ static int check_step(struct step *s)
 	case TSNS_OP_FCHDIR:
 		return i[0] < -TSNS_MAX_SLOTS || i[0] > INT32_MAX ? -EINVAL : 0;
 	case TSNS_OP_FORK:
-		return i[0] < 0 || i[0] > 31 || i[1] < 0 || i[1] >= NSIG ? -EINVAL : 0;
+		return i[0] < 0 || i[0] > 63 || i[1] < 0 || i[1] >= NSIG || i[2] < 0 || i[2] >= TSNS_MAX_STEPS ? -EINVAL : 0;
 	case TSNS_OP_EXEC:
 		if (i[0] < 1 || (uint64_t)i[0] + 2 > s->nstr || s->strs[0] == NULL || s->strs[i[0] + 1] != NULL)
 			return -EINVAL;
@@ -176,6 +177,10 @@ int tsns_parse(const uint8_t *buf, size_t len, struct stage *st)
 		if (err)
 			return err;
 	}
+	/* A fork's parent steps must all be there. */
+	for (uint32_t k = 0; k < st->nsteps; k++)
+		if (st->steps[k].op == TSNS_OP_FORK && (uint64_t)st->steps[k].ints[2] >= st->nsteps - k)
+			return -EINVAL;
 	return 0;
 }
 
@@ -415,7 +420,10 @@ static int exec_step(const struct step *s)
 	return -1;
 }
 
+static long run_step(struct stage *st, const struct step *s);
 static volatile pid_t forward_to;
+/* How the child of a FORK ended, for the parent's NOTE steps; -1 before. */
+static int child_status = -1;
 
 static void forward(int sig)
 {
@@ -491,6 +499,15 @@ static int fork_step(struct stage *st, const struct step *s)
 		close(st->go_fd);
 	if (st->report_fd >= 0)
 		close(st->report_fd);
+	st->go_fd = st->report_fd = -1;
+	/* The parent's own writes (explain, NOTE) must not end it before its parent steps
+	 * when fd 2's reader has gone; its dispositions are no longer the program's. */
+	{
+		struct sigaction ign;
+		memset(&ign, 0, sizeof(ign));
+		ign.sa_handler = SIG_IGN;
+		sigaction(SIGPIPE, &ign, NULL);
+	}
 	if (alive[0] >= 0)
 		close(alive[0]);
 	if (mode & TSNS_FORK_CLOSE_FDS)
@@ -501,9 +518,11 @@ static int fork_step(struct stage *st, const struct step *s)
 		sa.sa_handler = forward;
 		sa.sa_flags = SA_RESTART;
 		forward_to = pid;
-		sigaction(SIGINT, &sa, NULL);
 		sigaction(SIGTERM, &sa, NULL);
 		sigaction(SIGHUP, &sa, NULL);
+		if (mode & TSNS_FORK_IGNORE_INT)
+			sa.sa_handler = SIG_IGN;
+		sigaction(SIGINT, &sa, NULL);
 		sigprocmask(SIG_UNBLOCK, &block, NULL);
 	}
 	for (;;) {
@@ -518,8 +537,67 @@ static int fork_step(struct stage *st, const struct step *s)
 			kill(pid, SIGCONT);
 			continue;
 		}
+		child_status = status;
+		for (int64_t k = 1; k <= s->ints[2]; k++) {
+			long r;
+			errno = 0;
+			r = run_step(st, s + k);
+			explain(st, s + k, r, errno);
+		}
 		exit_like(status);
 	}
+}
+
+/* rmdir, or unlink what is no directory. A cgroup is busy for a moment after its last
+ * process has exited: EBUSY is retried for up to 2 s. */
+static int remove_path(const char *path)
+{
+	struct timespec tick = { 0, 10 * 1000 * 1000 };
+	for (int tries = 0; ; tries++) {
+		if (rmdir(path) == 0 || errno == ENOENT)
+			return 0;
+		if (errno == ENOTDIR)
+			return unlink(path) < 0 && errno != ENOENT ? -1 : 0;
+		if (errno != EBUSY || tries == 200)
+			return -1;
+		nanosleep(&tick, NULL);
+	}
+}
+
+/* The number after "key " at a line's start in `file` (cgroup.events, memory.events...), or -1. */
+static long long keyed_value(const char *file, const char *key)
+{
+	char buf[4096];
+	size_t klen = strlen(key), got = 0;
+	ssize_t r;
+	int fd = open(file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	while (got < sizeof(buf) - 1 && ((r = read(fd, buf + got, sizeof(buf) - 1 - got)) > 0 || (r < 0 && errno == EINTR)))
+		if (r > 0)
+			got += (size_t)r;
+	close(fd);
+	buf[got] = '\0';
+	for (char *line = buf; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+		if (strncmp(line, key, klen) == 0 && line[klen] == ' ') {
+			long long v = 0;
+			for (char *d = line + klen + 1; *d >= '0' && *d <= '9'; d++)
+				v = v * 10 + (*d - '0');
+			return v;
+		}
+	}
+	return -1;
+}
+
+static int note_step(const struct step *s)
+{
+	int64_t sig = s->ints[0];
+	int died_of = child_status >= 0 && WIFSIGNALED(child_status) ? WTERMSIG(child_status) : 0;
+	if ((sig > 0 && died_of != sig) || (sig < 0 && died_of == -sig) || keyed_value(s->strs[0], s->strs[1]) <= s->ints[1])
+		return 0;
+	put(2, s->strs[2]);
+	put(2, "\n");
+	return 1;
 }
 
 static long run_step(struct stage *st, const struct step *s)
@@ -575,6 +653,8 @@ static long run_step(struct stage *st, const struct step *s)
 		st->slots[i[1]] = fd;
 		return 0;
 	}
+	case TSNS_OP_REMOVE: return remove_path(v[0]);
+	case TSNS_OP_NOTE: return note_step(s);
 	}
 	errno = EINVAL;
 	return -1;
@@ -595,6 +675,8 @@ void tsns_run(struct stage *st)
 			_exit(reply(st, fallback) & 0xff);
 		}
 		explain(st, s, r, 0);
+		if (s->op == TSNS_OP_FORK)
+			k += (uint32_t)s->ints[2];   /* the parent's steps, not the child's */
 	}
 	_exit(0);   /* a plan without EXEC: the steps were the point */
 }

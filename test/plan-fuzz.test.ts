@@ -76,6 +76,8 @@ function reference(buf: Buffer): { ok: boolean; why: string } {
     at += len + 1;
     return 'ok';
   };
+  /** [index, parent steps] of each FORK: its parent steps must all follow it. */
+  const forks: [number, number][] = [];
   while (at < buf.length) {
     if (steps === MAX_STEPS) return { ok: false, why: `more than ${MAX_STEPS} steps` };
     steps++;
@@ -133,10 +135,13 @@ function reference(buf: Buffer): { ok: boolean; why: string } {
         if (int(0) < -BigInt(MAX_SLOTS) || int(0) > INT32_MAX) return bad('fd out of range');
         break;
       case 'FORK':
-        if (int(0) < 0n || int(0) > 31n || int(1) < 0n || int(1) > NSIG_MAX) return bad('FORK mode or signal out of range');
+        if (int(0) < 0n || int(0) > 63n || int(1) < 0n || int(1) > NSIG_MAX) return bad('FORK mode or signal out of range');
+        if (int(2) < 0n || int(2) >= BigInt(MAX_STEPS)) return bad('FORK parent steps out of range');
+        forks.push([steps - 1, Number(int(2))]);
         break;
     }
   }
+  for (const [k, n] of forks) if (k + 1 + n > steps) return { ok: false, why: `FORK at ${k}: ${n} parent steps of ${steps - k - 1} that follow` };
   return { ok: true, why: '' };
 }
 
@@ -208,7 +213,12 @@ function randomStep(r: Rng): Step {
     case 'capset': return { op: 'capset', sets: { effective: BigInt.asUintN(64, r.i64()), permitted: BigInt.asUintN(64, r.i64()), inheritable: r.chance(0.5) ? 0n : BigInt.asUintN(41, r.i64()) } };
     case 'stdio': return { op: 'stdio', sources: Array.from({ length: r.range(1, r.chance(0.1) ? 1024 : 8) }, () => (r.chance(0.3) ? 'keep' as const : r.chance(0.8) ? r.int(100) : 2147483647)) };
     case 'sync': return { op: 'sync' };
-    case 'fork': return { op: 'fork', mode: r.chance(0.5) ? r.int(32) : r.pick([0, FORK.reportPid | FORK.closeFds, 31]), deathSignal: r.chance(0.5) ? r.int(65) : r.pick([0, 9, 15, 64]) };
+    case 'fork': return {
+      op: 'fork', mode: r.chance(0.5) ? r.int(64) : r.pick([0, FORK.reportPid | FORK.closeFds, FORK.forward | FORK.ignoreInt, 63]),
+      deathSignal: r.chance(0.5) ? r.int(65) : r.pick([0, 9, 15, 64]), ...(r.chance(0.5) ? { parentSteps: r.pick([0, 1, 2, r.int(4096)]) } : {}),
+    };
+    case 'remove': return { op: 'remove', path: path(r) };
+    case 'note': return { op: 'note', signal: r.pick([0, 9, -9, r.range(-65, 65)]), above: r.pick([0, -1, r.int(1000)]), file: path(r), key: text(r, 8), message: text(r, 40) };
     case 'mkdir': return { op: 'mkdir', path: path(r), mode: r.pick([0o755, 0o700, 0, r.u32()]) };
     case 'setsid': return { op: 'setsid' };
     case 'exec': return {
@@ -301,7 +311,7 @@ function mutateRecords(r: Rng, recs: Rec[]): string {
   const k = (n: number) => r.int(Math.max(n, 1));
   switch (r.int(14)) {
     case 0: {
-      const code = r.chance(0.7) ? r.pick(OP_CODES) : r.pick([0, 24, 25, 255, 256, 0x80000000, 0xffffffff]);
+      const code = r.chance(0.7) ? r.pick(OP_CODES) : r.pick([0, 26, 27, 255, 256, 0x80000000, 0xffffffff]);
       rec.op = code;
       return `op ${code}`;
     }
@@ -544,6 +554,8 @@ function generate(seed: number, count: number): Case[] {
   ];
   while (cases.length < count) {
     const steps = Array.from({ length: r.range(1, 6) }, () => randomStep(r));
+    // A fork's parent steps are among the steps after it (mutations try the others).
+    steps.forEach((s, k) => { if (s.op === 'fork' && s.parentSteps) s.parentSteps = Math.min(s.parentSteps, steps.length - k - 1); });
     const valid = encodePlan(steps);
     if (r.chance(0.05)) {
       cases.push({ plan: valid, how: 'as encoded' });

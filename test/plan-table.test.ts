@@ -81,7 +81,7 @@ t.test('FORK mode bits, reports, reply and planner codes', async (t) => {
   );
   const bits = [...fork.values()];
   t.ok(bits.every((b) => b > 0 && (b & (b - 1)) === 0), 'each FORK mode is one bit');
-  t.equal(bits.reduce((a, b) => a | b, 0), 31, 'the bits are 1..16 (the parser allows modes 0..31)');
+  t.equal(bits.reduce((a, b) => a | b, 0), 63, 'the bits are 1..32 (the parser allows modes 0..63)');
 
   const reports = enumMembers('tsns_report');
   const tsReports = Object.entries(plan).filter(([k]) => k.startsWith('REPORT_')).map(([k, v]) => [`TSNS_${k}`, v as number] as [string, number]);
@@ -120,7 +120,7 @@ const samples: Record<keyof typeof OP, Step[]> = {
   capset: [{ op: 'capset', sets: { effective: 0n, permitted: (1n << 41n) - 1n, inheritable: 1n << 63n } }],
   stdio: [{ op: 'stdio', sources: ['keep'] }, { op: 'stdio', sources: [4, 'keep', 7] }],
   sync: [{ op: 'sync' }],
-  fork: [{ op: 'fork', mode: 0, deathSignal: 0 }, { op: 'fork', mode: FORK.reportPid | FORK.closeFds, deathSignal: 9 }],
+  fork: [{ op: 'fork', mode: 0, deathSignal: 0 }, { op: 'fork', mode: FORK.reportPid | FORK.closeFds, deathSignal: 9, parentSteps: 2 }],
   mkdir: [{ op: 'mkdir', path: '/tmp/x', mode: 0o755 }],
   setsid: [{ op: 'setsid' }],
   exec: [
@@ -128,6 +128,8 @@ const samples: Record<keyof typeof OP, Step[]> = {
     { op: 'exec', file: '/bin/sh', argv: ['sh', '-c', 'echo $0'], env: ['PATH=/bin', 'A=b'], search: false },
   ],
   open: [{ op: 'open', path: '/proc/self/ns/net', flags: 0, slot: 63 }],
+  remove: [{ op: 'remove', path: '/sys/fs/cgroup/unified/x' }],
+  note: [{ op: 'note', signal: -9, above: 0, file: '/sys/fs/cgroup/x/memory.events', key: 'oom_kill', message: 'out of memory' }],
 };
 
 interface Decoded { op: number; ints: bigint[]; strs: (Buffer | null)[]; trace: Buffer | null }

@@ -12,11 +12,11 @@ import { capsetArgs, type CapSets } from '../sys/caps.js';
 export const OP = {
   writeFile: 1, unshare: 2, setns: 3, mount: 4, umount2: 5, pivotRoot: 6, chroot: 7, chdir: 8,
   fchdir: 9, sethostname: 10, setdomainname: 11, setgroups: 12, setgid: 13, setuid: 14, prctl: 15,
-  capset: 16, stdio: 17, sync: 18, fork: 19, mkdir: 20, setsid: 21, exec: 22, open: 23,
+  capset: 16, stdio: 17, sync: 18, fork: 19, mkdir: 20, setsid: 21, exec: 22, open: 23, remove: 24, note: 25,
 } as const;
 
 /** FORK's mode bits (native/plan.h enum tsns_fork). */
-export const FORK = { blockIntTerm: 1, forward: 2, stops: 4, reportPid: 8, closeFds: 16 } as const;
+export const FORK = { blockIntTerm: 1, forward: 2, stops: 4, reportPid: 8, closeFds: 16, ignoreInt: 32 } as const;
 
 /** What the child writes to the report pipe (native/plan.h enum tsns_report). */
 export const REPORT_READY = 1;
@@ -81,11 +81,22 @@ export type Step =
   | { op: 'open'; path: string; flags: number; slot: number }
   /** Report "ready" to the parent and wait until it has done its part (id maps, bind mounts). */
   | { op: 'sync' }
-  /** Go on in a new child; the old one waits and exits as it does (FORK mode bits; the child's death signal). */
-  | { op: 'fork'; mode: number; deathSignal: number }
+  /**
+   * Go on in a new child; the old one waits and exits as it does (FORK mode bits; the
+   * child's death signal). The next `parentSteps` steps are the old one's, run after the
+   * child has ended (a failed one is skipped); the child goes on after them.
+   */
+  | { op: 'fork'; mode: number; deathSignal: number; parentSteps?: number }
   | { op: 'mkdir'; path: string; mode: number }
   | { op: 'setsid' }
-  | { op: 'exec'; file: string; argv: string[]; env: string[]; search: boolean };
+  | { op: 'exec'; file: string; argv: string[]; env: string[]; search: boolean }
+  /** rmdir, or unlink a file; EBUSY is retried for 2 s (a cgroup just emptied), ENOENT is success. */
+  | { op: 'remove'; path: string }
+  /**
+   * A fork's parent step: print `message` when the child's end matches `signal` (0: any;
+   * n: it died of n; -n: it did not) and the number after "key " in `file` is above `above`.
+   */
+  | { op: 'note'; signal: number; above: number; file: string; key: string; message: string };
 
 /** The call a step makes and its strace-style arguments, for --explain and SysError. */
 export function describe(step: Step): { call: string; args: string } {
@@ -113,6 +124,8 @@ export function describe(step: Step): { call: string; args: string } {
     case 'mkdir': return { call: 'mkdir', args: `${cstr(step.path)}, 0${step.mode.toString(8)}` };
     case 'setsid': return { call: 'setsid', args: '' };
     case 'exec': return { call: 'execve', args: `${cstr(step.file)}, [${step.argv.map(cstr).join(', ')}], [/* ${step.env.length} vars */]` };
+    case 'remove': return { call: 'remove', args: cstr(step.path) };
+    case 'note': return { call: 'note', args: `${cstr(step.file)}, ${cstr(step.key)} > ${step.above}, ${cstr(step.message)}` };
   }
 }
 
@@ -134,10 +147,12 @@ function operands(step: Step): { ints: (number | bigint)[]; strs: (string | null
     case 'capset': return { ints: [step.sets.effective, step.sets.permitted, step.sets.inheritable], strs: [] };
     case 'stdio': return { ints: step.sources.map((s) => (s === 'keep' ? -1 : s === 'close' ? -2 : s)), strs: [] };
     case 'open': return { ints: [step.flags, step.slot], strs: [step.path] };
-    case 'fork': return { ints: [step.mode, step.deathSignal], strs: [] };
+    case 'fork': return { ints: [step.mode, step.deathSignal, step.parentSteps ?? 0], strs: [] };
     case 'sync': case 'setsid': return { ints: [], strs: [] };
     case 'mkdir': return { ints: [step.mode], strs: [step.path] };
     case 'exec': return { ints: [step.argv.length, step.search ? 1 : 0], strs: [step.file, ...step.argv, null, ...step.env] };
+    case 'remove': return { ints: [], strs: [step.path] };
+    case 'note': return { ints: [step.signal, step.above], strs: [step.file, step.key, step.message] };
   }
 }
 
