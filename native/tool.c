@@ -133,7 +133,7 @@ static void planner_gone(void)
 /* node PLANNER, with the socket's end on fd `fd`, as a grandchild we do not wait for. */
 static int start_planner(const char *node, const char *inspect, const char *planner, int fd, int other, char **args, int nargs)
 {
-	pid_t middle = fork();
+	pid_t stage = getpid(), middle = fork();
 	int status;
 	if (middle < 0)
 		return -1;
@@ -150,6 +150,9 @@ static int start_planner(const char *node, const char *inspect, const char *plan
 		fcntl(fd, F_SETFD, 0);
 		snprintf(num, sizeof(num), "%d", fd);
 		setenv("TSNS_STAGE_FD", num, 1);
+		/* The process the program runs in, or that waits for it (records name it). */
+		snprintf(num, sizeof(num), "%d", (int)stage);
+		setenv("TSNS_STAGE_PID", num, 1);
 		argv[a++] = (char *)node;
 		if (*inspect)
 			argv[a++] = (char *)inspect;

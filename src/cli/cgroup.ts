@@ -1,13 +1,12 @@
 // ts-cgroup: create, limit, run in, inspect and remove cgroups, on the src/cgroup library.
 // Each subcommand maps its options to one library call and an exit status.
+import { rmSync } from 'node:fs';
 import type { Command } from 'commander';
-import { applyExplain, exitLike, program, runTool, UsageError, repeatable } from './common.js';
-import { startProgram, waitForProgram } from './run.js';
+import { applyExplain, program, runTool, UsageError, repeatable } from './common.js';
 import {
   controllersByVersion, createCgroup, detectLayout, formatSize, hierarchyFor, listCgroups, openCgroup, parseLimits,
   GROUP_CONTROLLERS, type Cgroup, type CgroupStats, type Limits, type ParsedLimits,
 } from '../cgroup/index.js';
-import type { ExitStatus } from '../spawn/spec.js';
 
 interface LimitOptions {
   memory?: string;
@@ -154,38 +153,25 @@ function ls(o: CommonOptions): number {
   return 0;
 }
 
-/** Start argv inside the group's directories (joined in the child before exec) and wait. */
-async function runInside(group: Cgroup, argv: string[]): Promise<ExitStatus> {
-  return waitForProgram(await startProgram({ cgroups: group.dirs }, argv));
-}
-
-/** The OOM line, when the OOM killer ended the command or one of its processes. */
-function reportOom(group: Cgroup, argv: string[], status: ExitStatus, before: number): void {
-  const kills = group.events().oomKill - before;
-  if (kills <= 0) return;
-  const max = group.stats().memoryMax;
-  const limit = max === undefined || max === 'max' ? '' : ` (limit ${formatSize(max)})`;
-  const what = status.signal === 'SIGKILL' ? `${argv[0]} was killed` : `${kills === 1 ? 'a process' : `${kills} processes`} of ${argv[0]} ${kills === 1 ? 'was' : 'were'} killed`;
-  process.stderr.write(`ts-cgroup: ${what}: out of memory${limit}\n`);
-}
-
 async function run(args: string[], o: CommonOptions): Promise<number> {
   if (args.length === 0) throw new UsageError('run: no command specified');
   const limits = limitsOf(o);
-  const group = createCgroup(o.name ?? `ts-cgroup-${process.pid}`);
-  let status: ExitStatus;
+  const { reapRuns, recordRun, runInGroup } = await import('./cgroup-run.js');
+  const { stagePid } = await import('./stage.js');
+  await reapRuns();
+  // Named after the stage, the process that waits for the program (or is it).
+  const name = o.name ?? `ts-cgroup-${stagePid() ?? process.pid}`;
+  const record = o.keep ? undefined : recordRun(name);
+  let group: Cgroup | undefined;
   try {
+    group = createCgroup(name);
     group.limit(limits);
-    status = await runInside(group, args);
-    reportOom(group, args, status, 0);
-  } finally {
-    if (!o.keep) {
-      // What the command left running goes with the group.
-      if (group.events().populated) await group.kill();
-      await group.remove();
-    }
+  } catch (err) {
+    await group?.remove({ timeout: 0 }).catch(() => {});
+    if (record) rmSync(record, { force: true });
+    throw err;
   }
-  return exitLike(status);
+  return runInGroup(group, args, { oomBefore: 0, remove: o.keep ? undefined : { record } });
 }
 
 async function exec(args: string[]): Promise<number> {
@@ -194,10 +180,8 @@ async function exec(args: string[]): Promise<number> {
   const [name, ...rest] = args;
   const argv = rest[0] === '--' ? rest.slice(1) : rest;
   const group = openCgroup(name);
-  const before = group.events().oomKill;
-  const status = await runInside(group, argv);
-  reportOom(group, argv, status, before);
-  return exitLike(status);
+  const { runInGroup } = await import('./cgroup-run.js');
+  return runInGroup(group, argv, { oomBefore: group.events().oomKill });
 }
 
 function eventsOf(args: string[], o: CommonOptions): number {

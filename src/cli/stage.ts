@@ -9,10 +9,17 @@ import {
 import type { SpawnSpec } from '../spawn/spec.js';
 import type { InPlace } from '../spawn/steps.js';
 
-// Taken out of the environment at once: the program must not inherit it.
+// Taken out of the environment at once: the program must not inherit them.
 const fromEnv = process.env.TSNS_STAGE_FD;
+const pidFromEnv = process.env.TSNS_STAGE_PID;
 delete process.env.TSNS_STAGE_FD;
+delete process.env.TSNS_STAGE_PID;
 const stageFd = fromEnv !== undefined && /^\d+$/.test(fromEnv) ? Number(fromEnv) : undefined;
+
+/** The stage's pid: the program's, or (after a fork step) that of the parent that waits for it. */
+export function stagePid(): number | undefined {
+  return stageFd !== undefined && pidFromEnv !== undefined && /^\d+$/.test(pidFromEnv) ? Number(pidFromEnv) : undefined;
+}
 let planSent = false;
 let finished = false;
 
@@ -53,21 +60,27 @@ export interface InPlaceOptions {
  */
 export async function execInPlace(spec: SpawnSpec, argv: readonly string[], inPlace: InPlace, options: InPlaceOptions): Promise<number> {
   const { childFds, childPlan, openInPlan } = await import('../spawn/steps.js');
-  const { StepError } = await import('../native/stage.js');
-  const { explaining } = await import('../sys/explain.js');
-
   // Paths to join (and nsenter's root and cwd) are opened by the stage before it enters
   // anything: this process is not the one that enters.
   const opens: Step[] = [];
   const plan = childPlan(spec, argv, childFds(spec, [], openInPlan(opens)), inPlace);
-  const steps: Step[] = [...opens, ...plan.steps];
+  const { parentWork } = plan.parent.uidRanges || plan.parent.gidRanges || plan.parent.persist || plan.parent.prepare
+    ? await import('../spawn/index.js')
+    : { parentWork: undefined };
+  return servePlan([...opens, ...plan.steps], options, parentWork && ((pid) => parentWork(spec, plan.parent, pid)));
+}
+
+/**
+ * Hand the stage `steps` and serve them: `atSync` does the parent's part at a sync step
+ * and returns its undo. Resolves once the program runs or a step has failed (said).
+ */
+export async function servePlan(steps: Step[], options: InPlaceOptions, atSync?: (pid: number) => () => void): Promise<number> {
+  const { StepError } = await import('../native/stage.js');
+  const { explaining } = await import('../sys/explain.js');
   const bytes = encodePlan(steps);
   planSent = true;
   send(Buffer.concat([int32s(explaining() ? PLANNER_PLAN_EXPLAIN : PLANNER_PLAN, bytes.length), bytes]));
 
-  const { parentWork } = plan.parent.uidRanges || plan.parent.gidRanges || plan.parent.persist || plan.parent.prepare
-    ? await import('../spawn/index.js')
-    : { parentWork: undefined };
   let execing = false;
   let unpersist = () => {};
   const undo = () => {
@@ -84,7 +97,7 @@ export async function execInPlace(spec: SpawnSpec, argv: readonly string[], inPl
     }
     if (rec.kind === REPORT_READY) {
       try {
-        unpersist = parentWork!(spec, plan.parent, rec.value);
+        unpersist = atSync!(rec.value);
         send(int32s(REPLY_GO));
       } catch (err) {
         undo();
