@@ -307,7 +307,7 @@ export async function startContext(spec: ContextSpec, argv: readonly string[]): 
   } catch (err) {
     if (err instanceof ContextError) throw err;
   }
-  const group = createCgroup(spec.cgroup);
+  const group = createCgroup(spec.cgroup, { devices: true });
   let netCleanup: (() => void) | undefined;
   let hostDev: string | undefined;
   let sandbox: Sandbox | undefined;
@@ -328,7 +328,9 @@ export async function startContext(spec: ContextSpec, argv: readonly string[]): 
   };
   try {
     const limits = Object.fromEntries(Object.entries(spec.limits ?? {}).filter(([, v]) => v !== undefined));
-    if (Object.keys(limits).length) group.limit(limits);
+    // runc's device allow-list where a v1 devices controller exists (cgroup2 would need BPF).
+    const devices = group.controls('devices') ? (await import('../cgroup/devices.js')).DEFAULT_DEVICES : undefined;
+    if (Object.keys(limits).length || devices) group.limit({ ...limits, devices });
     const kinds: NamespaceKind[] = ['ipc', 'uts', 'pid', 'mount'];
     if (spec.net) kinds.push('net');
     const shell = spec.shell ?? '/bin/sh';
@@ -338,6 +340,9 @@ export async function startContext(spec: ContextSpec, argv: readonly string[]): 
       mountProc: true,
       hostname: spec.hostname,
       root: spec.root,
+      // A root that CAP_SYS_CHROOT cannot leave, and that joiners land on (setns of the mount namespace).
+      pivotRoot: spec.root !== undefined,
+      protectProc: true,
       cwd: spec.cwd,
       cgroups: group.dirs,
       dropCaps: spec.dropCaps,
@@ -420,9 +425,9 @@ export async function joinSpec(state: ContextState, dir: string | undefined, opt
     join: join_,
     forkAfterJoin: true,
     cgroups: state.cgroupDirs.filter((d) => existsSync(d)),
-    // The init's root as its mount namespace sees it, opened before entering (nsenter -r).
-    root: state.root ? `/proc/${state.pid}/root` : undefined,
-    cwd: options.cwd,
+    // The init pivoted into its root: joining its mount namespace puts root and cwd there.
+    // A directory is resolved only inside; nothing of the host is opened for the program.
+    cwdInside: options.cwd ?? '/',
     dropCaps: state.dropCaps,
     noNewPrivs: state.noNewPrivs,
     setsid: options.setsid || options.detached,
