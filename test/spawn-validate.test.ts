@@ -132,6 +132,18 @@ t.test('other fields', async (t) => {
   rejects(t, bad({ cgroups: '/sys/fs/cgroup/x' }), ['true'], type(/`cgroups` option to be an array.*got/), 'cgroups');
 });
 
+t.test('pivotRoot and protectProc: what each needs of the other fields', async (t) => {
+  for (const field of ['pivotRoot', 'protectProc']) {
+    rejects(t, bad({ [field]: 1 }), ['true'], type(`Expected the \`${field}\` option to be a boolean, got \`1\``), field);
+  }
+  rejects(t, { namespaces: ['mount'], pivotRoot: true }, ['true'], value('Expected the `pivotRoot` option to be used with `root`, got `true`'), 'pivotRoot without root');
+  rejects(t, { root: '/tmp', pivotRoot: true }, ['true'], value(/`pivotRoot` option to be used with a new mount namespace/), 'pivotRoot without a mount namespace');
+  rejects(t, { namespaces: ['mount'], root: '/tmp', pivotRoot: true, join: [{ kind: 'uts', path: '/proc/1/ns/uts' }] }, ['true'], value(/`pivotRoot` option to be used without `join`/), 'pivotRoot with join');
+  rejects(t, { namespaces: ['mount'], root: '/tmp', pivotRoot: true, propagation: 'shared' }, ['true'], value("Expected the `propagation` option to be 'private' or 'slave' with `pivotRoot`, got `'shared'`"), 'shared propagation');
+  rejects(t, { namespaces: ['mount'], protectProc: true }, ['true'], value('Expected the `protectProc` option to be used with `mountProc`, got `true`'), 'protectProc without mountProc');
+  rejects(t, { namespaces: ['mount', 'pid'], mountProc: true, root: '/tmp', protectProc: true }, ['true'], value(/`protectProc` option to be used with `pivotRoot` when `root` is given/), 'protectProc in a chroot');
+});
+
 t.test('the caller\'s spec is not changed, and is checked before anything is made', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'tsns-validate-'));
   const file = join(dir, 'uts');
