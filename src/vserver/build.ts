@@ -1,7 +1,8 @@
 // Root filesystems for vservers: a busybox one made here, or Debian's via debootstrap.
-import { copyFileSync, chmodSync, existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { copyFileSync, chmodSync, existsSync, mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { reasonOf } from '../sys/errors.js';
 
 /** A build that cannot go on, worded for the user. */
 export class BuildError extends Error {
@@ -16,7 +17,25 @@ function findBusybox(): string {
   throw new BuildError('busybox not found (install busybox-static)');
 }
 
+/**
+ * mkdir -p, one part at a time, each failure a BuildError: Node's recursive mkdir loops
+ * forever where mkdir fails with ENOENT under a parent that exists (/proc).
+ */
+function makeDirs(path: string): void {
+  let at = '';
+  for (const part of resolve(path).split('/').filter(Boolean)) {
+    at += `/${part}`;
+    try {
+      mkdirSync(at);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST' && statSync(at).isDirectory()) continue;
+      throw new BuildError(`cannot create directory ${at}: ${reasonOf(err)}`);
+    }
+  }
+}
+
 function checkEmpty(root: string, force: boolean): void {
+  if (existsSync(root) && !statSync(root).isDirectory()) throw new BuildError(`${root} is not a directory`);
   if (existsSync(root) && readdirSync(root).length && !force) {
     throw new BuildError(`${root} exists and is not empty (use --force to build over it)`);
   }
@@ -37,7 +56,7 @@ export function buildBusybox(name: string, root: string, options: { force?: bool
   const busybox = findBusybox();
   checkEmpty(root, options.force ?? false);
   for (const d of ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'etc', 'proc', 'sys', 'dev', 'tmp', 'root', 'var/run', 'var/log', 'home']) {
-    mkdirSync(join(root, d), { recursive: true });
+    makeDirs(join(root, d));
   }
   chmodSync(join(root, 'tmp'), 0o1777);
   copyFileSync(busybox, join(root, 'bin/busybox'));
@@ -47,7 +66,7 @@ export function buildBusybox(name: string, root: string, options: { force?: bool
   for (const applet of r.stdout.split('\n').filter(Boolean)) {
     const link = join(root, applet);
     if (existsSync(link) || applet === 'bin/busybox') continue;
-    mkdirSync(dirname(link), { recursive: true });
+    makeDirs(dirname(link));
     symlinkSync('/bin/busybox', link);
   }
   const files: Record<string, string> = {
@@ -70,7 +89,7 @@ export function buildBusybox(name: string, root: string, options: { force?: bool
 export function buildDebootstrap(root: string, suite: string, options: { force?: boolean; mirror?: string } = {}): number {
   if (!/^[a-z0-9-]+$/.test(suite)) throw new BuildError(`invalid suite '${suite}'`);
   checkEmpty(root, options.force ?? false);
-  mkdirSync(root, { recursive: true });
+  makeDirs(root);
   const r = spawnSync('debootstrap', [suite, root, ...(options.mirror ? [options.mirror] : [])], { stdio: 'inherit' });
   if (r.error) throw new BuildError(`cannot run debootstrap: ${(r.error as NodeJS.ErrnoException).code} (install debootstrap)`);
   return r.status ?? 1;

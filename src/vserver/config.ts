@@ -1,16 +1,47 @@
 // /etc/tsns/vservers/NAME.conf: util-vserver's shell-variable style, parsed (never run
 // by a shell) into a typed config. Every error names FILE:LINE.
-import { readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+
+/**
+ * Why `path` cannot hold files of ours, or undefined. /proc and /sys are the kernel's
+ * views (mkdir there fails, and Node's recursive mkdir loops forever on the ENOENT);
+ * symlinks up to the deepest part that exists are followed. A part that exists but is
+ * no directory is named too.
+ */
+export function unusablePath(path: string): string | undefined {
+  let at = resolve(path);
+  while (at !== '/') {
+    try {
+      if (!statSync(at).isDirectory()) return `${at} is not a directory`;
+      at = join(realpathSync(at), relative(at, resolve(path)));
+      break;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') return `${at}: ${code}`;
+      at = dirname(at);
+    }
+  }
+  const kernel = ['/proc', '/sys'].find((k) => at === k || at.startsWith(`${k}/`));
+  return kernel && `${path} is under ${kernel}, the kernel's own files`;
+}
+
+/** $NAME, or `fallback`, checked by unusablePath. */
+function dirFromEnv(name: string, fallback: string): string {
+  const dir = process.env[name] || fallback;
+  const why = unusablePath(dir);
+  if (why) throw new ConfigError(name, 0, why);
+  return dir;
+}
 
 /** Where configs live: $TSNS_VSERVER_CONFDIR, default /etc/tsns/vservers. */
 export function confDir(): string {
-  return process.env.TSNS_VSERVER_CONFDIR || '/etc/tsns/vservers';
+  return dirFromEnv('TSNS_VSERVER_CONFDIR', '/etc/tsns/vservers');
 }
 
 /** Where root filesystems live by default: $TSNS_VSERVER_ROOT, default /var/lib/tsns/vservers. */
 export function rootBase(): string {
-  return process.env.TSNS_VSERVER_ROOT || '/var/lib/tsns/vservers';
+  return dirFromEnv('TSNS_VSERVER_ROOT', '/var/lib/tsns/vservers');
 }
 
 export function configFile(name: string): string {
@@ -127,12 +158,12 @@ const words = (v: string) => v.split(/[\s,]+/).filter(Boolean);
 
 /** Parse and check a config text; `name` is the vserver's. */
 export async function parseConfig(text: string, file: string, name: string): Promise<VserverConfig> {
-  const { parseSize, parseCount, parseCpu } = await import('../cgroup/parse.js');
+  const { parseMemory, parseCount, parseCpu } = await import('../cgroup/parse.js');
   const { parseIpv4Cidr, parseIpv4 } = await import('../net/ipv4.js');
   const { parseCap } = await import('../sys/caps.js');
   const cfg: VserverConfig = {
     name, file, hostname: name, ips: [], flags: [], ulimit: [], caps: [], onboot: false,
-    rootdir: join(rootBase(), name),
+    rootdir: '',
   };
   const seen = new Map<Key, Assignment>();
   for (const a of parseAssignments(text, file)) {
@@ -191,9 +222,11 @@ export async function parseConfig(text: string, file: string, name: string): Pro
   }) ?? false;
   cfg.rootdir = check('ROOTDIR', (v) => {
     if (!v.startsWith('/')) throw new Error(`expected an absolute path, got '${v}'`);
+    const why = unusablePath(v);
+    if (why) throw new Error(why);
     return v;
-  }) ?? cfg.rootdir;
-  cfg.memory = check('MEMORY', (v) => { parseSize(v, 'memory limit'); return v; });
+  }) ?? join(rootBase(), name);
+  cfg.memory = check('MEMORY', (v) => { parseMemory(v); return v; });
   cfg.pids = check('PIDS', (v) => { parseCount(v, 'pids limit'); return v; });
   cfg.cpu = check('CPU', (v) => { parseCpu(v, 'cpu limit'); return v; });
   // Conflicts, one line each, at the line that asks for the missing piece.
@@ -238,8 +271,9 @@ export async function loadConfig(name: string): Promise<VserverConfig> {
 
 /** The names of every configured vserver. */
 export function configuredNames(): string[] {
+  const dir = confDir();
   try {
-    return readdirSync(confDir()).filter((f) => f.endsWith('.conf')).map((f) => f.slice(0, -5)).sort();
+    return readdirSync(dir).filter((f) => f.endsWith('.conf')).map((f) => f.slice(0, -5)).sort();
   } catch {
     return [];
   }
