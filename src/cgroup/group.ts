@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { CgroupError } from './errors.js';
 import { childDirs, makeDir, readKeyed, readOptional, readValue, removeDir, writeValue } from './fs.js';
-import { detectLayout, hierarchyFor, joinPath, type Hierarchy, type Layout } from './layout.js';
+import { detectLayout, hierarchyFor, joinPath, V1_CONTROLLERS, type Hierarchy, type Layout } from './layout.js';
 import { LIMIT_RULES, limitFromV1, parseLimits, type Limits, type Write } from './limits.js';
 import type { Limit } from './parse.js';
 
@@ -52,11 +52,19 @@ function currentLayout(): Layout {
   return (cachedLayout ??= detectLayout());
 }
 
-/** Names are paths below the caller's group: "a", "a/b"; no "." or ".." parts, no odd characters. */
+// A group's directory sits among its parent's control files: a name that is (or may
+// become) one of them would be read as that file, as `mkdir tasks` fails with EEXIST.
+const CONTROL_FILES = new Set(['tasks', 'notify_on_release', 'release_agent']);
+const CONTROL_PREFIXES = new Set([...V1_CONTROLLERS, 'cgroup', 'io', 'irq']);
+
+/** Names are paths below the caller's group: "a", "a/b"; no "." or ".." parts, no odd characters, no control file names. */
 function checkName(name: string): void {
   const parts = name.split('/');
   if (!name || parts.some((p) => !/^[A-Za-z0-9_@:+=,-][A-Za-z0-9_@:+=,.-]*$/.test(p)))
     throw new CgroupError(`invalid group name '${name}': use letters, digits and - _ . @ : + = , (parts separated by /)`);
+  const clash = parts.find((p) => CONTROL_FILES.has(p) || (p.includes('.') && CONTROL_PREFIXES.has(p.slice(0, p.indexOf('.')))));
+  if (clash)
+    throw new CgroupError(`invalid group name '${name}': '${clash}' is ${CONTROL_FILES.has(clash) ? 'the name' : 'of the form'} of a cgroup control file (CONTROLLER.FILE, cgroup.*, tasks, notify_on_release, release_agent)`);
 }
 
 /** The hierarchies a group on this layout lives in, each with the controllers it is there for. */

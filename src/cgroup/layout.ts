@@ -39,7 +39,7 @@ export interface LayoutSources {
 }
 
 // The v1 controllers the kernel knows; mount options other than these are not controllers.
-const V1_CONTROLLERS = new Set([
+export const V1_CONTROLLERS = new Set([
   'cpu', 'cpuacct', 'cpuset', 'memory', 'devices', 'freezer', 'net_cls', 'net_prio',
   'blkio', 'perf_event', 'hugetlb', 'pids', 'rdma', 'misc',
 ]);

@@ -2,7 +2,7 @@
 // which files it becomes. Everything else (validation, the CLI's options, docs) follows it.
 import { statSync } from 'node:fs';
 import { CgroupError } from './errors.js';
-import { parseCount, parseCpu, parseIo, parseSize, parseWeight, type IoLimit, type Limit } from './parse.js';
+import { parseCount, parseCpu, parseIo, parseMemory, parseSize, parseWeight, type IoLimit, type Limit } from './parse.js';
 import { formatDevice, parseDevice, type DeviceRule } from './devices.js';
 
 /** What a caller may ask; strings take the human forms ("64M", "0.5", "max"). */
@@ -45,7 +45,7 @@ export function parseLimits(limits: Limits): ParsedLimits {
     const v = limits[key];
     if (v === undefined) continue;
     switch (key) {
-      case 'memory': out.memory = parseSize(v as Limit | string, 'memory limit'); break;
+      case 'memory': out.memory = parseMemory(v as Limit | string); break;
       case 'memorySwap': out.memorySwap = parseSize(v as Limit | string, 'memory swap limit'); break;
       case 'pids': out.pids = parseCount(v as Limit | string, 'pids limit'); break;
       case 'cpu': out.cpu = parseCpu(v as Limit | string, 'cpu limit'); break;

@@ -22,6 +22,19 @@ export function parseSize(input: string | number, what = 'size'): Limit {
   return bytes;
 }
 
+/**
+ * The smallest memory limit taken. The kernel charges a process's joining and its exec to
+ * the group: below about 256K that fails (ENOMEM) before the program runs.
+ */
+export const MIN_MEMORY = 2 ** 20;
+
+/** A memory limit: a size of at least MIN_MEMORY, or "max". */
+export function parseMemory(input: string | number, what = 'memory limit'): Limit {
+  const bytes = parseSize(input, what);
+  if (bytes !== 'max' && bytes < MIN_MEMORY) throw new CgroupError(`invalid ${what} '${input}': at least 1M (a process cannot even start in less)`);
+  return bytes;
+}
+
 /** CPU cores as a decimal ("0.5", "2", "150%") or "max"; at least 0.01 (1 ms per 100 ms). */
 export function parseCpu(input: string | number, what = 'cpu'): Limit {
   let cores: number;

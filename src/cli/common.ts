@@ -181,6 +181,14 @@ export async function runTool(name: string, main: () => Promise<number | void> |
       throw err;
     });
   }
+  // A reader of --explain lines that went away (`2>&1 | head`) must not end us before we
+  // take back what we made: the lines stop, the work goes on.
+  if (isPipe(2)) {
+    process.stderr.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+      setExplain(false);
+    });
+  }
   toolName = name;
   let code: number;
   try {
