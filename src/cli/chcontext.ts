@@ -150,6 +150,8 @@ async function create(ctxLib: CtxLib, name: string, dir: string, argv: string[],
       noNewPrivs: o.secure ?? false,
       fakeinit: flags.has('fakeinit'),
       detached: o.disconnect,
+      // util-vserver's chcontext becomes the program: killing the tool ends it.
+      deathSignal: o.disconnect ? undefined : 'SIGKILL',
       extra: flags.has('private') ? { private: true } : undefined,
     }, argv);
   } catch (err) {

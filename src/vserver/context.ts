@@ -87,6 +87,8 @@ export interface ContextSpec {
   stdio?: StdioOption | readonly StdioOption[];
   /** The init outlives its starter: a session of its own, /dev/null for stdio, nothing else open. */
   detached?: boolean;
+  /** Sent to the init when its starter dies (a killed tool takes its context along). */
+  deathSignal?: NodeJS.Signals;
   env?: Record<string, string | undefined>;
   extra?: Record<string, unknown>;
 }
@@ -348,6 +350,7 @@ export async function startContext(spec: ContextSpec, argv: readonly string[]): 
       dropCaps: spec.dropCaps,
       noNewPrivs: spec.noNewPrivs,
       setsid: spec.setsid || spec.detached,
+      deathSignal: spec.deathSignal,
       stdio: spec.detached ? detachedStdio() : spec.stdio,
       env: spec.env,
       persist: dir ? Object.fromEntries(persisted.map((k) => [k, join(dir, 'ns', k)])) : undefined,
