@@ -4,6 +4,9 @@
 // `devices` limit is an error naming that, not a silent no-op.
 import { CgroupError } from './errors.js';
 
+/** Why a device allow-list cannot be set on cgroup2 here. */
+export const NO_V2_DEVICES = 'cgroup2 has no devices files: an allow-list there is a BPF_CGROUP_DEVICE program, which tsns does not load';
+
 /** One rule: type (a: all, c: char, b: block), major and minor (or '*'), access (of r, w, m). */
 export interface DeviceRule {
   type: 'a' | 'b' | 'c';

@@ -2,6 +2,7 @@
 // and v1 hosts one per controller hierarchy it uses, plus the unified one if present.
 import { existsSync } from 'node:fs';
 import { CgroupError } from './errors.js';
+import { NO_V2_DEVICES } from './devices.js';
 import { childDirs, makeDir, readKeyed, readOptional, readValue, removeDir, writeValue } from './fs.js';
 import { detectLayout, hierarchyFor, joinPath, V1_CONTROLLERS, type Hierarchy, type Layout } from './layout.js';
 import { LIMIT_RULES, limitFromV1, parseLimits, type Limits, type Write } from './limits.js';
@@ -113,7 +114,8 @@ export class Cgroup {
   dirFor(controller: string, purpose = `a ${controller} limit`): { dir: string; version: 1 | 2 } {
     const h = hierarchyFor(this.layout, controller);
     if (!h) {
-      const where = this.layout.unified ? ` (not in ${this.layout.unified.base}/cgroup.controllers nor mounted as cgroup v1)` : ' (not mounted)';
+      const where = controller === 'devices' && this.layout.unified ? ` (${NO_V2_DEVICES})`
+        : this.layout.unified ? ` (not in ${this.layout.unified.base}/cgroup.controllers nor mounted as cgroup v1)` : ' (not mounted)';
       throw new CgroupError(`${purpose} needs the ${controller} controller, which this host does not have${where}`);
     }
     const dir = this.byHierarchy.get(h);

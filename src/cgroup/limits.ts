@@ -3,7 +3,7 @@
 import { statSync } from 'node:fs';
 import { CgroupError } from './errors.js';
 import { parseCount, parseCpu, parseIo, parseMemory, parseSize, parseWeight, type IoLimit, type Limit } from './parse.js';
-import { formatDevice, parseDevice, type DeviceRule } from './devices.js';
+import { formatDevice, NO_V2_DEVICES, parseDevice, type DeviceRule } from './devices.js';
 
 /** What a caller may ask; strings take the human forms ("64M", "0.5", "max"). */
 export interface Limits {
@@ -152,7 +152,7 @@ export const LIMIT_RULES: readonly LimitRule[] = [
     option: 'devices',
     controller: 'devices',
     v2: () => {
-      throw new CgroupError('the devices limit on cgroup2 needs a BPF_CGROUP_DEVICE program, which tsns does not load');
+      throw new CgroupError(`the devices limit: ${NO_V2_DEVICES}`);
     },
     // Deny first: a group starts with its parent's list (the root's allows everything).
     v1: (p) => [{ file: 'devices.deny', value: 'a' }, ...p.devices!.map((r) => ({ file: 'devices.allow', value: formatDevice(r) }))],
