@@ -11,7 +11,7 @@
 //   bind makes a reference loop the kernel refuses) and would pin the namespace after its
 //   init died. It is joined through /proc/INIT/ns/mnt while the init runs; a pid namespace
 //   cannot take new processes once its init is gone anyway, so nothing is lost.
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, renameSync, writeFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { join } from 'node:path';
 import { runDir } from './paths.js';
@@ -418,6 +418,10 @@ export async function joinContext(state: ContextState, dir: string | undefined, 
 /** What joining a running context takes, for spawn() or a tool's stage (which runs it in place). */
 export async function joinSpec(state: ContextState, dir: string | undefined, options: JoinOptions = {}): Promise<SpawnSpec> {
   if (!isAlive(state, dir)) throw new ContextError(`context '${state.name}' is not running`);
+  // An init that only chrooted (started by an older tsns) would leave a joiner in the host's tree.
+  if (state.root && readlinkSync(`/proc/${state.pid}/root`) !== '/') {
+    throw new ContextError(`context '${state.name}' was started chrooted, not pivoted, by an older tsns: restart it before joining`);
+  }
   const { NAMESPACES } = await import('../sys/ns.js');
   const pathOf = (kind: NamespaceKind, file: string) =>
     dir && state.persisted.includes(kind) ? join(dir, 'ns', kind) : `/proc/${state.pid}/ns/${file}`;

@@ -157,3 +157,19 @@ t.test('from inside a context with a root (startContext): the same', async (t) =
   await started.destroy({ timeoutMs: 0 });
   t.notOk(existsSync(`/sys/fs/cgroup/pids/tsns-ctx-${NAME}`), 'cgroup removed');
 });
+
+t.test('a context whose init only chrooted (an older tsns) is not joined outside its root', async (t) => {
+  const { joinSpec, startTimeOf } = await import('../../src/vserver/context.js');
+  const { spawn } = await import('../../src/spawn/index.js');
+  const root = buildBusyboxRoot(t);
+  const init = spawn({ namespaces: ['mount', 'pid', 'ipc', 'uts'], mountProc: true, root, stdio: 'ignore', env: { PATH: '/bin' } }, ['/bin/sleep', '1000']);
+  t.teardown(async () => {
+    init.kill('SIGKILL');
+    await init.exited;
+  });
+  const state = {
+    name: 'old', pid: init.pid, startTime: startTimeOf(init.pid)!, persisted: [], cgroup: 'none', cgroupDirs: [],
+    root, dropCaps: [], noNewPrivs: false,
+  };
+  await t.rejects(joinSpec(state, undefined), { name: 'ContextError', message: /started chrooted, not pivoted.*restart it/ });
+});
