@@ -1,6 +1,9 @@
 // Per-sandbox cost of library spawns (user+pid+mount with own /proc+uts+ipc, running `true`)
 // against shell loops of util-linux unshare and bwrap, all measured in this run.
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { spawn } from '../dist/index.js';
 
 const N = Number(process.env.N ?? 500);
@@ -39,10 +42,22 @@ try {
 } catch {
   console.log('bwrap not available (apt-get install bubblewrap)');
 }
+// The same sandbox from a minimal C loop: what the kernel alone costs on this machine.
+const dir = mkdtempSync(join(tmpdir(), 'tsns-floor-'));
+let floor = NaN;
+try {
+  execFileSync('cc', ['-O2', '-o', join(dir, 'floor'), new URL('floor.c', import.meta.url).pathname]);
+  floor = Number(execFileSync(join(dir, 'floor'), [String(N)], { encoding: 'utf8' }));
+} catch {
+  console.log('no C compiler: the kernel floor is not measured');
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
 const seq = await sequential();
 const par = await inFlight(8);
 const row = (name, ms) => console.log(`${name.padEnd(36)} ${ms.toFixed(3)} ms/sandbox   ratio to util-linux ${(ms / util).toFixed(2)}   to bwrap ${(ms / bwrap).toFixed(2)}`);
 row('util-linux unshare loop', util);
 row('bwrap loop', bwrap);
+row('kernel floor (C clone loop)', floor);
 row(`tsns spawn, sequential (${N})`, seq);
 row(`tsns spawn, 8 in flight (${N})`, par);
