@@ -10,6 +10,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync
 import { join } from 'node:path';
 import { constants } from 'node:os';
 import { detectLayout, formatSize, openCgroup, type Cgroup, type Layout } from '../cgroup/index.js';
+import { removalSteps } from '../cgroup/steps.js';
 import { explain } from '../sys/explain.js';
 import { FORK, type Step } from '../native/plan.js';
 import { runDir } from '../vserver/paths.js';
@@ -109,15 +110,9 @@ function oomNotes(group: Cgroup, argv: readonly string[], before: number): Step[
   ];
 }
 
-/** The parent's steps that take the group away: what the program left is killed first. */
+/** The parent's steps that take the group away (what the program left is killed first), and its record. */
 function removal(group: Cgroup, record: string | undefined): Step[] {
-  const u = group.unifiedDir;
-  return [
-    // cgroup.kill kills every process of the group at once, forks included (cgroup2, 5.14+).
-    ...(u ? [{ op: 'writeFile', path: `${u}/cgroup.kill`, data: '1' } as Step] : []),
-    ...group.dirs.map((path): Step => ({ op: 'remove', path })),
-    ...(record ? [{ op: 'remove', path: record } as Step] : []),
-  ];
+  return [...removalSteps(group), ...(record ? [{ op: 'remove', path: record } as Step] : [])];
 }
 
 export interface InGroupOptions {

@@ -1,5 +1,9 @@
 // ts-chcontext: util-vserver's chcontext on namespaces and a cgroup.
-import { waitForProgram } from './run.js';
+import { constants } from 'node:os';
+import { join as joinPath } from 'node:path';
+import { runProgram, waitForProgram } from './run.js';
+import { hasStage } from './stage.js';
+import type { ContextSpec } from '../vserver/context.js';
 import { program, runTool, applyExplain, exitLike, ToolError, UsageError } from './common.js';
 
 const FLAGS = ['lock', 'sched', 'nproc', 'private', 'fakeinit'] as const;
@@ -108,11 +112,15 @@ async function join(ctxLib: CtxLib, name: string, argv: string[], disconnect: bo
     if (!state || !ctxLib.isAlive(state, dir)) return undefined;
     check();
     if (state.extra?.private) throw new ToolError(`context ${name} is private: it cannot be joined`);
-    try {
-      child = await ctxLib.joinContext(state, dir, argv, { detached: disconnect });
-    } catch (err) {
-      throw toolError(err, spawnFailure);
+    const failure = (err: unknown) => toolError(err, spawnFailure);
+    if (!disconnect && hasStage()) {
+      // In place: joining the pid namespace forks, and the small parent that waits passes
+      // SIGTERM and SIGHUP on (SIGINT from the terminal reaches the program by itself).
+      const { FORK } = await import('../native/plan.js');
+      const spec = await ctxLib.joinSpec(state, dir).catch((err) => { throw failure(err); });
+      return await runProgram(spec, argv, { failure, inPlace: { joinForkMode: FORK.stops | FORK.forward | FORK.ignoreInt } });
     }
+    child = await ctxLib.joinContext(state, dir, argv, { detached: disconnect }).catch((err) => { throw failure(err); });
   } finally {
     lock.release();
   }
@@ -128,18 +136,18 @@ interface Asked {
 /** Make a context, run argv as (or under) its init, and remove it when that ends. */
 async function create(ctxLib: CtxLib, name: string, dir: string, argv: string[], { o, flags, nproc }: Asked, lock?: { release(): void }): Promise<number> {
   const { spawnFailure } = await import('./messages.js');
-  let dropCaps: number[] = [];
-  if (o.secure) {
-    const { resolveCapDrop } = await import('../sandbox/caps.js');
-    try {
-      dropCaps = resolveCapDrop({ secure: true, cap: [], keep: o.cap });
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
-  }
-  let started;
+  const failure = (err: unknown) => toolError(err, spawnFailure);
   try {
-    started = await ctxLib.startContext({
+    let dropCaps: number[] = [];
+    if (o.secure) {
+      const { resolveCapDrop } = await import('../sandbox/caps.js');
+      try {
+        dropCaps = resolveCapDrop({ secure: true, cap: [], keep: o.cap });
+      } catch (err) {
+        throw new UsageError((err as Error).message);
+      }
+    }
+    const spec: ContextSpec = {
       name,
       dir,
       cgroup: `tsns-ctx-${name}`,
@@ -153,16 +161,63 @@ async function create(ctxLib: CtxLib, name: string, dir: string, argv: string[],
       // util-vserver's chcontext becomes the program: killing the tool ends it.
       deathSignal: o.disconnect ? undefined : 'SIGKILL',
       extra: flags.has('private') ? { private: true } : undefined,
-    }, argv);
-  } catch (err) {
-    throw toolError(err, spawnFailure);
+    };
+    if (!o.disconnect && hasStage()) return await createInPlace(ctxLib, spec, argv, failure);
+    let started;
+    try {
+      started = await ctxLib.startContext(spec, argv);
+    } catch (err) {
+      throw failure(err);
+    }
+    // Detached: the context outlives us; the next run (or --list) clears it once it has ended.
+    if (o.disconnect) return 0;
+    lock?.release();
+    const status = exitLike(await waitForProgram(started.sandbox));
+    await started.destroy({ timeoutMs: 0 });
+    return status;
   } finally {
     lock?.release();
   }
-  // Detached: the context outlives us; the next run (or --list) clears it once it has ended.
-  if (o.disconnect) return 0;
-  const status = exitLike(await waitForProgram(started.sandbox));
-  await started.destroy({ timeoutMs: 0 });
+}
+
+/**
+ * Through the stage: the tool's process unshares, forks the context's init and waits as
+ * small C code; once the init has ended, it kills what is left and removes the cgroup and
+ * the records. A SIGKILLed waiter takes the init along (its death signal), and the next
+ * run clears the records. No Node process stays.
+ */
+async function createInPlace(ctxLib: CtxLib, spec: ContextSpec, argv: string[], failure: (err: unknown) => unknown): Promise<number> {
+  const { FORK } = await import('../native/plan.js');
+  const { removalSteps } = await import('../cgroup/steps.js');
+  const prepared = await ctxLib.prepareContext(spec, false).catch((err) => { throw failure(err); });
+  const dir = spec.dir!;
+  const records = [joinPath(dir, 'state.json'), joinPath(dir, 'record.json'), dir].map((path) => ({ op: 'remove', path }) as const);
+  let ran = true;
+  const status = await runProgram(prepared.spawnSpec, ctxLib.initArgv(argv, spec.fakeinit ?? false), {
+    failure,
+    cleanup: () => { ran = false; },
+    inPlace: {
+      fork: {
+        mode: FORK.forward | FORK.ignoreInt | FORK.reportPid,
+        deathSignal: constants.signals.SIGKILL,
+        // The waiter joined the group before it forked the init: it goes back where it
+        // came from (where the group was made), so that killing the group spares it.
+        parentSteps: [
+          ...prepared.group.dirs.map((d) => ({ op: 'writeFile', path: joinPath(d, '..', 'cgroup.procs'), data: '0' }) as const),
+          ...removalSteps(prepared.group),
+          ...records,
+        ],
+      },
+    },
+    onPid: (pid) => {
+      try {
+        prepared.started(pid);
+      } catch {
+        // Ended already, and its parent removed the records: nothing to keep.
+      }
+    },
+  });
+  if (!ran) await prepared.undo();
   return status;
 }
 

@@ -15,6 +15,8 @@ export interface RunOptions {
   cleanup?: () => void;
   /** How the stage forks, where it does (unshare --fork, nsenter into a pid namespace). */
   inPlace?: InPlace;
+  /** In place: told the pid of the fork's child (FORK.reportPid). */
+  onPid?: (pid: number) => void;
 }
 
 /** Signals sent to us by pid are meant for the program; we go on waiting and end as it does. */
@@ -56,7 +58,7 @@ export async function startProgram(spec: SpawnSpec, argv: readonly string[], fai
 export async function runProgram(spec: SpawnSpec, argv: readonly string[], options: RunOptions = {}): Promise<number> {
   if (hasStage()) {
     const { spawnFailure } = await import('./messages.js');
-    return execInPlace(spec, argv, options.inPlace ?? {}, { failure: options.failure ?? spawnFailure, report: reportError, cleanup: options.cleanup });
+    return execInPlace(spec, argv, options.inPlace ?? {}, { failure: options.failure ?? spawnFailure, report: reportError, cleanup: options.cleanup, onPid: options.onPid });
   }
   let child;
   try {

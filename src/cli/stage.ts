@@ -4,7 +4,7 @@
 // util-linux's helper child does), and word any failure the way the tool words it.
 import { writeSync } from 'node:fs';
 import {
-  encodePlan, int32s, readRecord, PLANNER_PLAN, PLANNER_PLAN_EXPLAIN, REPLY_GO, REPORT_ERROR, REPORT_EXEC, REPORT_READY, type Step,
+  encodePlan, int32s, readRecord, PLANNER_PLAN, PLANNER_PLAN_EXPLAIN, REPLY_GO, REPORT_ERROR, REPORT_EXEC, REPORT_PID, REPORT_READY, type Step,
 } from '../native/plan.js';
 import type { SpawnSpec } from '../spawn/spec.js';
 import type { InPlace } from '../spawn/steps.js';
@@ -51,6 +51,8 @@ export interface InPlaceOptions {
   report: (err: unknown) => number;
   /** Undoes what the planner made before the plan, if the program never runs. */
   cleanup?: () => void;
+  /** Told the pid of a fork's child (FORK.reportPid), as seen here. */
+  onPid?: (pid: number) => void;
 }
 
 /**
@@ -110,6 +112,8 @@ export async function servePlan(steps: Step[], options: InPlaceOptions, atSync?:
       return 1;
     } else if (rec.kind === REPORT_EXEC) {
       execing = true;
+    } else if (rec.kind === REPORT_PID) {
+      options.onPid?.(rec.value);
     }
   }
 }

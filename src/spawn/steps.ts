@@ -45,8 +45,11 @@ export interface ChildFds {
  * parent's behaviour) is a step.
  */
 export interface InPlace {
-  /** Fork after unsharing (unshare --fork); FORK mode bits for the parent that stays. */
-  fork?: { mode: number; deathSignal?: number };
+  /**
+   * Fork after unsharing (unshare --fork); FORK mode bits for the parent that stays, and
+   * what it does once the program has ended (removing what was made for it).
+   */
+  fork?: { mode: number; deathSignal?: number; parentSteps?: Step[] };
   /** FORK mode bits for the fork after joining a pid namespace (nsenter's parent). */
   joinForkMode?: number;
 }
@@ -159,7 +162,10 @@ export function childPlan(spec: SpawnSpec, argv: readonly string[], fds: ChildFd
   };
   if (parent.uidRanges || parent.gidRanges || parent.persist || parent.prepare) steps.push({ op: 'sync' });
   // util-linux forks after the maps and the bind mounts are in place, before the rest.
-  if (inPlace?.fork) steps.push({ op: 'fork', mode: inPlace.fork.mode, deathSignal: inPlace.fork.deathSignal ?? 0 });
+  if (inPlace?.fork) {
+    const after = inPlace.fork.parentSteps ?? [];
+    steps.push({ op: 'fork', mode: inPlace.fork.mode, deathSignal: inPlace.fork.deathSignal ?? 0, parentSteps: after.length }, ...after);
+  }
   if (spec.setgroups && !(gidSelf !== undefined && !gidRanges)) steps.push({ op: 'writeFile', path: '/proc/self/setgroups', data: spec.setgroups });
 
   const newMount = kinds.has('mount');

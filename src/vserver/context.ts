@@ -19,6 +19,7 @@ import { MNT_DETACH, umount2 } from '../sys/mount.js';
 import type { NamespaceKind } from '../sys/ns.js';
 import type { SpawnSpec, StdioOption } from '../spawn/spec.js';
 import type { Sandbox } from '../spawn/index.js';
+import type { Cgroup } from '../cgroup/index.js';
 
 export { runDir, contextDir, anonDir, vserverDir } from './paths.js';
 
@@ -46,6 +47,8 @@ export interface ContextState {
   pid: number;
   /** Its start time (clock ticks after boot, /proc/PID/stat field 22): tells a reused pid apart. */
   startTime: number;
+  /** The init's pid namespace (its inode): where nothing is bind-mounted, what tells a reused pid apart. */
+  pidNs?: number;
   /** Namespace kinds bind-mounted under DIR/ns/. */
   persisted: NamespaceKind[];
   /** The context's cgroup (a name for openCgroup) and the directories joiners enter. */
@@ -152,6 +155,8 @@ export function isAlive(state: ContextState, dir?: string): boolean {
   if (dir && state.persisted.includes('pid')) {
     const kept = nsInode(join(dir, 'ns', 'pid'));
     if (kept === undefined || kept !== nsInode(`/proc/${state.pid}/ns/pid`)) return false;
+  } else if (state.pidNs !== undefined && state.pidNs !== nsInode(`/proc/${state.pid}/ns/pid`)) {
+    return false;
   }
   // A zombie init has ended: its namespace takes no new members.
   try {
@@ -281,15 +286,26 @@ function isAliveNotZombie(pid: number): boolean {
 }
 
 
+/** A context's records and cgroup, made before its init (what startContext and a tool's stage share). */
+export interface PreparedContext {
+  group: Cgroup;
+  /** What spawns the init (argv: initArgv's). */
+  spawnSpec: SpawnSpec;
+  /** Record the init (state.json, when the context has a directory) and return its state. */
+  started(pid: number): ContextState;
+  /** Remove what was made, the init included, for a start that failed. */
+  undo(kill?: () => Promise<void>): Promise<void>;
+}
+
 /**
- * Start a context: make its cgroup (with limits), spawn its init in new namespaces inside
- * it, persist the namespaces and record the state. On any failure everything made so far
- * is removed again before the error is thrown.
+ * Make what a context needs before its init runs: clear what a killed start left, record
+ * what is about to be made (write-ahead), then the cgroup with its limits and devices.
+ * `persist`: bind-mount the namespaces under DIR/ns (for that, the init must be a child
+ * of this process); else joiners take /proc/INIT/ns, told apart by the pid namespace's inode.
  */
-export async function startContext(spec: ContextSpec, argv: readonly string[]): Promise<StartedContext> {
+export async function prepareContext(spec: ContextSpec, persist = true): Promise<PreparedContext> {
   checkContextName(spec.name);
   const { createCgroup, openCgroup } = await import('../cgroup/index.js');
-  const { spawn } = await import('../spawn/index.js');
   const dir = spec.dir;
   if (dir) {
     const was = condition(dir);
@@ -297,7 +313,7 @@ export async function startContext(spec: ContextSpec, argv: readonly string[]): 
     if (was === 'starting') throw new ContextError(`context '${spec.name}' is being started by process ${readRecord(dir)!.owner.pid}`);
     // What a killed start or an init that died unattended left: clear it first.
     if (was === 'broken') await destroyContext(readState(dir), dir, { timeoutMs: 0 });
-    mkdirSync(join(dir, 'ns'), { recursive: true, mode: 0o700 });
+    mkdirSync(persist ? join(dir, 'ns') : dir, { recursive: true, mode: 0o700 });
     writeJson(dir, 'record.json', { cgroup: spec.cgroup, owner: { pid: process.pid, startTime: startTimeOf(process.pid)! } } satisfies ContextRecord);
   }
   // Left over by a crashed owner without state: an empty group is safe to reuse after removal.
@@ -312,13 +328,8 @@ export async function startContext(spec: ContextSpec, argv: readonly string[]): 
   const group = createCgroup(spec.cgroup, { devices: true });
   let netCleanup: (() => void) | undefined;
   let hostDev: string | undefined;
-  let sandbox: Sandbox | undefined;
-  const persisted = NS_PERSISTED.filter((k) => k !== 'net' || spec.net);
-  const undo = async () => {
-    if (sandbox) {
-      sandbox.kill('SIGKILL');
-      await sandbox.exited;
-    }
+  const undo = async (kill?: () => Promise<void>) => {
+    await kill?.();
     try {
       netCleanup?.(); // the lease removes its veth pair
     } catch {
@@ -333,64 +344,94 @@ export async function startContext(spec: ContextSpec, argv: readonly string[]): 
     // runc's device allow-list where a v1 devices controller exists (cgroup2 would need BPF).
     const devices = group.controls('devices') ? (await import('../cgroup/devices.js')).DEFAULT_DEVICES : undefined;
     if (Object.keys(limits).length || devices) group.limit({ ...limits, devices });
-    const kinds: NamespaceKind[] = ['ipc', 'uts', 'pid', 'mount'];
-    if (spec.net) kinds.push('net');
-    const shell = spec.shell ?? '/bin/sh';
-    const full: SpawnSpec = {
-      namespaces: kinds,
-      pidInit: true,
-      mountProc: true,
-      hostname: spec.hostname,
-      root: spec.root,
-      // A root that CAP_SYS_CHROOT cannot leave, and that joiners land on (setns of the mount namespace).
-      pivotRoot: spec.root !== undefined,
-      protectProc: true,
-      cwd: spec.cwd,
-      cgroups: group.dirs,
-      dropCaps: spec.dropCaps,
-      noNewPrivs: spec.noNewPrivs,
-      setsid: spec.setsid || spec.detached,
-      deathSignal: spec.deathSignal,
-      stdio: spec.detached ? detachedStdio() : spec.stdio,
-      env: spec.env,
-      persist: dir ? Object.fromEntries(persisted.map((k) => [k, join(dir, 'ns', k)])) : undefined,
-      prepare: (pid) => {
-        // Nice is inherited by every process of the context: set it on the init before it runs.
-        if (spec.nice !== undefined) setPriority(pid, spec.nice);
-        const lease = spec.network?.(pid);
-        if (lease) {
-          hostDev = lease.hostDev;
-          netCleanup = lease.cleanup;
-        }
-      },
-    };
-    sandbox = spawn(full, initArgv(argv, spec.fakeinit ?? false, shell));
-    const startTime = startTimeOf(sandbox.pid);
-    if (startTime === undefined) throw new ContextError(`the context's init (pid ${sandbox.pid}) ended at once`);
-    const state: ContextState = {
-      name: spec.name,
-      pid: sandbox.pid,
-      startTime,
-      persisted: dir ? persisted : [],
-      cgroup: spec.cgroup,
-      cgroupDirs: group.dirs,
-      hostname: spec.hostname,
-      root: spec.root,
-      dropCaps: [...(spec.dropCaps ?? [])],
-      noNewPrivs: spec.noNewPrivs ?? false,
-      hostDev,
-      extra: spec.extra,
-    };
-    if (dir) writeJson(dir, 'state.json', state);
+  } catch (err) {
+    await undo();
+    throw err;
+  }
+  const kinds: NamespaceKind[] = ['ipc', 'uts', 'pid', 'mount'];
+  if (spec.net) kinds.push('net');
+  const persisted = dir && persist ? NS_PERSISTED.filter((k) => k !== 'net' || spec.net) : [];
+  const spawnSpec: SpawnSpec = {
+    namespaces: kinds,
+    pidInit: true,
+    mountProc: true,
+    hostname: spec.hostname,
+    root: spec.root,
+    // A root that CAP_SYS_CHROOT cannot leave, and that joiners land on (setns of the mount namespace).
+    pivotRoot: spec.root !== undefined,
+    protectProc: true,
+    cwd: spec.cwd,
+    cgroups: group.dirs,
+    dropCaps: spec.dropCaps,
+    noNewPrivs: spec.noNewPrivs,
+    setsid: spec.setsid || spec.detached,
+    deathSignal: spec.deathSignal,
+    stdio: spec.detached ? detachedStdio() : spec.stdio,
+    env: spec.env,
+    persist: persisted.length ? Object.fromEntries(persisted.map((k) => [k, join(dir!, 'ns', k)])) : undefined,
+    prepare: spec.nice === undefined && !spec.network ? undefined : (pid) => {
+      // Nice is inherited by every process of the context: set it on the init before it runs.
+      if (spec.nice !== undefined) setPriority(pid, spec.nice);
+      const lease = spec.network?.(pid);
+      if (lease) {
+        hostDev = lease.hostDev;
+        netCleanup = lease.cleanup;
+      }
+    },
+  };
+  return {
+    group,
+    spawnSpec,
+    undo,
+    started(pid) {
+      const startTime = startTimeOf(pid);
+      if (startTime === undefined) throw new ContextError(`the context's init (pid ${pid}) ended at once`);
+      const state: ContextState = {
+        name: spec.name,
+        pid,
+        startTime,
+        pidNs: nsInode(`/proc/${pid}/ns/pid`),
+        persisted,
+        cgroup: spec.cgroup,
+        cgroupDirs: group.dirs,
+        hostname: spec.hostname,
+        root: spec.root,
+        dropCaps: [...(spec.dropCaps ?? [])],
+        noNewPrivs: spec.noNewPrivs ?? false,
+        hostDev,
+        extra: spec.extra,
+      };
+      if (dir) writeJson(dir, 'state.json', state);
+      return state;
+    },
+  };
+}
+
+/**
+ * Start a context: make its cgroup (with limits), spawn its init in new namespaces inside
+ * it, persist the namespaces and record the state. On any failure everything made so far
+ * is removed again before the error is thrown.
+ */
+export async function startContext(spec: ContextSpec, argv: readonly string[]): Promise<StartedContext> {
+  const { spawn } = await import('../spawn/index.js');
+  const prepared = await prepareContext(spec);
+  let sandbox: Sandbox | undefined;
+  try {
+    sandbox = spawn(prepared.spawnSpec, initArgv(argv, spec.fakeinit ?? false, spec.shell ?? '/bin/sh'));
+    const state = prepared.started(sandbox.pid);
     const started = sandbox;
     let destroyed: Promise<void> | undefined;
     return {
       sandbox: started,
       state,
-      destroy: (options) => (destroyed ??= destroyContext(state, dir, options)),
+      destroy: (options) => (destroyed ??= destroyContext(state, spec.dir, options)),
     };
   } catch (err) {
-    await undo();
+    const child = sandbox;
+    await prepared.undo(child && (async () => {
+      child.kill('SIGKILL');
+      await child.exited;
+    }));
     throw err;
   }
 }

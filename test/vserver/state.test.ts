@@ -255,3 +255,32 @@ t.test('bad input: one line, no stack trace', async (t) => {
   t.equal(bad.exitCode, 1);
   t.match(bad.stderr, /unknown option '--bogus'/);
 });
+
+t.test('ts-chcontext and ts-vserver exec run in place: a small C waiter, the caller\'s descriptors', async (t) => {
+  const name = `${tag}p`;
+  config(name);
+  t.teardown(() => vserver([name, 'stop']));
+  t.equal((await vserver([name, 'start'])).exitCode, 0);
+  for (const [label, run_] of [
+    ['ts-chcontext', (args: string[], o: Record<string, unknown>) => chcontext(args, o)],
+    ['ts-vserver exec', (args: string[], o: Record<string, unknown>) => vserver([name, 'exec', ...args], o)],
+  ] as const) {
+    const marker = `sleep\u0000${uniqueSleep()}`;
+    const program = run_(['sleep', marker.slice(6)], {});
+    await waitFor('the program', () => processesWith(marker).length > 0);
+    const status = readFileSync(`/proc/${program.pid}/status`, 'utf8');
+    t.match(status, /^Name:\s+(memfd:)?tsns-stag/m, `${label}: the process that waits is the stage`);
+    const rss = Number(/^VmRSS:\s+(\d+)/m.exec(status)?.[1]);
+    t.ok(rss < 8192, `${label}: it keeps ${rss} kB`);
+    program.kill('SIGTERM');
+    // (Under ts-chcontext the program's parent is the context's init, a shell that ends as it did: 143.)
+    const ended = await program;
+    t.ok(ended.signal === 'SIGTERM' || ended.exitCode === 143, `${label}: SIGTERM reaches the program (${ended.signal ?? ended.exitCode})`);
+    t.same(processesWith(marker), []);
+    // A descriptor of the caller's reaches the program (util-linux's `read -u 4`).
+    const reader = run_(['sh', '-c', 'read -r line <&4; echo "got $line"'], { stdio: ['ignore', 'pipe', 'pipe', 'ignore', 'pipe'] });
+    (reader.stdio[4] as NodeJS.WritableStream).end('fd4\n');
+    const r = await reader;
+    t.equal(r.stdout, 'got fd4', `${label}: ${r.stderr}`);
+  }
+});
