@@ -149,8 +149,11 @@ t.test('from inside a context with a root (startContext): the same', async (t) =
   assertContained(t, results(out), 'init');
 
   const joined = await joinContext(started.state, dir, ['/bin/sh', '-c', 'pwd; ls'], { stdio: ['ignore', 'pipe', 'inherit'], env: { PATH: '/bin' } });
-  let jout = '';
-  joined.stdout!.on('data', (d: Buffer) => { jout += String(d); });
+  // All of the output: the pipe may still hold some when the exit is seen.
+  const jout = await new Promise<string>((resolve) => {
+    let o = '';
+    joined.stdout!.on('data', (d: Buffer) => { o += String(d); }).on('end', () => resolve(o));
+  });
   await joined.exited;
   t.match(jout, /^\/\n/, 'a joiner starts in the root\'s /');
   t.match(jout, /vserver-root-marker/, 'and sees the root\'s files');
