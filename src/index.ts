@@ -1,5 +1,5 @@
 // tsns: the public API.
-export { spawn, enter, subidRange, mapLines, signalNumber, type Sandbox } from './spawn/index.js';
+export { spawn, enter, subidRange, mapLines, signalNumber, type Spawned } from './spawn/index.js';
 export type * from './spawn/spec.js';
 export { SysError, errnoName } from './sys/errors.js';
 export { setExplain } from './sys/explain.js';

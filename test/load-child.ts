@@ -10,7 +10,7 @@ import { gzip } from 'node:zlib';
 import { readdir, readFile } from 'node:fs/promises';
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { spawn as nodeSpawn } from 'node:child_process';
-import { spawn, enter, type Sandbox, type ExitStatus } from '../src/spawn/index.js';
+import { spawn, enter, type Spawned, type ExitStatus } from '../src/spawn/index.js';
 
 const say = (o: Record<string, unknown>) => process.stdout.write(JSON.stringify(o) + '\n');
 const check = (name: string, ok: boolean, detail?: unknown) => say({ check: name, ok, ...(ok ? {} : { detail }) });
@@ -43,7 +43,7 @@ function keepPoolBusy(n: number): Promise<void>[] {
 }
 
 /** Run `total` jobs with at most `inFlight` started and not yet ended. */
-async function pool(total: number, inFlight: number, start: (k: number) => Sandbox, after?: (sb: Sandbox, k: number) => void): Promise<ExitStatus[]> {
+async function pool(total: number, inFlight: number, start: (k: number) => Spawned, after?: (sb: Spawned, k: number) => void): Promise<ExitStatus[]> {
   const statuses: ExitStatus[] = new Array(total);
   const alive = new Set<Promise<void>>();
   for (let k = 0; k < total; k++) {
@@ -63,7 +63,7 @@ async function pool(total: number, inFlight: number, start: (k: number) => Sandb
   return statuses;
 }
 
-const started: Sandbox[] = [];
+const started: Spawned[] = [];
 function killAll(): void {
   for (const sb of started) {
     try { sb.kill('SIGKILL'); } catch { /* gone */ }
@@ -71,7 +71,7 @@ function killAll(): void {
 }
 
 /** A process whose own pid 1 is `sleep 60`, with its own /proc: what enter() joins. */
-function target(): Sandbox {
+function target(): Spawned {
   const sb = spawn({ namespaces: ['pid', 'mount'], mountProc: true, deathSignal: 'SIGKILL', stdio: 'ignore' }, ['sleep', '60']);
   started.push(sb);
   return sb;
@@ -164,7 +164,7 @@ const scenarios: Record<string, () => Promise<void>> = {
     check(`child_process gives a program fds ${expected.join(', ')}`, Object.keys(refFds).join(',') === expected.join(','), refFds);
     const t = target();
     const pidns = nsOf(t.pid, 'pid');
-    const programs: Sandbox[] = [];
+    const programs: Spawned[] = [];
     for (let k = 0; k < 8; k++) {
       await new Promise((r) => setImmediate(r));
       const sb = enter(t.pid, ['pid'], ['sleep', '60'], { stdio: 'ignore', deathSignal: 'SIGKILL' });

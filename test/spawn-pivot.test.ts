@@ -4,10 +4,10 @@ import t from 'tap';
 import { chmodSync, copyFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn } from '../src/spawn/index.js';
-import type { Sandbox } from '../src/spawn/index.js';
+import type { Spawned } from '../src/spawn/index.js';
 import { buildBusyboxRoot } from './rootfs.js';
 
-function output(s: Sandbox): Promise<string> {
+function output(s: Spawned): Promise<string> {
   return new Promise((resolve) => {
     let out = '';
     s.stdout!.on('data', (d) => (out += d)).on('end', () => resolve(out));

@@ -7,12 +7,12 @@ import { join } from 'node:path';
 import { spawn } from '../src/spawn/index.js';
 import { capLastCap } from '../src/sys/caps.js';
 import { MNT_DETACH, umount2 } from '../src/sys/mount.js';
-import type { Sandbox, SpawnSpec } from '../src/spawn/index.js';
+import type { Spawned, SpawnSpec } from '../src/spawn/index.js';
 
 // Specs a TypeScript caller could not write, as a JavaScript caller or a config file can.
 const bad = (spec: Record<string, unknown>): SpawnSpec => spec as SpawnSpec;
 
-function output(s: Sandbox): Promise<string> {
+function output(s: Spawned): Promise<string> {
   return new Promise((resolve) => {
     let out = '';
     s.stdout!.on('data', (d) => (out += d)).on('end', () => resolve(out));

@@ -3,9 +3,9 @@ import t from 'tap';
 import { readlinkSync } from 'node:fs';
 import { spawn, enter } from '../src/spawn/index.js';
 import { StepError } from '../src/native/stage.js';
-import type { Sandbox } from '../src/spawn/index.js';
+import type { Spawned } from '../src/spawn/index.js';
 
-function output(s: Sandbox): Promise<string> {
+function output(s: Spawned): Promise<string> {
   return new Promise((resolve) => {
     let out = '';
     s.stdout!.on('data', (d) => (out += d)).on('end', () => resolve(out));

@@ -1,5 +1,5 @@
 // The end of every tool that runs a program: spawn it, wait for it, end as it ended.
-import type { Sandbox } from '../spawn/index.js';
+import type { Spawned } from '../spawn/index.js';
 import type { ExitStatus, SpawnSpec } from '../spawn/spec.js';
 import type { InPlace } from '../spawn/steps.js';
 import { exitLike, reportError } from './common.js';
@@ -26,7 +26,7 @@ const FORWARDED = ['SIGTERM', 'SIGHUP'] as const;
  * How `child` ends. SIGINT from the terminal reaches the program by itself (it is in our
  * process group), so we only ignore it, as util-linux does; SIGTERM and SIGHUP are passed on.
  */
-export async function waitForProgram(child: Sandbox): Promise<ExitStatus> {
+export async function waitForProgram(child: Spawned): Promise<ExitStatus> {
   const ignore = () => {};
   const forward = (sig: NodeJS.Signals) => child.kill(sig);
   process.on('SIGINT', ignore);
@@ -40,7 +40,7 @@ export async function waitForProgram(child: Sandbox): Promise<ExitStatus> {
 }
 
 /** Spawn `argv` per `spec`; a failure is thrown in the words `failure` gives it (util-linux's by default). */
-export async function startProgram(spec: SpawnSpec, argv: readonly string[], failure?: (err: unknown) => unknown): Promise<Sandbox> {
+export async function startProgram(spec: SpawnSpec, argv: readonly string[], failure?: (err: unknown) => unknown): Promise<Spawned> {
   const { spawn } = await import('../spawn/index.js');
   const { spawnFailure } = await import('./messages.js');
   try {

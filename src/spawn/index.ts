@@ -20,7 +20,7 @@ export { subidRange, mapLines } from './idmap.js';
 export { signalNumber } from './steps.js';
 
 /** A running sandboxed program. */
-export interface Sandbox {
+export interface Spawned {
   /** pid in the caller's pid namespace */
   readonly pid: number;
   readonly stdin: Writable | null;
@@ -167,7 +167,7 @@ export function parentWork(spec: SpawnSpec, parent: ParentWork, child: number): 
  * been exec'd; a failure of any set-up step throws a SysError naming the step, and
  * leaves no child behind.
  */
-export function spawn(spec: SpawnSpec, argv: readonly string[] = []): Sandbox {
+export function spawn(spec: SpawnSpec, argv: readonly string[] = []): Spawned {
   validateSpawn(spec, argv);
   const stdio = setUpStdio(spec.stdio);
   const opened: number[] = [];
@@ -218,7 +218,7 @@ export function spawn(spec: SpawnSpec, argv: readonly string[] = []): Sandbox {
 }
 
 /** Run `argv` in the namespaces of process `pid` (all of the given kinds). */
-export function enter(pid: number, kinds: readonly NamespaceKind[], argv: readonly string[] = [], spec: SpawnSpec = {}): Sandbox {
+export function enter(pid: number, kinds: readonly NamespaceKind[], argv: readonly string[] = [], spec: SpawnSpec = {}): Spawned {
   return spawn({
     forkAfterJoin: true,
     ...spec,

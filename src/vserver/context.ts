@@ -18,7 +18,7 @@ import { runDir } from './paths.js';
 import { MNT_DETACH, umount2 } from '../sys/mount.js';
 import type { NamespaceKind } from '../sys/ns.js';
 import type { SpawnSpec, StdioOption } from '../spawn/spec.js';
-import type { Sandbox } from '../spawn/index.js';
+import type { Spawned } from '../spawn/index.js';
 import type { Cgroup } from '../cgroup/index.js';
 
 export { runDir, contextDir, anonDir, vserverDir } from './paths.js';
@@ -98,7 +98,7 @@ export interface ContextSpec {
 
 /** A context this process started. */
 export interface StartedContext {
-  sandbox: Sandbox;
+  sandbox: Spawned;
   state: ContextState;
   /** Tear it down: kill what is left, unmount, remove the cgroup and state (idempotent). */
   destroy(options?: { timeoutMs?: number }): Promise<void>;
@@ -415,7 +415,7 @@ export async function prepareContext(spec: ContextSpec, persist = true): Promise
 export async function startContext(spec: ContextSpec, argv: readonly string[]): Promise<StartedContext> {
   const { spawn } = await import('../spawn/index.js');
   const prepared = await prepareContext(spec);
-  let sandbox: Sandbox | undefined;
+  let sandbox: Spawned | undefined;
   try {
     sandbox = spawn(prepared.spawnSpec, initArgv(argv, spec.fakeinit ?? false, spec.shell ?? '/bin/sh'));
     const state = prepared.started(sandbox.pid);
@@ -450,7 +450,7 @@ export interface JoinOptions {
  * cgroup namespace would be rooted right), then its namespaces in setns order, fork into
  * its pid namespace, its root, and its capability limits.
  */
-export async function joinContext(state: ContextState, dir: string | undefined, argv: readonly string[], options: JoinOptions = {}): Promise<Sandbox> {
+export async function joinContext(state: ContextState, dir: string | undefined, argv: readonly string[], options: JoinOptions = {}): Promise<Spawned> {
   const spec = await joinSpec(state, dir, options);
   const { spawn } = await import('../spawn/index.js');
   return spawn(spec, argv);

@@ -8,7 +8,7 @@ import {
 } from './context.js';
 import { lockName, type NameLock } from './lock.js';
 import { runDir, vserverDir } from './paths.js';
-import type { Sandbox } from '../spawn/index.js';
+import type { Spawned } from '../spawn/index.js';
 import type { SpawnSpec } from '../spawn/spec.js';
 import { configuredNames, loadConfig, type VserverConfig } from './config.js';
 
@@ -152,7 +152,7 @@ export async function prepareExec(name: string, options: JoinOptions = {}): Prom
 }
 
 /** Run argv inside NAME: all its namespaces, its root, its cgroup and capability limits. */
-export async function exec(name: string, argv: readonly string[], options: JoinOptions = {}): Promise<Sandbox> {
+export async function exec(name: string, argv: readonly string[], options: JoinOptions = {}): Promise<Spawned> {
   const { spec, lock } = await prepareExec(name, options);
   try {
     const { spawn } = await import('../spawn/index.js');
