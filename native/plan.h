@@ -39,13 +39,23 @@
 	X(EXEC,          22,  2, -1, 0x0)  /* i: argc, search PATH; s: file, argv[argc], NULL, env... */ \
 	X(OPEN,          23,  2,  1, 0x0)  /* i: open flags, slot; s: path (opened close-on-exec) */ \
 	X(REMOVE,        24,  0,  1, 0x0)  /* s: path (rmdir, or unlink a file; EBUSY retried for 2 s; ENOENT is success) */ \
-	X(NOTE,          25,  2,  3, 0x0)  /* i: signal (0: any end; n > 0: the child died of n; n < 0: it did not die of -n), above; s: file, key, message */
+	X(NOTE,          25,  2,  3, 0x0)  /* i: signal (0: any end; n > 0: the child died of n; n < 0: it did not die of -n), above; s: file, key, message */ \
+	X(SYMLINK,       26,  0,  2, 0x0)  /* s: target, linkpath */ \
+	X(CHMOD,         27,  1,  1, 0x0)  /* i: mode; s: path */ \
+	X(MOUNT_SETATTR, 28,  4,  1, 0x0)  /* i: flags (AT_RECURSIVE...), attr_set, attr_clr, propagation; s: path */ \
+	X(SECCOMP,       29, -1,  0, 0x0)  /* i: flags, then the filter: one struct sock_filter per int (at most 4096) */ \
+	X(LANDLOCK,      30,  1,  0, 0x0)  /* i: ruleset fd (or -1-slot): landlock_restrict_self */ \
+	X(SETRLIMIT,     31,  3,  0, 0x0)  /* i: resource, soft, hard (-1: RLIM_INFINITY) */ \
+	X(UMASK,         32,  1,  0, 0x0)  /* i: mask */ \
+	X(CLOSE_FROM,    33,  1,  0, 0x0)  /* i: first fd: it and every one above close at exec (the report channel lives until then) */ \
+	X(CREATE_FILE,   34,  2,  2, 0x2)  /* i: mode, source fd (-1: none); s: path, data (NULL: copy the fd) */ \
+	X(MKNOD,         35,  2,  1, 0x0)  /* i: mode (type and permissions), dev; s: path */
 
 enum tsns_op {
 #define TSNS_OP_ENUM(name, code, ints, strs, nulls) TSNS_OP_##name = code,
 	TSNS_OPS(TSNS_OP_ENUM)
 #undef TSNS_OP_ENUM
-	TSNS_OP_MAX = 25
+	TSNS_OP_MAX = 35
 };
 
 /* FORK's mode bits. */
@@ -69,6 +79,7 @@ enum tsns_fork {
 #define TSNS_MAX_STDIO 1024
 #define TSNS_MAX_STRS 262144
 #define TSNS_MAX_SLOTS 64
+#define TSNS_MAX_FILTER 4096   /* BPF_MAXINSNS */
 
 /* What the stage writes to the report pipe: 3 x i32 {kind, step index, value}. */
 enum tsns_report {

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -26,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
 #include "runner.h"
 
 #define VARIABLE 0xffffffffu
@@ -117,6 +119,31 @@ static int check_step(struct step *s)
 		return i[0] < -TSNS_MAX_SLOTS || i[0] > INT32_MAX ? -EINVAL : 0;
 	case TSNS_OP_FORK:
 		return i[0] < 0 || i[0] > 63 || i[1] < 0 || i[1] >= NSIG || i[2] < 0 || i[2] >= TSNS_MAX_STEPS ? -EINVAL : 0;
+	case TSNS_OP_SECCOMP:
+		/* A sock_fprog for the raw call, filled here: the runner may not allocate. */
+		if (s->nint < 2 || s->nint - 1 > TSNS_MAX_FILTER || i[0] < 0 || i[0] > 0xff)
+			return -EINVAL;
+		s->scratch = malloc(sizeof(struct sock_fprog));
+		if (!s->scratch)
+			return -ENOMEM;
+		((struct sock_fprog *)s->scratch)->len = (unsigned short)(s->nint - 1);
+		((struct sock_fprog *)s->scratch)->filter = (struct sock_filter *)(s->ints + 1);
+		return 0;
+	case TSNS_OP_LANDLOCK:
+		return i[0] < -TSNS_MAX_SLOTS || i[0] > INT32_MAX ? -EINVAL : 0;
+	case TSNS_OP_SETRLIMIT:
+		return i[0] < 0 || i[0] >= RLIMIT_NLIMITS || i[1] < -1 || i[2] < -1 ? -EINVAL : 0;
+	case TSNS_OP_CHMOD:
+	case TSNS_OP_UMASK:
+		return i[0] < 0 || i[0] > 07777 ? -EINVAL : 0;
+	case TSNS_OP_CLOSE_FROM:
+		return i[0] < 3 || i[0] > INT32_MAX ? -EINVAL : 0;
+	case TSNS_OP_CREATE_FILE:
+		return i[0] < 0 || i[0] > 07777 || i[1] < -1 || i[1] > INT32_MAX || (i[1] < 0) != (s->strs[1] != NULL) ? -EINVAL : 0;
+	case TSNS_OP_MKNOD:
+		return i[0] < 0 || i[0] > 0xffffffffLL || i[1] < 0 ? -EINVAL : 0;
+	case TSNS_OP_MOUNT_SETATTR:
+		return i[0] < 0 || i[0] > INT32_MAX || i[1] < 0 || i[2] < 0 || i[3] < 0 ? -EINVAL : 0;
 	case TSNS_OP_EXEC:
 		if (i[0] < 1 || (uint64_t)i[0] + 2 > s->nstr || s->strs[0] == NULL || s->strs[i[0] + 1] != NULL)
 			return -EINVAL;
@@ -308,6 +335,50 @@ static int write_file(const char *path, const char *data)
 	}
 	return close(fd);
 }
+
+/* A new file with `mode`, holding `data` or what can be read from `from` (bwrap --file). */
+static int create_file(const char *path, int mode, const char *data, int from)
+{
+	char buf[4096];
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+	if (fd < 0)
+		return -1;
+	for (;;) {
+		const char *q = data;
+		ssize_t n = data ? (ssize_t)strlen(data) : read(from, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			int e = errno;
+			close(fd);
+			errno = e;
+			return n < 0 ? -1 : 0;
+		}
+		if (!data)
+			q = buf;
+		while (n > 0) {
+			ssize_t w = write(fd, q, (size_t)n);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0) {
+				int e = w < 0 ? errno : EIO;
+				close(fd);
+				errno = e;
+				return -1;
+			}
+			q += w;
+			n -= w;
+		}
+		if (data) {
+			close(fd);
+			return 0;
+		}
+	}
+}
+
+struct tsns_mount_attr {   /* struct mount_attr of <linux/mount.h>, which older headers lack */
+	uint64_t attr_set, attr_clr, propagation, userns_fd;
+};
 
 static int capset_masks(const int64_t *m)
 {
@@ -655,6 +726,22 @@ static long run_step(struct stage *st, const struct step *s)
 	}
 	case TSNS_OP_REMOVE: return remove_path(v[0]);
 	case TSNS_OP_NOTE: return note_step(s);
+	case TSNS_OP_SYMLINK: return symlink(v[0], v[1]);
+	case TSNS_OP_CHMOD: return chmod(v[0], (mode_t)i[0]);
+	case TSNS_OP_MOUNT_SETATTR: {
+		struct tsns_mount_attr attr = { (uint64_t)i[1], (uint64_t)i[2], (uint64_t)i[3], 0 };
+		return syscall(SYS_mount_setattr, AT_FDCWD, v[0], (unsigned)i[0], &attr, sizeof(attr));
+	}
+	case TSNS_OP_SECCOMP: return syscall(SYS_seccomp, 1 /* SECCOMP_SET_MODE_FILTER */, (unsigned)i[0], s->scratch);
+	case TSNS_OP_LANDLOCK: return syscall(SYS_landlock_restrict_self, fd_of(st, i[0]), 0U);
+	case TSNS_OP_SETRLIMIT: {
+		struct rlimit lim = { i[1] < 0 ? RLIM_INFINITY : (rlim_t)i[1], i[2] < 0 ? RLIM_INFINITY : (rlim_t)i[2] };
+		return syscall(SYS_prlimit64, 0, (int)i[0], &lim, NULL);
+	}
+	case TSNS_OP_UMASK: umask((mode_t)i[0]); return 0;
+	case TSNS_OP_CLOSE_FROM: return syscall(SYS_close_range, (unsigned)i[0], ~0U, 4U /* CLOSE_RANGE_CLOEXEC */);
+	case TSNS_OP_CREATE_FILE: return create_file(v[0], (int)i[0], v[1], (int)i[1]);
+	case TSNS_OP_MKNOD: return mknod(v[0], (mode_t)i[0], (dev_t)i[1]);
 	}
 	errno = EINVAL;
 	return -1;

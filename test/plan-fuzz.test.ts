@@ -38,6 +38,7 @@ const MAX_GROUPS = 65536;
 const MAX_STDIO = 1024;
 const MAX_STRS = 262144;
 const MAX_SLOTS = 64;
+const MAX_FILTER = 4096;
 const ID_MAX = 4294967294n; // (uid_t)-1 is "unchanged" to the kernel, never an id
 const INT32_MAX = 2147483647n;
 const NSIG_MAX = 64n;
@@ -134,6 +135,32 @@ function reference(buf: Buffer): { ok: boolean; why: string } {
       case 'SETNS': case 'FCHDIR':
         if (int(0) < -BigInt(MAX_SLOTS) || int(0) > INT32_MAX) return bad('fd out of range');
         break;
+      case 'SECCOMP':
+        if (nint < 2 || nint - 1 > MAX_FILTER) return bad(`SECCOMP of ${nint}`);
+        if (int(0) < 0n || int(0) > 0xffn) return bad('SECCOMP flags out of range');
+        break;
+      case 'LANDLOCK':
+        if (int(0) < -BigInt(MAX_SLOTS) || int(0) > INT32_MAX) return bad('fd out of range');
+        break;
+      case 'SETRLIMIT':
+        if (int(0) < 0n || int(0) >= 16n || int(1) < -1n || int(2) < -1n) return bad('SETRLIMIT out of range');
+        break;
+      case 'CHMOD': case 'UMASK':
+        if (int(0) < 0n || int(0) > 0o7777n) return bad('mode out of range');
+        break;
+      case 'CLOSE_FROM':
+        if (int(0) < 3n || int(0) > INT32_MAX) return bad('CLOSE_FROM out of range');
+        break;
+      case 'CREATE_FILE':
+        if (int(0) < 0n || int(0) > 0o7777n || int(1) < -1n || int(1) > INT32_MAX) return bad('CREATE_FILE out of range');
+        if ((int(1) < 0n) !== !nulls.includes(1)) return bad('CREATE_FILE needs data or an fd, not both');
+        break;
+      case 'MKNOD':
+        if (int(0) < 0n || int(0) > 0xffffffffn || int(1) < 0n) return bad('MKNOD out of range');
+        break;
+      case 'MOUNT_SETATTR':
+        if (int(0) < 0n || int(0) > INT32_MAX || int(1) < 0n || int(2) < 0n || int(3) < 0n) return bad('MOUNT_SETATTR out of range');
+        break;
       case 'FORK':
         if (int(0) < 0n || int(0) > 63n || int(1) < 0n || int(1) > NSIG_MAX) return bad('FORK mode or signal out of range');
         if (int(2) < 0n || int(2) >= BigInt(MAX_STEPS)) return bad('FORK parent steps out of range');
@@ -218,6 +245,16 @@ function randomStep(r: Rng): Step {
       deathSignal: r.chance(0.5) ? r.int(65) : r.pick([0, 9, 15, 64]), ...(r.chance(0.5) ? { parentSteps: r.pick([0, 1, 2, r.int(4096)]) } : {}),
     };
     case 'remove': return { op: 'remove', path: path(r) };
+    case 'symlink': return { op: 'symlink', target: text(r, 20), path: path(r) };
+    case 'chmod': return { op: 'chmod', path: path(r), mode: r.pick([0o755, 0o1777, 0o7777, r.int(0o7777)]) };
+    case 'mountSetattr': return { op: 'mountSetattr', path: path(r), flags: r.pick([0, 0x8000, r.u32() & 0x7fffffff]), set: r.int(256), clear: r.int(256), propagation: r.pick([0, 0x40000, 0x80000]) };
+    case 'seccomp': return { op: 'seccomp', flags: r.int(16), filter: Buffer.from(Array.from({ length: 8 * r.range(1, r.chance(0.05) ? 4096 : 16) }, () => r.int(256))) };
+    case 'landlock': return { op: 'landlock', fd: fd() };
+    case 'setrlimit': return { op: 'setrlimit', resource: r.int(16), soft: r.pick([-1, 0, 1024, r.int(2 ** 31)]), hard: r.pick([-1, 4096, r.int(2 ** 31)]) };
+    case 'umask': return { op: 'umask', mask: r.int(0o10000) };
+    case 'closeFrom': return { op: 'closeFrom', first: r.pick([3, 4, 100, 2147483647]) };
+    case 'createFile': return r.chance(0.5) ? { op: 'createFile', path: path(r), mode: r.int(0o10000), data: text(r, 40) } : { op: 'createFile', path: path(r), mode: r.int(0o10000), fd: r.int(100) };
+    case 'mknod': return { op: 'mknod', path: path(r), mode: r.pick([0o20666, 0o60660, r.u32()]), dev: r.pick([0, 259, r.u32()]) };
     case 'note': return { op: 'note', signal: r.pick([0, 9, -9, r.range(-65, 65)]), above: r.pick([0, -1, r.int(1000)]), file: path(r), key: text(r, 8), message: text(r, 40) };
     case 'mkdir': return { op: 'mkdir', path: path(r), mode: r.pick([0o755, 0o700, 0, r.u32()]) };
     case 'setsid': return { op: 'setsid' };

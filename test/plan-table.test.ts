@@ -130,6 +130,19 @@ const samples: Record<keyof typeof OP, Step[]> = {
   open: [{ op: 'open', path: '/proc/self/ns/net', flags: 0, slot: 63 }],
   remove: [{ op: 'remove', path: '/sys/fs/cgroup/unified/x' }],
   note: [{ op: 'note', signal: -9, above: 0, file: '/sys/fs/cgroup/x/memory.events', key: 'oom_kill', message: 'out of memory' }],
+  symlink: [{ op: 'symlink', target: 'usr/bin', path: '/newroot/bin' }],
+  chmod: [{ op: 'chmod', path: '/newroot/tmp', mode: 0o1777 }],
+  mountSetattr: [{ op: 'mountSetattr', path: '/newroot/usr', flags: 0x8000, set: 1, clear: 0, propagation: 0 }],
+  seccomp: [
+    { op: 'seccomp', flags: 0, filter: Buffer.from('0600000000000000', 'hex') },
+    { op: 'seccomp', flags: 2, filter: Buffer.alloc(8 * 3, 0xff) },
+  ],
+  landlock: [{ op: 'landlock', fd: 7 }, { op: 'landlock', fd: -3 }],
+  setrlimit: [{ op: 'setrlimit', resource: 7, soft: 1024, hard: -1 }],
+  umask: [{ op: 'umask', mask: 0o22 }],
+  closeFrom: [{ op: 'closeFrom', first: 3 }],
+  createFile: [{ op: 'createFile', path: '/newroot/etc/passwd', mode: 0o644, data: 'root:x:0:0::/:/bin/sh\n' }, { op: 'createFile', path: '/f', mode: 0o600, fd: 5 }],
+  mknod: [{ op: 'mknod', path: '/newroot/dev/null', mode: 0o20666, dev: 259 }],
 };
 
 interface Decoded { op: number; ints: bigint[]; strs: (Buffer | null)[]; trace: Buffer | null }
@@ -187,6 +200,7 @@ t.test('the encoder writes each op with the counts plan.h fixes', async (t) => {
   const list = (step: Step) => decode(encodePlan([step]))[0];
   for (const s of samples.setgroups) t.equal(list(s).ints.length, (s as { gids: number[] }).gids.length, 'setgroups: one int per gid');
   for (const s of samples.stdio) t.equal(list(s).ints.length, (s as { sources: unknown[] }).sources.length, 'stdio: one int per fd');
+  for (const s of samples.seccomp) t.equal(list(s).ints.length, 1 + (s as { filter: Buffer }).filter.length / 8, 'seccomp: flags, then one int per instruction');
   for (const s of samples.exec) {
     const e = s as Extract<Step, { op: 'exec' }>;
     const r = list(s);
@@ -197,7 +211,7 @@ t.test('the encoder writes each op with the counts plan.h fixes', async (t) => {
     t.equal(r.strs.filter((x) => x === null).length, 1, 'exec: no other NULL');
   }
   // the ops whose table counts are -1 are exactly the list ops plan.ts encodes from lists
-  t.same(rows.filter((r) => r.ints < 0).map((r) => r.name).sort(), ['SETGROUPS', 'STDIO'], 'ops with a list of ints');
+  t.same(rows.filter((r) => r.ints < 0).map((r) => r.name).sort(), ['SECCOMP', 'SETGROUPS', 'STDIO'], 'ops with a list of ints');
   t.same(rows.filter((r) => r.strs < 0).map((r) => r.name).sort(), ['EXEC'], 'ops with a list of strings');
   // a plan of every sample decodes back into as many records, in order
   const all = Object.values(samples).flat();

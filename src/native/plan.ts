@@ -13,6 +13,8 @@ export const OP = {
   writeFile: 1, unshare: 2, setns: 3, mount: 4, umount2: 5, pivotRoot: 6, chroot: 7, chdir: 8,
   fchdir: 9, sethostname: 10, setdomainname: 11, setgroups: 12, setgid: 13, setuid: 14, prctl: 15,
   capset: 16, stdio: 17, sync: 18, fork: 19, mkdir: 20, setsid: 21, exec: 22, open: 23, remove: 24, note: 25,
+  symlink: 26, chmod: 27, mountSetattr: 28, seccomp: 29, landlock: 30, setrlimit: 31, umask: 32, closeFrom: 33,
+  createFile: 34, mknod: 35,
 } as const;
 
 /** FORK's mode bits (native/plan.h enum tsns_fork). */
@@ -96,7 +98,23 @@ export type Step =
    * A fork's parent step: print `message` when the child's end matches `signal` (0: any;
    * n: it died of n; -n: it did not) and the number after "key " in `file` is above `above`.
    */
-  | { op: 'note'; signal: number; above: number; file: string; key: string; message: string };
+  | { op: 'note'; signal: number; above: number; file: string; key: string; message: string }
+  | { op: 'symlink'; target: string; path: string }
+  | { op: 'chmod'; path: string; mode: number }
+  /** mount_setattr(2): flags (AT_RECURSIVE...), MOUNT_ATTR_* to set and to clear, propagation. */
+  | { op: 'mountSetattr'; path: string; flags: number; set: number; clear: number; propagation: number }
+  /** Install a compiled seccomp filter: its sock_filter instructions, 8 bytes each (seccomp(2) flags). */
+  | { op: 'seccomp'; flags: number; filter: Buffer }
+  /** landlock_restrict_self(2) with a ruleset descriptor (or -1-k for slot k). */
+  | { op: 'landlock'; fd: number }
+  /** prlimit(0, resource, {soft, hard}); -1 is RLIM_INFINITY. */
+  | { op: 'setrlimit'; resource: number; soft: number; hard: number }
+  | { op: 'umask'; mask: number }
+  /** Every descriptor from `first` on closes at exec (close_range CLOSE_RANGE_CLOEXEC). */
+  | { op: 'closeFrom'; first: number }
+  /** A new file (O_EXCL, no symlink followed) holding `data`, or what descriptor `fd` reads to its end. */
+  | { op: 'createFile'; path: string; mode: number; data?: string; fd?: number }
+  | { op: 'mknod'; path: string; mode: number; dev: number };
 
 /** The call a step makes and its strace-style arguments, for --explain and SysError. */
 export function describe(step: Step): { call: string; args: string } {
@@ -126,7 +144,23 @@ export function describe(step: Step): { call: string; args: string } {
     case 'exec': return { call: 'execve', args: `${cstr(step.file)}, [${step.argv.map(cstr).join(', ')}], [/* ${step.env.length} vars */]` };
     case 'remove': return { call: 'remove', args: cstr(step.path) };
     case 'note': return { call: 'note', args: `${cstr(step.file)}, ${cstr(step.key)} > ${step.above}, ${cstr(step.message)}` };
+    case 'symlink': return { call: 'symlink', args: `${cstr(step.target)}, ${cstr(step.path)}` };
+    case 'chmod': return { call: 'chmod', args: `${cstr(step.path)}, 0${step.mode.toString(8)}` };
+    case 'mountSetattr': return { call: 'mount_setattr', args: `AT_FDCWD, ${cstr(step.path)}, ${step.flags}, {attr_set=${step.set}, attr_clr=${step.clear}, propagation=${step.propagation}}` };
+    case 'seccomp': return { call: 'seccomp', args: `SECCOMP_SET_MODE_FILTER, ${step.flags}, {len=${step.filter.length / 8}, filter=...}` };
+    case 'landlock': return { call: 'landlock_restrict_self', args: `${step.fd}, 0` };
+    case 'setrlimit': return { call: 'prlimit64', args: `0, ${step.resource}, {rlim_cur=${step.soft < 0 ? 'RLIM_INFINITY' : step.soft}, rlim_max=${step.hard < 0 ? 'RLIM_INFINITY' : step.hard}}, NULL` };
+    case 'umask': return { call: 'umask', args: `0${step.mask.toString(8)}` };
+    case 'closeFrom': return { call: 'close_range', args: `${step.first}, ~0U, CLOSE_RANGE_CLOEXEC` };
+    case 'createFile': return { call: 'open', args: `${cstr(step.path)}, O_WRONLY|O_CREAT|O_EXCL|O_NOFOLLOW, 0${step.mode.toString(8)}` };
+    case 'mknod': return { call: 'mknod', args: `${cstr(step.path)}, 0${step.mode.toString(8)}, ${step.dev}` };
   }
+}
+
+/** A filter's instructions as the plan's ints: each 8-byte sock_filter read as one little-endian i64. */
+function filterInts(filter: Buffer): bigint[] {
+  if (filter.length % 8 !== 0) throw new RangeError(`a seccomp filter is whole 8-byte instructions (got ${filter.length} bytes)`);
+  return Array.from({ length: filter.length / 8 }, (_, k) => filter.readBigInt64LE(8 * k));
 }
 
 function operands(step: Step): { ints: (number | bigint)[]; strs: (string | null)[] } {
@@ -153,6 +187,16 @@ function operands(step: Step): { ints: (number | bigint)[]; strs: (string | null
     case 'exec': return { ints: [step.argv.length, step.search ? 1 : 0], strs: [step.file, ...step.argv, null, ...step.env] };
     case 'remove': return { ints: [], strs: [step.path] };
     case 'note': return { ints: [step.signal, step.above], strs: [step.file, step.key, step.message] };
+    case 'symlink': return { ints: [], strs: [step.target, step.path] };
+    case 'chmod': return { ints: [step.mode], strs: [step.path] };
+    case 'mountSetattr': return { ints: [step.flags, step.set, step.clear, step.propagation], strs: [step.path] };
+    case 'seccomp': return { ints: [step.flags, ...filterInts(step.filter)], strs: [] };
+    case 'landlock': return { ints: [step.fd], strs: [] };
+    case 'setrlimit': return { ints: [step.resource, step.soft, step.hard], strs: [] };
+    case 'umask': return { ints: [step.mask], strs: [] };
+    case 'closeFrom': return { ints: [step.first], strs: [] };
+    case 'createFile': return { ints: [step.mode, step.fd ?? -1], strs: [step.path, step.data ?? null] };
+    case 'mknod': return { ints: [step.mode, step.dev], strs: [step.path] };
   }
 }
 
