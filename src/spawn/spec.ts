@@ -1,5 +1,6 @@
 // What a caller asks of spawn(): the typed boundary of the sandbox API.
 import type { NamespaceKind } from '../sys/ns.js';
+import type { Step } from '../native/plan.js';
 
 /** One line of a uid_map/gid_map: ids inside, ids outside, how many. */
 export interface IdRange {
@@ -64,6 +65,17 @@ export interface SpawnSpec {
    * files, an empty read-only tmpfs over directories). With `root` it needs `pivotRoot`.
    */
   protectProc?: boolean;
+  /**
+   * Steps that build and enter the program's root, run once the new mount namespace's
+   * propagation is set, in place of `root`, `pivotRoot` and `mountProc` (the Sandbox's
+   * filesystem compiles to these: src/sandbox/).
+   */
+  rootSteps?: readonly Step[];
+  /**
+   * Steps run last, after ids, capabilities, no_new_privs and setsid, right before the
+   * exec: rlimits, Landlock, and the seccomp filter last of all (src/sandbox/).
+   */
+  finalSteps?: readonly Step[];
   /** Directory to chdir to (an fd from open() also works for nsenter's -w). */
   cwd?: string;
   /**

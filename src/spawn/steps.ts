@@ -182,7 +182,9 @@ export function childPlan(spec: SpawnSpec, argv: readonly string[], fds: ChildFd
     ...(spec.protectProc ? protectProcSteps(dir) : []),
   ];
   const pivot = spec.pivotRoot === true && spec.root !== undefined;
-  if (fds.root !== undefined) {
+  if (spec.rootSteps) {
+    steps.push(...spec.rootSteps);
+  } else if (fds.root !== undefined) {
     steps.push({ op: 'fchdir', fd: fds.root, path: spec.root }, { op: 'chroot', path: '.' });
   } else if (pivot) {
     // /proc goes in before the pivot (the child is in its new pid namespace already), so
@@ -247,6 +249,8 @@ export function childPlan(spec: SpawnSpec, argv: readonly string[], fds: ChildFd
   // parent left to watch (its fork step sets --kill-child's).
   if (spec.deathSignal !== undefined && !inPlace) steps.push({ op: 'prctl', option: PR_SET_PDEATHSIG, arg2: signalNumber(spec.deathSignal) });
   if (spec.setsid) steps.push({ op: 'setsid' });
+
+  steps.push(...(spec.finalSteps ?? []));
 
   const env = spec.env ?? process.env;
   const program = programOf(argv, env);

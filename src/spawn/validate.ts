@@ -183,6 +183,8 @@ const FIELDS: { [K in keyof SpawnSpec]?: Check } = {
   root: (f, v) => path(f, v),
   pivotRoot: boolean,
   protectProc: boolean,
+  rootSteps: (f, v) => steps(f, v),
+  finalSteps: (f, v) => steps(f, v),
   cwd: (f, v) => path(f, v),
   uid: (f, v) => id(f, v),
   gid: (f, v) => id(f, v),
@@ -241,8 +243,18 @@ const FIELDS: { [K in keyof SpawnSpec]?: Check } = {
   },
 };
 
+/** Compiled steps (the Sandbox's): checked in full by encodePlan and the stage's parser. */
+function steps(f: string, v: unknown): void {
+  array(f, v, 'an array of plan steps');
+  v.forEach((step, i) => object(`${f}[${i}]`, step, 'a plan step { op, ... }'));
+}
+
 /** What one field needs of the others. */
 function together(spec: SpawnSpec): void {
+  if (spec.rootSteps) {
+    for (const f of ['root', 'pivotRoot', 'mountProc'] as const) if (spec[f] !== undefined) valueError(f, 'left out with `rootSteps`, which build the root', spec[f]);
+    if (!spec.namespaces?.includes('mount')) valueError('rootSteps', 'used with a new mount namespace (`namespaces` with \'mount\')', true);
+  }
   if (spec.pivotRoot) {
     if (spec.root === undefined) valueError('pivotRoot', 'used with `root`', true);
     if (!spec.namespaces?.includes('mount') && !spec.mountProc) valueError('pivotRoot', 'used with a new mount namespace (`namespaces` with \'mount\', or `mountProc`)', true);
