@@ -1,5 +1,5 @@
 // Root filesystems for vservers: a busybox one made here, or Debian's via debootstrap.
-import { copyFileSync, chmodSync, existsSync, mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { reasonOf } from '../sys/errors.js';
@@ -34,6 +34,27 @@ function makeDirs(path: string): void {
   }
 }
 
+/**
+ * ROOT/REL, refused when a part below ROOT is a symbolic link (the last one too, unless
+ * `lastMayLink`): root inside a vserver can make its /etc a link to a host directory,
+ * which the host would resolve against its own /, and a rebuild (--force) would write there.
+ */
+function inside(root: string, rel: string, lastMayLink = false): string {
+  const parts = rel.split('/').filter(Boolean);
+  let at = resolve(root);
+  for (const [i, part] of parts.entries()) {
+    at = join(at, part);
+    let link: boolean;
+    try {
+      link = lstatSync(at).isSymbolicLink();
+    } catch {
+      break; // not there yet: what is below it is made here, not followed
+    }
+    if (link && !(lastMayLink && i === parts.length - 1)) throw new BuildError(`${at} is a symbolic link: refusing to build through it (remove it, or build into an empty directory)`);
+  }
+  return join(root, rel);
+}
+
 function checkEmpty(root: string, force: boolean): void {
   if (existsSync(root) && !statSync(root).isDirectory()) throw new BuildError(`${root} is not a directory`);
   if (existsSync(root) && readdirSync(root).length && !force) {
@@ -56,17 +77,17 @@ export function buildBusybox(name: string, root: string, options: { force?: bool
   const busybox = findBusybox();
   checkEmpty(root, options.force ?? false);
   for (const d of ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'etc', 'proc', 'sys', 'dev', 'tmp', 'root', 'var/run', 'var/log', 'home']) {
-    makeDirs(join(root, d));
+    makeDirs(inside(root, d));
   }
-  chmodSync(join(root, 'tmp'), 0o1777);
-  copyFileSync(busybox, join(root, 'bin/busybox'));
-  chmodSync(join(root, 'bin/busybox'), 0o755);
+  chmodSync(inside(root, 'tmp'), 0o1777);
+  copyFileSync(busybox, inside(root, 'bin/busybox'));
+  chmodSync(inside(root, 'bin/busybox'), 0o755);
   const r = spawnSync(busybox, ['--list-full'], { encoding: 'utf8' });
   if (r.status !== 0) throw new BuildError(`${busybox} --list-full failed: ${(r.stderr || r.error?.message || '').trim()}`);
   for (const applet of r.stdout.split('\n').filter(Boolean)) {
-    const link = join(root, applet);
-    if (existsSync(link) || applet === 'bin/busybox') continue;
-    makeDirs(dirname(link));
+    const link = inside(root, applet, true);
+    if (applet === 'bin/busybox' || lstatSync(link, { throwIfNoEntry: false })) continue;
+    makeDirs(inside(root, dirname(applet)));
     symlinkSync('/bin/busybox', link);
   }
   const files: Record<string, string> = {
@@ -76,10 +97,10 @@ export function buildBusybox(name: string, root: string, options: { force?: bool
     'etc/hosts': `127.0.0.1\tlocalhost\n127.0.1.1\t${options.hostname ?? name}\n`,
     'etc/profile': 'export PS1="[\\u@\\h \\W]\\$ "\n',
   };
-  for (const [f, text] of Object.entries(files)) writeFileSync(join(root, f), text);
+  for (const [f, text] of Object.entries(files)) writeFileSync(inside(root, f), text);
   for (const [dev, major, minor, mode] of DEVICES) {
-    const path = join(root, 'dev', dev);
-    if (existsSync(path)) continue;
+    const path = inside(root, `dev/${dev}`, true);
+    if (lstatSync(path, { throwIfNoEntry: false })) continue;
     const m = spawnSync('mknod', ['-m', mode.toString(8), path, 'c', String(major), String(minor)], { encoding: 'utf8' });
     if (m.status !== 0) throw new BuildError(`mknod ${path} failed: ${(m.stderr || m.error?.message || '').trim()}`);
   }
