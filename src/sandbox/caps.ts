@@ -25,6 +25,12 @@ export const SECURE_DROP: number[] = [
   // any root: the "shocker" escape. runc drops it by default; root keeps reading its own
   // files through CAP_DAC_OVERRIDE.
   cap('CAP_DAC_READ_SEARCH'),
+  // With it, root inside may ptrace and read through /proc (mem, environ, fd/) even a
+  // process that is not dumpable: a joiner (ts-vserver exec/enter, ts-chcontext --ctx)
+  // is in the context's pid namespace between its fork and its exec, still holding every
+  // capability and the admin's environment. runc does not grant it either; tracing a
+  // process of one's own credentials needs no capability.
+  cap('CAP_SYS_PTRACE'),
 ];
 
 export interface CapDropOptions {
