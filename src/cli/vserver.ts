@@ -69,9 +69,12 @@ async function main(): Promise<number> {
         await vs.stop(name);
         return await start(vs, name, rest);
       case 'enter': return await inside(vs, name, []);
-      case 'exec':
-        if (!rest.length) throw new UsageError('exec needs a command');
-        return await inside(vs, name, rest[0] === '--' ? rest.slice(1) : rest);
+      case 'exec': {
+        // `exec --` alone is no command either (it would become `enter`).
+        const argv = rest[0] === '--' ? rest.slice(1) : rest;
+        if (!argv.length) throw new UsageError('exec needs a command');
+        return await inside(vs, name, argv);
+      }
       case 'status': return await status(vs, name);
       case 'ps': {
         const rows = [['PID', 'HOSTPID', 'STAT', 'COMMAND'], ...vs.ps(name).map((p) => [String(p.inside), String(p.pid), p.state, p.cmd])];
@@ -88,6 +91,8 @@ async function main(): Promise<number> {
         } catch (err) {
           throw new UsageError((err as Error).message);
         }
+        // kill(2) takes 0 to SIGRTMAX; Node throws on anything else.
+        if (signal > 64) throw new UsageError(`unknown signal: ${sig}`);
         vs.kill(name, Number(pid), signal);
         return 0;
       }

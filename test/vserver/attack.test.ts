@@ -158,3 +158,19 @@ t.test('a --secure context cannot leave its cgroup through the host\'s cgroupfs'
   const line = (r.stdout as string).split('\n').find((l) => /(:pids:|^0::)/.test(l)) ?? '';
   t.match(line, /tsns-ctx-/, `still in the context's group: ${line}`);
 });
+
+t.test('bad input: a signal number kill(2) does not take, `exec --` without a command', async (t) => {
+  const name = `${tag}i`;
+  config(name);
+  t.equal((await vserver([name, 'build', '--busybox'])).exitCode, 0);
+  t.equal((await vserver([name, 'start'])).exitCode, 0);
+  const k = await vserver([name, 'kill', '1', '99999']);
+  t.equal(k.exitCode, 1, 'kill with signal 99999 fails');
+  t.match(k.stderr, /^ts-vserver: unknown signal: 99999$/m, 'in one line');
+  t.notMatch(k.stderr, /node:internal|\n\s+at /, 'no stack trace');
+  const e = await vserver([name, 'exec', '--'], { input: 'echo entered\n' });
+  t.equal(e.exitCode, 1, '`exec --` is refused');
+  t.match(e.stderr, /exec needs a command/);
+  t.notMatch(e.stdout, /entered/, 'no shell ran');
+  t.equal((await vserver([name, 'stop'])).exitCode, 0);
+});
