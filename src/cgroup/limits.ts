@@ -17,6 +17,8 @@ export interface Limits {
   cpu?: Limit | string;
   /** Relative share, 1..10000, default 100 (v2 cpu.weight, v1 cpu.shares = weight * 1024 / 100). */
   cpuWeight?: number | string;
+  /** Relative IO share, 1..10000, default 100 (v2 io.weight "default N", v1 blkio.weight = weight / 10, 10..1000). */
+  ioWeight?: number | string;
   /** Per-device bandwidth/IOPS (v2 io.max, v1 blkio.throttle.*_device). */
   io?: IoLimit | string | readonly (IoLimit | string)[];
   /**
@@ -34,6 +36,7 @@ export interface ParsedLimits {
   pids?: Limit;
   cpu?: Limit;
   cpuWeight?: number;
+  ioWeight?: number;
   io?: IoLimit[];
   devices?: DeviceRule[];
 }
@@ -50,6 +53,7 @@ export function parseLimits(limits: Limits): ParsedLimits {
       case 'pids': out.pids = parseCount(v as Limit | string, 'pids limit'); break;
       case 'cpu': out.cpu = parseCpu(v as Limit | string, 'cpu limit'); break;
       case 'cpuWeight': out.cpuWeight = parseWeight(v as number | string, 'cpu weight'); break;
+      case 'ioWeight': out.ioWeight = parseWeight(v as number | string, 'io weight'); break;
       case 'io': {
         const list = Array.isArray(v) ? v : [v];
         out.io = list.map((x: IoLimit | string) => {
@@ -61,7 +65,7 @@ export function parseLimits(limits: Limits): ParsedLimits {
       }
       case 'devices': out.devices = (v as readonly (DeviceRule | string)[]).map(parseDevice); break;
       default:
-        throw new CgroupError(`unknown limit '${String(key)}' (expected memory, memorySwap, pids, cpu, cpuWeight, io or devices)`);
+        throw new CgroupError(`unknown limit '${String(key)}' (expected memory, memorySwap, pids, cpu, cpuWeight, ioWeight, io or devices)`);
     }
   }
   return out;
@@ -131,6 +135,13 @@ export const LIMIT_RULES: readonly LimitRule[] = [
     v2: (p) => [{ file: 'cpu.weight', value: String(p.cpuWeight) }],
     // Proportional, so both defaults meet: weight 100 = 1024 shares.
     v1: (p) => [{ file: 'cpu.shares', value: String(Math.max(2, Math.round((p.cpuWeight! * 1024) / 100))) }],
+  },
+  {
+    option: 'ioWeight',
+    controller: 'io',
+    v2: (p) => [{ file: 'io.weight', value: `default ${p.ioWeight}` }],
+    // v1's proportional weight (CFQ/BFQ only) has a tenth of the range.
+    v1: (p) => [{ file: 'blkio.weight', value: String(Math.min(1000, Math.max(10, Math.round(p.ioWeight! / 10)))) }],
   },
   {
     option: 'io',
