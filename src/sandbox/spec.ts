@@ -159,6 +159,11 @@ const security = z.strictObject({
   /** OCI's five sets, exactly. */
   capabilities: capSets.optional(),
   seccomp: seccomp.optional(),
+  /**
+   * Compiled seccomp filters (bwrap's --seccomp and --add-seccomp-fd): descriptors whose
+   * bytes are sock_filter programs, read before the start and installed in order after `seccomp`.
+   */
+  seccompFilters: z.array(fd).optional(),
   /** Landlock (where the kernel has it): only these paths, read-only or read-write. */
   landlock: z.strictObject({ ro: z.array(absPath).optional(), rw: z.array(absPath).optional() }).optional(),
   /** OCI's, refused when set: tsns runs no LSM profile. */
