@@ -138,6 +138,8 @@ const seccomp = z.strictObject({
   profile: z.enum(['default', 'none']).optional(),
   /** By name: these fail with `errno` (default EPERM), or kill when action is kill. */
   deny: z.array(z.string().min(1)).optional(),
+  action: z.enum(['errno', 'kill', 'kill-process', 'trap', 'log']).optional(),
+  errno: z.int().min(1).max(4095).optional(),
   /** By name: only these (and what the program needs to start) are allowed. */
   allow: z.array(z.string().min(1)).optional(),
   defaultAction: z.enum(SECCOMP_ACTIONS).optional(),
@@ -148,6 +150,8 @@ const seccomp = z.strictObject({
   rules: z.array(seccompRule).optional(),
   architectures: z.array(z.string()).optional(),
   flags: z.array(z.string()).optional(),
+  /** A name libseccomp does not know: an error, or ignored (OCI's rule, for OCI configs). */
+  unknownSyscalls: z.enum(['error', 'ignore']).optional(),
 });
 
 const security = z.strictObject({
