@@ -166,7 +166,7 @@ export function isAlive(state: ContextState, dir?: string): boolean {
   }
 }
 
-function readJson<T>(dir: string, file: string): T | undefined {
+export function readJson<T>(dir: string, file: string): T | undefined {
   try {
     return JSON.parse(readFileSync(join(dir, file), 'utf8')) as T;
   } catch {
@@ -174,7 +174,8 @@ function readJson<T>(dir: string, file: string): T | undefined {
   }
 }
 
-function writeJson(dir: string, file: string, value: unknown): void {
+/** Write DIR/FILE as JSON, atomically (the sandbox's records use it too). */
+export function writeJson(dir: string, file: string, value: unknown): void {
   writeFileSync(join(dir, `${file}.tmp`), JSON.stringify(value, null, 2) + '\n');
   // rename is atomic: a reader never sees half a file
   renameSync(join(dir, `${file}.tmp`), join(dir, file));

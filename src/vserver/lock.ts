@@ -12,7 +12,7 @@ export interface NameLock {
 }
 
 /** Wait (without blocking the event loop) until the lock on `kind`/`name` is ours. */
-export async function lockName(kind: 'vserver' | 'ctx', name: string, mode: 'exclusive' | 'shared'): Promise<NameLock> {
+export async function lockName(kind: 'vserver' | 'ctx' | 'sandbox', name: string, mode: 'exclusive' | 'shared'): Promise<NameLock> {
   const dir = join(runDir(), 'lock');
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   // Lock files stay: removing one would let two holders lock two different files.

@@ -21,3 +21,8 @@ export function anonDir(name: string): string {
 export function vserverDir(name: string): string {
   return join(runDir(), 'vserver', name);
 }
+
+/** The record directory of Sandbox ID (src/sandbox/sandbox.ts). */
+export function sandboxDir(id: string): string {
+  return join(runDir(), 'sandbox', id);
+}
