@@ -37,9 +37,10 @@ export function pivotSteps(root: string, inside: Step[]): Step[] {
  * Files are masked with the caller's /dev/null (so the mask is made before a pivot, while
  * the host's /dev/null is reachable, and nothing inside the root can swap it); directories
  * with an empty read-only tmpfs. Which entries exist is read from this /proc: it is the same
- * kernel.
+ * kernel. `devNull` is where the caller's /dev/null is at that moment (the Sandbox builds its
+ * root with the host's tree at /oldroot).
  */
-export function protectProcSteps(dir: string): Step[] {
+export function protectProcSteps(dir: string, devNull = '/dev/null'): Step[] {
   const steps: Step[] = [];
   for (const name of PROC_READONLY) {
     if (!entryOf(name)) continue;
@@ -55,7 +56,7 @@ export function protectProcSteps(dir: string): Step[] {
     const target = join(dir, name);
     steps.push(entry === 'dir'
       ? { op: 'mount', source: 'tmpfs', target, fstype: 'tmpfs', flags: MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, data: 'size=0' }
-      : { op: 'mount', source: '/dev/null', target, fstype: null, flags: MS_BIND });
+      : { op: 'mount', source: devNull, target, fstype: null, flags: MS_BIND });
   }
   return steps;
 }
