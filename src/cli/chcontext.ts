@@ -57,7 +57,8 @@ async function main(): Promise<number> {
   }
   if (nproc !== undefined) {
     flags.add('nproc');
-    if (!/^[1-9]\d*$/.test(nproc)) throw new UsageError(`invalid process limit '${nproc}': expected a positive number`);
+    // pid_max is at most 2^22: no limit above it means anything.
+    if (!/^[1-9]\d{0,6}$/.test(nproc) || Number(nproc) > 4194304) throw new UsageError(`invalid process limit '${nproc}': expected a number from 1 to 4194304`);
   } else if (flags.has('nproc')) {
     throw new UsageError('--flag nproc needs a limit: --flag nproc=N or --nproc N');
   }
@@ -156,6 +157,8 @@ async function create(ctxLib: CtxLib, name: string, dir: string, argv: string[],
       dropCaps,
       // A context with reduced capabilities must not win them back through setuid binaries.
       noNewPrivs: o.secure ?? false,
+      // ...nor through a new user namespace, which would hand them all back.
+      seccomp: o.secure ? 'default' : undefined,
       fakeinit: flags.has('fakeinit'),
       detached: o.disconnect,
       // util-vserver's chcontext becomes the program: killing the tool ends it.

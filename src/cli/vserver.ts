@@ -58,6 +58,7 @@ async function main(): Promise<number> {
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
+  if (['stop', 'status', 'ps', 'enter'].includes(command) && rest.length) throw new UsageError(`${command} takes no argument (got '${rest[0]}')`);
   try {
     switch (command) {
       case 'build': return await build(vs, name, rest);

@@ -80,6 +80,8 @@ async function startLocked(name: string, cfg: VserverConfig, argv: readonly stri
     root: cfg.rootdir,
     dropCaps,
     noNewPrivs: true,
+    // No new user namespaces: inside one, root would get back every capability dropped here.
+    seccomp: 'default',
     nice: cfg.nice,
     fakeinit: true,
     detached: true,
@@ -144,7 +146,11 @@ export async function prepareExec(name: string, options: JoinOptions = {}): Prom
   try {
     const state = runningOrThrow(name);
     if (state.extra?.private) throw new VserverError(`vserver ${name} is private (S_FLAGS private): it cannot be entered`);
-    return { spec: await joinSpec(state, vserverDir(name), { env: INSIDE_ENV, cwd: '/', ...options }), lock };
+    const spec = await joinSpec(state, vserverDir(name), { env: INSIDE_ENV, cwd: '/', ...options });
+    // No descriptor of the caller's beyond stdio goes in: one on a host directory would
+    // be a way out of the root (fchdir), as runc exec and lxc-attach know.
+    spec.finalSteps = [{ op: 'closeFrom', first: 3 }, ...(spec.finalSteps ?? [])];
+    return { spec, lock };
   } catch (err) {
     lock.release();
     throw err;
