@@ -185,6 +185,9 @@ int main(int argc, char **argv)
 	memset(&st, 0, sizeof(st));
 	if (!plan || tsns_parse(plan, len, &st) != 0)
 		return 1;
+	/* The report pipe must close at the program's exec: EOF tells Node it runs. */
+	if (fcntl(3, F_SETFD, FD_CLOEXEC) < 0)
+		return 1;
 	st.report_fd = 3;
 	st.go_fd = st.explain_fd = -1;
 	st.label = "[sandbox] ";

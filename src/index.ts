@@ -14,3 +14,5 @@ export { listNamespaces, scanNamespaces, type NamespaceRecord, type ListOptions 
 export * as cgroup from './cgroup/index.js';
 export * as net from './net/index.js';
 export { SECURE_DROP, resolveCapDrop } from './sandbox/caps.js';
+export { Sandbox, type SandboxEvent, type SandboxMetrics, type SandboxStatus, type SandboxExit, type ExitReason, type SandboxLimits, type SandboxStdio, type CreateOptions, type ExecOptions } from './sandbox/sandbox.js';
+export { parseSpec, SpecError, type SandboxSpec } from './sandbox/spec.js';

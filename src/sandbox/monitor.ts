@@ -1,0 +1,91 @@
+// Starting a sandbox's program under its monitor (native/monitor.c). Node execs
+// tsns-monitor on the fast clone path (no copy of Node's memory stays); the monitor
+// clones the program with the plan's namespace flags and runs the rest of the plan there,
+// reporting over fd 3 as the library's child does. The monitor waits, enforces the time
+// limits and records the end in the sandbox's directory, whether or not this Node lives.
+import { existsSync, openSync, closeSync, rmSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { runStage, StepError, StageError } from '../native/stage.js';
+import { encodePlan, readRecord, REPORT_ERROR, REPORT_PID, type Step } from '../native/plan.js';
+import { PR_SET_PDEATHSIG } from '../sys/prctl.js';
+import { close, pipe2 } from '../sys/io.js';
+import { waitpid } from '../sys/proc.js';
+import { childFds, childPlan, openInPlan } from '../spawn/steps.js';
+import type { SpawnSpec } from '../spawn/spec.js';
+
+export const MONITOR = fileURLToPath(new URL('../../native/build/tsns-monitor', import.meta.url));
+
+/** stdin, stdout, stderr of the program: the caller's, /dev/null, or a descriptor. */
+export type SandboxStdio = 'inherit' | 'ignore' | number;
+
+export interface MonitorStart {
+  /** The record directory: the plan is handed over there, the status written there. */
+  dir: string;
+  /** tsns-monitor's options (limits.ts monitorArgs). */
+  args: string[];
+  /** SIGKILL of this process kills the monitor (and with it the program). */
+  dieWithParent: boolean;
+  stdio: readonly SandboxStdio[];
+}
+
+/** The file the monitor records the program's end in. */
+export const statusFile = (dir: string) => join(dir, 'exit');
+
+/** Start `argv` as `spec` describes under a new monitor: the monitor's pid and the program's. */
+export function startMonitor(spec: SpawnSpec, argv: readonly string[], options: MonitorStart): { monitor: number; pid: number } {
+  if (!existsSync(MONITOR)) throw new Error(`the sandbox monitor is not built (${MONITOR} is missing): run \`npm install\` or \`make -C native\``);
+  // Paths to join are opened by the program's process itself, as in the tools' stage.
+  const opens: Step[] = [];
+  const plan = childPlan({ ...spec, deathSignal: undefined }, argv, childFds(spec, [], openInPlan(opens)));
+  if (Object.values(plan.parent).some(Boolean))
+    throw new TypeError('uidMap/gidMap: a sandbox takes root, current or one id (ranges need a parent at the sync step, which a monitor has not)');
+  const steps = [...opens, ...plan.steps];
+  const planFile = join(options.dir, 'plan');
+  writeFileSync(planFile, encodePlan(steps), { mode: 0o600 });
+  const devnull: number[] = [];
+  const [reportRead, reportWrite] = pipe2();
+  const sources = options.stdio.slice(0, 3).map((s, fd): number | 'keep' => {
+    if (s === 'inherit') return 'keep';
+    if (s === 'ignore') {
+      devnull.push(openSync('/dev/null', fd === 0 ? 'r' : 'w'));
+      return devnull[devnull.length - 1];
+    }
+    return s;
+  });
+  while (sources.length < 3) sources.push('keep');
+  const outer: Step[] = [
+    { op: 'stdio', sources: [...sources, reportWrite] },
+    ...(options.dieWithParent ? [{ op: 'prctl', option: PR_SET_PDEATHSIG, arg2: 9 } as Step] : []),
+    // Its own session: a terminal's signals to this process's group are not the monitor's.
+    { op: 'setsid' },
+    { op: 'exec', file: MONITOR, argv: [MONITOR, ...options.args, String(plan.cloneFlags), planFile, statusFile(options.dir)], env: [], search: false },
+  ];
+  let monitor: number;
+  try {
+    monitor = runStage(outer, { cloneFlags: 0 });
+  } finally {
+    close(reportWrite);
+    for (const fd of devnull) closeSync(fd);
+  }
+  let pid: number | undefined;
+  let failure: Error | undefined;
+  let execd = false;
+  try {
+    for (let rec = readRecord(reportRead); rec; rec = readRecord(reportRead)) {
+      if (rec.kind === REPORT_PID) pid = rec.value;
+      else if (rec.kind === REPORT_ERROR) failure ??= new StepError(steps[rec.index], rec.value);
+      else execd = true;
+    }
+  } finally {
+    close(reportRead);
+  }
+  if (failure || pid === undefined || !execd) {
+    // The monitor records the failed start and ends at once: reap it, and drop its record.
+    waitpid(monitor);
+    rmSync(statusFile(options.dir), { force: true });
+  }
+  if (failure) throw failure;
+  if (pid === undefined || !execd) throw new StageError('the sandbox\'s program ended before it ran (its monitor could not start it)');
+  return { monitor, pid };
+}

@@ -1,0 +1,389 @@
+// The Sandbox lifecycle, in the shape of containerd's Sandbox Controller: create, start,
+// exec, stop, wait, status, update, metrics, events, delete; many per Node process.
+//
+// Records live in RUN/sandbox/ID (src/vserver/paths.ts), with the vserver contexts' crash
+// safety:
+// - record.json, written before anything is made: the cgroup's name and the creating
+//   process (pid and start time). A create killed half-way leaves a record whose owner is
+//   gone and no state: the next create (any id) removes it and its cgroup.
+// - state.json, once the program runs: the monitor's and the program's pids with their
+//   start times, the spec, the namespaces. Sandbox.list()/get() find it from any process.
+// - exit, written by the monitor (native/monitor.c), which is the program's parent: a
+//   Node process that restarted is not, and could never learn the exit status itself.
+// - exit.json: the structured exit, kept once computed (the cgroup's figures go at delete).
+// A monitor that is gone without an exit record (killed, or its owner died with
+// dieWithParent) leaves a broken record, which the next create removes too.
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { createCgroup, openCgroup, type Cgroup } from '../cgroup/index.js';
+import { enter, type Spawned } from '../spawn/index.js';
+import { watchExit } from '../spawn/reaper.js';
+import type { ExitStatus, StdioOption } from '../spawn/spec.js';
+import type { NamespaceKind } from '../sys/ns.js';
+import { lockName } from '../vserver/lock.js';
+import { runDir, sandboxDir } from '../vserver/paths.js';
+import { readJson, readRecord, startTimeOf, writeJson, type ContextRecord } from '../vserver/context.js';
+import { compile, type Compiled } from './compile.js';
+import { applyLimits, cgroupLimits, exitFrom, limitCounters, monitorArgs, type SandboxExit, type SandboxLimits } from './limits.js';
+import { startMonitor, statusFile, type SandboxStdio } from './monitor.js';
+import { parseSpec, SpecError, type SandboxSpec } from './spec.js';
+
+export type { SandboxExit, ExitReason, SandboxLimits } from './limits.js';
+export type { SandboxStdio } from './monitor.js';
+
+export type SandboxStatus = 'created' | 'running' | 'stopped';
+
+export type SandboxEvent =
+  | { type: 'started'; pid: number }
+  | { type: 'exec'; pid: number; argv: string[] }
+  | { type: 'limit-hit'; limit: string }
+  | { type: 'oom'; kills: number }
+  | { type: 'exited'; exit: SandboxExit };
+
+export interface SandboxMetrics {
+  /** CPU time of the whole tree, microseconds. */
+  cpuUsageUsec: number;
+  memoryCurrent?: number;
+  memoryPeak?: number;
+  pidsCurrent?: number;
+  oomKills: number;
+  limitsHit: string[];
+}
+
+export interface CreateOptions {
+  /** The program's stdin, stdout, stderr; default 'inherit'. */
+  stdio?: readonly SandboxStdio[];
+}
+
+export interface ExecOptions {
+  stdio?: StdioOption | readonly StdioOption[];
+  /** Default: the sandbox's environment. */
+  env?: Record<string, string | undefined>;
+  /** Inside the sandbox; default /. */
+  cwd?: string;
+}
+
+/** What state.json holds. */
+interface SandboxState {
+  id: string;
+  cgroup: string;
+  monitor: { pid: number; startTime?: number };
+  pid: number;
+  startTime?: number;
+  /** Wall clock (ms since the epoch) at the start: durations are measured from it. */
+  startedAt: number;
+  namespaces: NamespaceKind[];
+  spec: SandboxSpec;
+}
+
+type Condition = 'absent' | 'created' | 'running' | 'stopped' | 'broken';
+
+const base = () => join(runDir(), 'sandbox');
+const cgroupName = (id: string) => `tsns-sandbox-${id}`;
+let counter = 0;
+
+function conditionOf(dir: string): Condition {
+  if (!existsSync(dir)) return 'absent';
+  if (existsSync(statusFile(dir))) return 'stopped';
+  const state = readJson<SandboxState>(dir, 'state.json');
+  if (!state) {
+    const owner = readRecord(dir)?.owner;
+    return owner && startTimeOf(owner.pid) === owner.startTime ? 'created' : 'broken';
+  }
+  // The monitor lives until it has recorded the end.
+  return startTimeOf(state.monitor.pid) === state.monitor.startTime ? 'running' : 'broken';
+}
+
+/** Kill and remove what a record names: its cgroup (and so every process), then the record. */
+async function removeRecorded(dir: string): Promise<void> {
+  const name = readRecord(dir)?.cgroup;
+  if (name !== undefined) {
+    try {
+      const group = openCgroup(name);
+      await group.kill();
+      await group.remove();
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'ENOENT') throw err;
+    }
+  }
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** Remove what killed creates and vanished monitors left (nobody else will). */
+async function sweep(): Promise<void> {
+  let ids: string[];
+  try {
+    ids = readdirSync(base());
+  } catch {
+    return;
+  }
+  for (const id of ids) {
+    if (conditionOf(join(base(), id)) !== 'broken') continue;
+    const lock = await lockName('sandbox', id, 'exclusive');
+    try {
+      if (conditionOf(join(base(), id)) === 'broken') await removeRecorded(join(base(), id));
+    } finally {
+      lock.release();
+    }
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class Sandbox {
+  readonly id: string;
+  private readonly dir: string;
+  private spec: SandboxSpec;
+  private readonly compiled: Compiled;
+  private readonly group: Cgroup | undefined;
+  private readonly stdio: readonly SandboxStdio[];
+  private state: SandboxState | undefined;
+  /** The monitor's end, where this process started it (and so reaps it). */
+  private monitorExited: Promise<ExitStatus> | undefined;
+  private exited: Promise<SandboxExit> | undefined;
+  private readonly history: SandboxEvent[] = [];
+  private readonly listeners = new Set<() => void>();
+  private poller: NodeJS.Timeout | undefined;
+  private seen = { oomKills: 0, limitsHit: [] as string[] };
+
+  private constructor(id: string, spec: SandboxSpec, group: Cgroup | undefined, stdio: readonly SandboxStdio[], state?: SandboxState) {
+    this.id = id;
+    this.dir = sandboxDir(id);
+    this.spec = spec;
+    this.compiled = compile(spec);
+    this.group = group;
+    this.stdio = stdio;
+    this.state = state;
+  }
+
+  /**
+   * Check `spec` (a SpecError naming the field, with nothing made), then record the
+   * sandbox and make its cgroup with the limits. The program runs at start().
+   */
+  static async create(spec: SandboxSpec | unknown, options: CreateOptions = {}): Promise<Sandbox> {
+    const parsed = parseSpec(spec);
+    if (!parsed.process?.args) throw new SpecError('process.args', 'a sandbox needs a program (got undefined)');
+    compile(parsed); // what the schema cannot see (roots not built yet...), before anything is made
+    const limits = cgroupLimits(parsed.limits);
+    const id = parsed.id ?? `sb-${process.pid}-${Date.now().toString(36)}-${counter++}`;
+    await sweep();
+    const lock = await lockName('sandbox', id, 'exclusive');
+    const dir = sandboxDir(id);
+    try {
+      const was = conditionOf(dir);
+      if (was !== 'absent') throw new SpecError('id', `sandbox ${JSON.stringify(id)} exists already (${was}): delete it first`);
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      writeJson(dir, 'record.json', { cgroup: cgroupName(id), owner: { pid: process.pid, startTime: startTimeOf(process.pid)! } } satisfies ContextRecord);
+      let group: Cgroup | undefined;
+      try {
+        group = createCgroup(cgroupName(id));
+        applyLimits(group, limits);
+        monitorArgs(group, parsed.limits); // a time limit this host cannot measure fails here
+      } catch (err) {
+        await group?.remove().catch(() => {});
+        rmSync(dir, { recursive: true, force: true });
+        throw err;
+      }
+      return new Sandbox(id, parsed, group, options.stdio ?? ['inherit', 'inherit', 'inherit']);
+    } finally {
+      lock.release();
+    }
+  }
+
+  /** Every recorded sandbox that is created, running or stopped (not yet deleted), by id. */
+  static async list(): Promise<Sandbox[]> {
+    let ids: string[];
+    try {
+      ids = readdirSync(base()).sort();
+    } catch {
+      return [];
+    }
+    const out: Sandbox[] = [];
+    for (const id of ids) {
+      const found = await Sandbox.get(id).catch(() => undefined);
+      if (found) out.push(found);
+    }
+    return out;
+  }
+
+  /** A started sandbox by id, from any process: running, or stopped with its exit recorded. */
+  static async get(id: string): Promise<Sandbox> {
+    const dir = sandboxDir(id);
+    const was = conditionOf(dir);
+    const state = readJson<SandboxState>(dir, 'state.json');
+    if (was === 'absent' || was === 'broken' || !state) throw new Error(`sandbox ${JSON.stringify(id)}: ${was === 'created' ? 'not started yet (by another process)' : 'no such sandbox'}`);
+    let group: Cgroup | undefined;
+    try {
+      group = openCgroup(state.cgroup);
+    } catch {
+      group = undefined;
+    }
+    return new Sandbox(id, state.spec, group, [], state);
+  }
+
+  /** Run the program under its monitor, in its cgroup. */
+  async start(): Promise<void> {
+    if (this.state) throw new Error(`sandbox ${JSON.stringify(this.id)} was started already`);
+    if (!this.group) throw new Error(`sandbox ${JSON.stringify(this.id)} was deleted`);
+    const lock = await lockName('sandbox', this.id, 'exclusive');
+    try {
+      const startedAt = Date.now();
+      const { monitor, pid } = startMonitor({ ...this.compiled.spawn, cgroups: this.group.dirs }, this.compiled.argv, {
+        dir: this.dir,
+        args: monitorArgs(this.group, this.spec.limits),
+        dieWithParent: this.spec.process?.dieWithParent ?? false,
+        stdio: this.stdio,
+      });
+      this.monitorExited = watchExit(monitor);
+      this.state = {
+        id: this.id, cgroup: this.group.name,
+        monitor: { pid: monitor, startTime: startTimeOf(monitor) },
+        pid, startTime: startTimeOf(pid), startedAt,
+        namespaces: [...(this.compiled.spawn.namespaces ?? [])],
+        spec: this.spec,
+      };
+      writeJson(this.dir, 'state.json', this.state);
+      this.emit({ type: 'started', pid });
+    } finally {
+      lock.release();
+    }
+  }
+
+  /** created, running or stopped, and the program's pid once started. */
+  status(): { status: SandboxStatus; pid?: number } {
+    const was = conditionOf(this.dir);
+    const status: SandboxStatus = !this.state ? (was === 'created' ? 'created' : 'stopped') : was === 'running' ? 'running' : 'stopped';
+    return this.state ? { status, pid: this.state.pid } : { status };
+  }
+
+  /** Run a second program inside: the sandbox's cgroup first, then its namespaces (joined, as a context's joiners). */
+  async exec(argv: readonly string[], options: ExecOptions = {}): Promise<Spawned> {
+    const state = this.state;
+    if (!state || conditionOf(this.dir) !== 'running' || startTimeOf(state.pid) !== state.startTime)
+      throw new Error(`sandbox ${JSON.stringify(this.id)} is not running`);
+    const child = enter(state.pid, state.namespaces, argv, {
+      cgroups: this.group?.dirs.filter((d) => existsSync(d)),
+      cwdInside: options.cwd ?? '/',
+      noNewPrivs: this.compiled.spawn.noNewPrivs,
+      finalSteps: this.compiled.spawn.finalSteps,
+      env: options.env ?? this.compiled.spawn.env,
+      stdio: options.stdio,
+    });
+    this.emit({ type: 'exec', pid: child.pid, argv: [...argv] });
+    return child;
+  }
+
+  /** `signal` to the program, then after `timeoutMs` SIGKILL to the whole tree; the exit. */
+  async stop(options: { signal?: NodeJS.Signals | number; timeoutMs?: number } = {}): Promise<SandboxExit> {
+    const state = this.state;
+    if (!state) throw new Error(`sandbox ${JSON.stringify(this.id)} was not started`);
+    if (conditionOf(this.dir) === 'running' && startTimeOf(state.pid) === state.startTime) {
+      try {
+        process.kill(state.pid, options.signal ?? 'SIGTERM');
+      } catch {
+        // ended meanwhile
+      }
+      const timeout = options.timeoutMs ?? 10_000;
+      const ended = await Promise.race([this.wait().then(() => true), sleep(timeout).then(() => false)]);
+      // A pid 1 ignores what it has no handler for: the whole tree goes then.
+      if (!ended) await this.group?.kill();
+    }
+    return this.wait();
+  }
+
+  /** How the program ended: the monitor's record and the cgroup's counters. */
+  wait(): Promise<SandboxExit> {
+    if (!this.state) return Promise.reject(new Error(`sandbox ${JSON.stringify(this.id)} was not started`));
+    return (this.exited ??= this.collect(this.state));
+  }
+
+  private async collect(state: SandboxState): Promise<SandboxExit> {
+    if (this.monitorExited) await this.monitorExited;
+    else while (conditionOf(this.dir) === 'running') await sleep(50);
+    let exit = readJson<SandboxExit>(this.dir, 'exit.json');
+    if (!exit) {
+      const file = statusFile(this.dir);
+      exit = existsSync(file)
+        ? exitFrom(readFileSync(file, 'utf8'), statSync(file).mtimeMs, state.startedAt, this.group)
+        // The monitor went without a record: its death signal took the program along.
+        : { reason: 'signaled', code: null, signal: 'SIGKILL', durationMs: Date.now() - state.startedAt, cpuMs: 0, limitsHit: [] };
+      if (existsSync(this.dir)) writeJson(this.dir, 'exit.json', exit);
+    }
+    this.pollCounters(exit);
+    if (exit.reason === 'oom' && this.seen.oomKills === 0) this.emit({ type: 'oom', kills: 1 });
+    this.emit({ type: 'exited', exit });
+    clearInterval(this.poller);
+    return exit;
+  }
+
+  /** Change cgroup limits (time limits are the monitor's, fixed at start). */
+  update(limits: SandboxLimits): void {
+    const merged = parseSpec({ ...this.spec, limits: { ...this.spec.limits, ...limits } });
+    if (this.state) {
+      for (const field of ['timeoutMs', 'cpuTimeMs', 'rlimits'] as const)
+        if (limits[field] !== undefined) throw new SpecError(`limits.${field}`, 'is fixed once the sandbox has started');
+    }
+    if (!this.group) throw new Error(`sandbox ${JSON.stringify(this.id)} has no cgroup any more`);
+    applyLimits(this.group, cgroupLimits(limits));
+    this.spec = merged;
+    if (this.state) {
+      this.state.spec = merged;
+      writeJson(this.dir, 'state.json', this.state);
+    }
+  }
+
+  /** Usage from the cgroup: CPU time, memory now and at its peak, tasks, OOM kills and limits hit. */
+  metrics(): SandboxMetrics {
+    if (!this.group?.exists()) throw new Error(`sandbox ${JSON.stringify(this.id)} has no cgroup any more`);
+    const s = this.group.stats();
+    const counters = limitCounters(this.group);
+    return { cpuUsageUsec: s.cpuUsageUsec ?? 0, memoryCurrent: s.memoryCurrent, memoryPeak: s.memoryPeak, pidsCurrent: s.pidsCurrent, ...counters };
+  }
+
+  /** started, exec, limit-hit, oom, exited: from the beginning, each iterator on its own; it ends after exited. */
+  async *events(): AsyncGenerator<SandboxEvent> {
+    if (this.state && !this.poller && !this.history.some((e) => e.type === 'exited')) {
+      this.poller = setInterval(() => this.pollCounters(), 100);
+      this.poller.unref();
+    }
+    if (this.state) void this.wait().catch(() => {});
+    for (let at = 0; ; at++) {
+      while (at >= this.history.length) await new Promise<void>((r) => this.listeners.add(r));
+      const event = this.history[at];
+      yield event;
+      if (event.type === 'exited') return;
+    }
+  }
+
+  /** Remove the sandbox: what runs is killed, then its cgroup and records go. */
+  async delete(): Promise<void> {
+    const lock = await lockName('sandbox', this.id, 'exclusive');
+    try {
+      if (this.group?.exists()) await this.group.kill();
+      if (this.state) await this.wait();
+      if (this.group?.exists()) await this.group.remove();
+      rmSync(this.dir, { recursive: true, force: true });
+    } finally {
+      lock.release();
+    }
+  }
+
+  private emit(event: SandboxEvent): void {
+    this.history.push(event);
+    for (const wake of this.listeners) wake();
+    this.listeners.clear();
+  }
+
+  /** New OOM kills and newly hit limits since the last look, as events. */
+  private pollCounters(exit?: SandboxExit): void {
+    if (!this.group?.exists()) return;
+    const { oomKills, limitsHit } = limitCounters(this.group);
+    for (const limit of [...limitsHit, ...(exit?.limitsHit ?? [])]) {
+      if (this.seen.limitsHit.includes(limit)) continue;
+      this.seen.limitsHit.push(limit);
+      this.emit({ type: 'limit-hit', limit });
+    }
+    if (oomKills > this.seen.oomKills) this.emit({ type: 'oom', kills: oomKills });
+    this.seen.oomKills = Math.max(this.seen.oomKills, oomKills);
+  }
+}
