@@ -92,8 +92,8 @@ export async function reapRuns(): Promise<void> {
   }
 }
 
-/** The parent's NOTE steps: the OOM line, worded for how the program ended. */
-function oomNotes(group: Cgroup, argv: readonly string[], before: number): Step[] {
+/** The parent's NOTE steps: the OOM line, worded for how the program ended (said as `tool`). */
+export function oomNotes(group: Cgroup, argv: readonly string[], before: number, tool = 'ts-cgroup'): Step[] {
   let mem: { dir: string; version: 1 | 2 };
   try {
     mem = group.dirFor('memory');
@@ -105,13 +105,13 @@ function oomNotes(group: Cgroup, argv: readonly string[], before: number): Step[
   const file = `${mem.dir}/${mem.version === 2 ? 'memory.events' : 'memory.oom_control'}`;
   const kill = constants.signals.SIGKILL;
   return [
-    { op: 'note', signal: kill, above: before, file, key: 'oom_kill', message: `ts-cgroup: ${argv[0]} was killed: out of memory${limit}` },
-    { op: 'note', signal: -kill, above: before, file, key: 'oom_kill', message: `ts-cgroup: a process of ${argv[0]} was killed: out of memory${limit}` },
+    { op: 'note', signal: kill, above: before, file, key: 'oom_kill', message: `${tool}: ${argv[0]} was killed: out of memory${limit}` },
+    { op: 'note', signal: -kill, above: before, file, key: 'oom_kill', message: `${tool}: a process of ${argv[0]} was killed: out of memory${limit}` },
   ];
 }
 
 /** The parent's steps that take the group away (what the program left is killed first), and its record. */
-function removal(group: Cgroup, record: string | undefined): Step[] {
+export function removal(group: Cgroup, record: string | undefined): Step[] {
   return [...removalSteps(group), ...(record ? [{ op: 'remove', path: record } as Step] : [])];
 }
 

@@ -3,6 +3,7 @@
 // inferred from it, and schema/sandbox.schema.json is generated from it for editors.
 // A superset of what the OCI runtime maps onto it (five capability sets, OCI seccomp,
 // umask, masked and read-only paths, sysctl, devices, hooks, a console).
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 
 const MAX_ID = 4294967294; // 2^32-1 is (uid_t)-1: "no change" to the kernel, never an id
@@ -281,7 +282,7 @@ export function parseSpec(input: unknown): SandboxSpec {
 
 /** A spec file: YAML (JSON is YAML too), checked. */
 export async function loadSpecFile(file: string): Promise<SandboxSpec> {
-  const { readFileSync } = await import('node:fs');
+  // node:fs statically: the tools' bundles run without a loader for a built-in's import().
   const { parse } = await import('yaml');
   let text: string;
   try {
