@@ -18,6 +18,7 @@ import { runDir } from './paths.js';
 import { MNT_DETACH, umount2 } from '../sys/mount.js';
 import type { NamespaceKind } from '../sys/ns.js';
 import type { SpawnSpec, StdioOption } from '../spawn/spec.js';
+import type { Step } from '../native/plan.js';
 import type { Spawned } from '../spawn/index.js';
 import type { Cgroup } from '../cgroup/index.js';
 
@@ -59,6 +60,8 @@ export interface ContextState {
   root?: string;
   dropCaps: number[];
   noNewPrivs: boolean;
+  /** The seccomp profile of its processes, which joiners get too. */
+  seccomp?: 'default';
   /** The host end of its veth pair, when it has a network. */
   hostDev?: string;
   /** Anything the owner (ts-vserver) wants to keep with it. */
@@ -81,6 +84,12 @@ export interface ContextSpec {
   cwd?: string;
   dropCaps?: readonly number[];
   noNewPrivs?: boolean;
+  /**
+   * 'default': the default seccomp profile (src/sandbox/profile.ts): no new user namespaces,
+   * which would give root inside back the capabilities it lost. Needs noNewPrivs (without
+   * it, installing a filter needs the CAP_SYS_ADMIN a secure context has dropped).
+   */
+  seccomp?: 'default';
   nice?: number;
   /** true: argv is pid 1 itself (fakeinit); false: a small shell init runs it and reaps. */
   fakeinit?: boolean;
@@ -287,6 +296,13 @@ function isAliveNotZombie(pid: number): boolean {
 }
 
 
+/** The steps that install a context's seccomp profile, last before the exec (none without one). */
+async function seccompSteps(profile: 'default' | undefined): Promise<Step[] | undefined> {
+  if (profile !== 'default') return undefined;
+  // Loaded only here: libseccomp costs start-up time that contexts without a filter skip.
+  return [(await import('../sandbox/seccomp.js')).defaultProfileStep()];
+}
+
 /** A context's records and cgroup, made before its init (what startContext and a tool's stage share). */
 export interface PreparedContext {
   group: Cgroup;
@@ -352,6 +368,7 @@ export async function prepareContext(spec: ContextSpec, persist = true): Promise
   const kinds: NamespaceKind[] = ['ipc', 'uts', 'pid', 'mount'];
   if (spec.net) kinds.push('net');
   const persisted = dir && persist ? NS_PERSISTED.filter((k) => k !== 'net' || spec.net) : [];
+  const finalSteps = await seccompSteps(spec.seccomp).catch(async (err) => { await undo(); throw err; });
   const spawnSpec: SpawnSpec = {
     namespaces: kinds,
     pidInit: true,
@@ -365,6 +382,7 @@ export async function prepareContext(spec: ContextSpec, persist = true): Promise
     cgroups: group.dirs,
     dropCaps: spec.dropCaps,
     noNewPrivs: spec.noNewPrivs,
+    finalSteps,
     setsid: spec.setsid || spec.detached,
     deathSignal: spec.deathSignal,
     stdio: spec.detached ? detachedStdio() : spec.stdio,
@@ -399,6 +417,7 @@ export async function prepareContext(spec: ContextSpec, persist = true): Promise
         root: spec.root,
         dropCaps: [...(spec.dropCaps ?? [])],
         noNewPrivs: spec.noNewPrivs ?? false,
+        seccomp: spec.seccomp,
         hostDev,
         extra: spec.extra,
       };
@@ -479,6 +498,7 @@ export async function joinSpec(state: ContextState, dir: string | undefined, opt
     cwdInside: options.cwd ?? '/',
     dropCaps: state.dropCaps,
     noNewPrivs: state.noNewPrivs,
+    finalSteps: await seccompSteps(state.seccomp),
     setsid: options.setsid || options.detached,
     stdio: options.detached ? detachedStdio() : options.stdio,
     env: options.env,

@@ -90,10 +90,13 @@ function assertContained(t: Tap.Test, r: Record<string, string>, where: string):
   if (existsSync('/proc/timer_list')) t.equal(r.timer_list, '0', `${where}: /proc/timer_list masked`);
   if (existsSync('/proc/keys')) t.equal(r.keys, '0', `${where}: /proc/keys masked`);
   if (device) t.equal(r.device, 'EPERM', `${where}: ${device.join(' ')} is not on the device allow-list`);
-  // Not prevented yet: a new user namespace needs no capability once the root is no
-  // chroot (a seccomp filter is to refuse it; docs/ts-vserver.md says so). Its mounts
-  // and /proc stay locked (read-only, masked) there.
-  t.equal(r.userns, 'ok', `${where}: unshare(CLONE_NEWUSER) still works (documented, not prevented)`);
+  // A new user namespace needs no capability once the root is no chroot, and gives every
+  // capability back inside it: the default seccomp profile refuses it, by unshare and by
+  // clone, while threads still start (clone3 says ENOSYS, and glibc falls back to clone).
+  t.equal(r.userns, 'EPERM', `${where}: unshare(CLONE_NEWUSER) refused by the seccomp profile`);
+  t.equal(r.clone_userns, 'EPERM', `${where}: clone(CLONE_NEWUSER) refused too`);
+  t.equal(r.clone3, 'ENOSYS', `${where}: clone3 says ENOSYS (its flags are out of seccomp's reach)`);
+  t.equal(r.threads, 'ok', `${where}: pthread_create works`);
 }
 
 t.test('from inside a vserver: nothing of the host is reachable', async (t) => {
@@ -137,6 +140,7 @@ t.test('from inside a context with a root (startContext): the same', async (t) =
     root,
     dropCaps: resolveCapDrop({ secure: true }),
     noNewPrivs: true,
+    seccomp: 'default',
     fakeinit: true,
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { PATH: '/bin' },
@@ -148,7 +152,7 @@ t.test('from inside a context with a root (startContext): the same', async (t) =
   for (let i = 0; i < 600 && !/userns=/.test(out); i++) await new Promise((r) => setTimeout(r, 50));
   assertContained(t, results(out), 'init');
 
-  const joined = await joinContext(started.state, dir, ['/bin/sh', '-c', 'pwd; ls'], { stdio: ['ignore', 'pipe', 'inherit'], env: { PATH: '/bin' } });
+  const joined = await joinContext(started.state, dir, ['/bin/sh', '-c', 'pwd; ls; grep ^Seccomp: /proc/self/status'], { stdio: ['ignore', 'pipe', 'inherit'], env: { PATH: '/bin' } });
   // All of the output: the pipe may still hold some when the exit is seen.
   const jout = await new Promise<string>((resolve) => {
     let o = '';
@@ -157,6 +161,7 @@ t.test('from inside a context with a root (startContext): the same', async (t) =
   await joined.exited;
   t.match(jout, /^\/\n/, 'a joiner starts in the root\'s /');
   t.match(jout, /vserver-root-marker/, 'and sees the root\'s files');
+  t.match(jout, /^Seccomp:\s+2$/m, 'and runs under the context\'s seccomp filter');
   await started.destroy({ timeoutMs: 0 });
   t.notOk(existsSync(`/sys/fs/cgroup/pids/tsns-ctx-${NAME}`), 'cgroup removed');
 });
