@@ -120,10 +120,10 @@ class Builder {
     this.root.make(path, { kind: 'dir' });
   }
 
-  /** Something to mount on at `dest`: a directory, or (isFile) an empty file; its parents too. */
-  mountPoint(dest: string, field: string, isFile = false): string {
+  /** Something to mount on at `dest`: a directory, or (isFile) an empty file; its parents too (see `parents` for perms). */
+  mountPoint(dest: string, field: string, isFile = false, perms?: number): string {
     const path = this.resolve(dest, true, field);
-    this.parents(path);
+    this.parents(path, perms);
     if (!isFile) this.dir(path, 0o755);
     else if (!this.root.entry(path)) {
       this.steps.push({ op: 'createFile', path: fresh(path), mode: 0o444, data: '' });
@@ -154,13 +154,16 @@ class Builder {
     switch (m.type) {
       case 'bind': {
         if ((m.source === undefined) === (m.fd === undefined)) throw new SpecError(field, 'a bind takes one of source and fd');
-        // A descriptor is bound through its magic link, in the old root's /proc, as bwrap's --bind-fd.
+        // A descriptor is bound by the path it has, as bwrap's --bind-fd: its mount is the
+        // caller's namespace's, which the kernel does not bind from (EINVAL). bwrap then
+        // compares the mount with the descriptor; the stage has no such step yet, so a path
+        // swapped in between is bound instead.
         const named = m.fd !== undefined ? `/proc/self/fd/${m.fd}` : m.source!;
         const host = this.source(named, `${field}.${m.fd !== undefined ? 'fd' : 'source'}`, m.try);
         if (host === undefined) return;
         const isDir = statSync(host).isDirectory();
         const path = this.mountPoint(m.dest, `${field}.dest`, !isDir);
-        this.bind(old(m.fd !== undefined ? named : host), path, attrs(m, m.devices));
+        this.bind(old(host), path, attrs(m, m.devices));
         this.root.mount(path, isDir ? 'dir' : 'file', [host]);
         return;
       }
@@ -256,7 +259,7 @@ class Builder {
     const temp = `/bindfile-${this.tempFiles++}`;
     const mode = m.perms ?? 0o600;
     this.steps.push({ op: 'createFile', path: temp, mode, ...content }, { op: 'chmod', path: temp, mode });
-    const path = this.mountPoint(m.dest, `${field}.dest`, true);
+    const path = this.mountPoint(m.dest, `${field}.dest`, true, mode);
     this.steps.push({ op: 'mount', source: temp, target: fresh(path), fstype: null, flags: MS_BIND });
     this.steps.push({ op: 'mountSetattr', path: fresh(path), flags: 0, set: attrs(m).set, clear: 0, propagation: 0 });
     this.steps.push({ op: 'remove', path: temp });
