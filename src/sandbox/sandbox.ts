@@ -91,7 +91,18 @@ function conditionOf(dir: string): Condition {
     return owner && startTimeOf(owner.pid) === owner.startTime ? 'created' : 'broken';
   }
   // The monitor lives until it has recorded the end.
-  return startTimeOf(state.monitor.pid) === state.monitor.startTime ? 'running' : 'broken';
+  return liveProcess(state.monitor.pid, state.monitor.startTime) ? 'running' : 'broken';
+}
+
+/** Whether `pid` is still the process that started at `startTime`, and no zombie (an orphan waits for a reaper that may be slow). */
+function liveProcess(pid: number, startTime: number | undefined): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return fields[0] !== 'Z' && Number(fields[19]) === startTime;
+  } catch {
+    return false;
+  }
 }
 
 /** Kill and remove what a record names: its cgroup (and so every process), then the record. */
@@ -259,7 +270,7 @@ export class Sandbox {
   /** Run a second program inside: the sandbox's cgroup first, then its namespaces (joined, as a context's joiners). */
   async exec(argv: readonly string[], options: ExecOptions = {}): Promise<Spawned> {
     const state = this.state;
-    if (!state || conditionOf(this.dir) !== 'running' || startTimeOf(state.pid) !== state.startTime)
+    if (!state || conditionOf(this.dir) !== 'running' || !liveProcess(state.pid, state.startTime))
       throw new Error(`sandbox ${JSON.stringify(this.id)} is not running`);
     const child = enter(state.pid, state.namespaces, argv, {
       cgroups: this.group?.dirs.filter((d) => existsSync(d)),
@@ -277,7 +288,7 @@ export class Sandbox {
   async stop(options: { signal?: NodeJS.Signals | number; timeoutMs?: number } = {}): Promise<SandboxExit> {
     const state = this.state;
     if (!state) throw new Error(`sandbox ${JSON.stringify(this.id)} was not started`);
-    if (conditionOf(this.dir) === 'running' && startTimeOf(state.pid) === state.startTime) {
+    if (conditionOf(this.dir) === 'running' && liveProcess(state.pid, state.startTime)) {
       try {
         process.kill(state.pid, options.signal ?? 'SIGTERM');
       } catch {

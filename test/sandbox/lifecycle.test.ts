@@ -1,0 +1,128 @@
+// The Sandbox lifecycle on the real kernel: create, start, exec, metrics, events, update,
+// stop, delete; 50 at once; an owner SIGKILLed (dieWithParent or not) and a new process
+// that finds what lives on; bad specs leave nothing. Polls with deadlines, no timings.
+import t from 'tap';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Sandbox } from '../../src/sandbox/sandbox.js';
+import { RUN, alive, groups, hostSpec, records, skip, until } from './fixtures/sandbox.js';
+
+t.teardown(() => rmSync(RUN, { recursive: true, force: true }));
+const quiet = ['ignore', 'ignore', 'ignore'] as const;
+
+t.test('create, start, exec, metrics, events, update, stop, delete', { skip }, async (t) => {
+  const before = groups();
+  const sb = await Sandbox.create(hostSpec(['sleep', '60'], { limits: { pids: 32, memory: '64M' } }), { stdio: [...quiet] });
+  t.same(sb.status(), { status: 'created' });
+  await sb.start();
+  const { status, pid } = sb.status();
+  t.equal(status, 'running');
+  const events: string[] = [];
+  const seen = (async () => { for await (const e of sb.events()) events.push(e.type); })();
+  const child = await sb.exec(['sh', '-c', 'echo $$; readlink /proc/1/exe'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  let out = '';
+  child.stdout!.on('data', (d) => { out += d; });
+  t.same(await child.exited, { code: 0, signal: null });
+  await until(() => out.split('\n').length > 2);
+  t.not(out.split('\n')[0], String(child.pid), 'the joiner has a pid of the sandbox\'s namespace');
+  t.match(out.split('\n')[1], /sleep$/, 'it sees the sandbox\'s pid 1');
+  const m = sb.metrics();
+  t.ok(m.cpuUsageUsec >= 0 && (m.pidsCurrent ?? 1) >= 1 && (m.memoryCurrent ?? 1) > 0, 'figures from the cgroup');
+  sb.update({ pids: 20 });
+  const pidsMax = join('/sys/fs/cgroup/pids', readFileSync('/proc/self/cgroup', 'utf8').match(/^\d+:pids:(.*)$/m)?.[1] ?? '/', `tsns-sandbox-${sb.id}`, 'pids.max');
+  if (existsSync(pidsMax)) t.equal(readFileSync(pidsMax, 'utf8').trim(), '20', 'update wrote pids.max');
+  t.throws(() => sb.update({ timeoutMs: 5 }), /^limits\.timeoutMs: /);
+  const exit = await sb.stop({ signal: 'SIGTERM', timeoutMs: 200 });
+  t.match(exit, { reason: 'signaled', signal: 'SIGKILL' }, 'pid 1 ignored TERM: the tree was killed');
+  await seen;
+  t.same(events, ['started', 'exec', 'exited']);
+  t.equal(sb.status().status, 'stopped');
+  t.notOk(alive(pid!));
+  await sb.delete();
+  t.same(records(), []);
+  t.same(groups().filter((g) => !before.includes(g)), []);
+});
+
+t.test('50 sandboxes at once, each in its own pid namespace, all cleaned up', { skip }, async (t) => {
+  const before = groups();
+  const boxes = await Promise.all(Array.from({ length: 50 }, () => Sandbox.create(hostSpec(['sleep', '120']), { stdio: [...quiet] })));
+  try {
+    for (const sb of boxes) await sb.start();
+    const inodes = new Set(boxes.map((sb) => statSync(`/proc/${sb.status().pid}/ns/pid`).ino));
+    t.equal(inodes.size, 50, '50 pid namespaces');
+    t.notOk(inodes.has(statSync('/proc/self/ns/pid').ino), 'none is ours');
+    t.equal((await Sandbox.list()).filter((s) => s.status().status === 'running').length, 50, 'list finds them');
+  } finally {
+    await Promise.all(boxes.map((sb) => sb.delete()));
+  }
+  t.same(records(), []);
+  t.same(groups().filter((g) => !before.includes(g)), []);
+});
+
+const dist = fileURLToPath(new URL('../../dist/sandbox/sandbox.js', import.meta.url));
+t.test('SIGKILL of the owning Node process', { skip: skip || (!existsSync(dist) && 'dist/ is not built (npm run build)') }, async (t) => {
+  const script = join(RUN, 'owner.mjs');
+  writeFileSync(script, `
+    import { Sandbox } from ${JSON.stringify(dist)};
+    const q = { stdio: ['ignore', 'ignore', 'ignore'] };
+    const spec = (args, die) => ({ filesystem: { root: 'host' }, process: { args, dieWithParent: die } });
+    const out = {};
+    for (const [name, args, die] of [['dies', ['sleep', '120'], true], ['lives', ['sleep', '120'], false], ['ends', ['sh', '-c', 'sleep 1; exit 7'], false]]) {
+      const sb = await Sandbox.create(spec(args, die), q);
+      await sb.start();
+      out[name] = { id: sb.id, pid: sb.status().pid };
+    }
+    console.log(JSON.stringify(out));
+    setInterval(() => {}, 1000);
+  `);
+  const owner = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, TSNS_RUN_DIR: RUN } });
+  const guard = setTimeout(() => owner.kill('SIGKILL'), 60_000);
+  let text = '';
+  owner.stdout.on('data', (d) => { text += d; });
+  await until(() => text.includes('\n'), 30_000);
+  const made = JSON.parse(text) as Record<'dies' | 'lives' | 'ends', { id: string; pid: number }>;
+  owner.kill('SIGKILL');
+  await new Promise((r) => owner.once('exit', r));
+  clearTimeout(guard);
+
+  t.ok(await until(() => !alive(made.dies.pid)), 'the dieWithParent sandbox died with its owner');
+  t.ok(alive(made.lives.pid), 'the other one lives on');
+  const ids = (await Sandbox.list()).map((s) => s.id);
+  t.ok(ids.includes(made.lives.id) && ids.includes(made.ends.id), 'a new process lists them');
+  t.notOk(ids.includes(made.dies.id), 'not the dead one');
+
+  const ends = await Sandbox.get(made.ends.id);
+  t.match(await ends.wait(), { reason: 'exited', code: 7 }, 'the monitor recorded the exit');
+  await ends.delete();
+  const lives = await Sandbox.get(made.lives.id);
+  t.equal(lives.status().status, 'running');
+  t.match(await lives.stop({ signal: 'SIGKILL', timeoutMs: 5000 }), { reason: 'signaled', signal: 'SIGKILL' });
+  await lives.delete();
+  // What the dead one left is removed by the next create.
+  const next = await Sandbox.create(hostSpec(['true']));
+  await next.delete();
+  t.same(records(), []);
+});
+
+t.test('bad specs: one message each, nothing left', { skip }, async (t) => {
+  const before = groups();
+  const bad: [unknown, RegExp][] = [
+    [{}, /^process\.args: /],
+    [{ process: { args: [] } }, /^process\.args: /],
+    [{ process: { args: ['true'] }, bogus: 1 }, /unknown field 'bogus'/],
+    [{ id: '../x', process: { args: ['true'] } }, /^id: /],
+    [{ process: { args: ['true'] }, limits: { pids: 'many' } }, /^limits\.pids: /],
+    [{ process: { args: ['true'] }, uidMap: 'nobody' }, /^uidMap: /],
+    ['not a spec', /expected object/i],
+  ];
+  for (const [spec, message] of bad) {
+    await t.rejects(Sandbox.create(spec), message, JSON.stringify(spec));
+    t.same(records(), [], 'no record');
+    t.same(groups().filter((g) => !before.includes(g)), [], 'no cgroup');
+  }
+  const taken = await Sandbox.create(hostSpec(['true'], { id: 'taken' }));
+  await t.rejects(Sandbox.create(hostSpec(['true'], { id: 'taken' })), /^id: sandbox "taken" exists already/);
+  await taken.delete();
+});
