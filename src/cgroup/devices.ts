@@ -1,11 +1,7 @@
 // Device allow-lists: which device nodes a group's processes may open (and mknod), in the
-// v1 devices controller's rule format ("c 1:3 rwm"). On cgroup2 the same needs a
-// BPF_CGROUP_DEVICE program attached to the group, which tsns does not load: there a
-// `devices` limit is an error naming that, not a silent no-op.
+// v1 devices controller's rule format ("c 1:3 rwm"). On cgroup2 the same rules become a
+// BPF_CGROUP_DEVICE program attached to the group (device-filter.ts).
 import { CgroupError } from './errors.js';
-
-/** Why a device allow-list cannot be set on cgroup2 here. */
-export const NO_V2_DEVICES = 'cgroup2 has no devices files: an allow-list there is a BPF_CGROUP_DEVICE program, which tsns does not load';
 
 /** One rule: type (a: all, c: char, b: block), major and minor (or '*'), access (of r, w, m). */
 export interface DeviceRule {

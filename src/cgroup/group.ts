@@ -2,7 +2,8 @@
 // and v1 hosts one per controller hierarchy it uses, plus the unified one if present.
 import { existsSync } from 'node:fs';
 import { CgroupError } from './errors.js';
-import { NO_V2_DEVICES } from './devices.js';
+import type { DeviceRule } from './devices.js';
+import { attachDeviceFilter } from './device-filter.js';
 import { childDirs, makeDir, readKeyed, readOptional, readValue, removeDir, writeValue } from './fs.js';
 import { detectLayout, hierarchyFor, joinPath, V1_CONTROLLERS, type Hierarchy, type Layout } from './layout.js';
 import { LIMIT_RULES, limitFromV1, parseLimits, type Limits, type Write } from './limits.js';
@@ -114,8 +115,7 @@ export class Cgroup {
   dirFor(controller: string, purpose = `a ${controller} limit`): { dir: string; version: 1 | 2 } {
     const h = hierarchyFor(this.layout, controller);
     if (!h) {
-      const where = controller === 'devices' && this.layout.unified ? ` (${NO_V2_DEVICES})`
-        : this.layout.unified ? ` (not in ${this.layout.unified.base}/cgroup.controllers nor mounted as cgroup v1)` : ' (not mounted)';
+      const where = this.layout.unified ? ` (not in ${this.layout.unified.base}/cgroup.controllers nor mounted as cgroup v1)` : ' (not mounted)';
       throw new CgroupError(`${purpose} needs the ${controller} controller, which this host does not have${where}`);
     }
     const dir = this.byHierarchy.get(h);
@@ -130,8 +130,14 @@ export class Cgroup {
   limit(limits: Limits): void {
     const parsed = parseLimits(limits);
     const plan: { dir: string; write: Write; option: string; controller: string }[] = [];
+    let deviceFilter: DeviceRule[] | undefined;
     for (const rule of LIMIT_RULES) {
       if (parsed[rule.option] === undefined) continue;
+      // cgroup2 has no devices files: there the allow-list is a BPF program on the group.
+      if (rule.option === 'devices' && !hierarchyFor(this.layout, 'devices') && this.unifiedDir) {
+        deviceFilter = parsed.devices;
+        continue;
+      }
       const { dir, version } = this.dirFor(rule.controller, `the ${rule.option} limit`);
       const writes = version === 2 ? rule.v2(parsed) : rule.v1(parsed, (f) => readValue(`${dir}/${f}`));
       for (const write of writes) plan.push({ dir, write, option: rule.option, controller: rule.controller });
@@ -146,6 +152,7 @@ export class Cgroup {
         throw err;
       }
     }
+    if (deviceFilter) attachDeviceFilter(this.unifiedDir!, deviceFilter);
   }
 
   /** Move a process (all its threads) into the group, in every hierarchy. */

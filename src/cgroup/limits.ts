@@ -3,7 +3,7 @@
 import { statSync } from 'node:fs';
 import { CgroupError } from './errors.js';
 import { parseCount, parseCpu, parseIo, parseMemory, parseSize, parseWeight, type IoLimit, type Limit } from './parse.js';
-import { formatDevice, NO_V2_DEVICES, parseDevice, type DeviceRule } from './devices.js';
+import { formatDevice, parseDevice, type DeviceRule } from './devices.js';
 
 /** What a caller may ask; strings take the human forms ("64M", "0.5", "max"). */
 export interface Limits {
@@ -24,7 +24,7 @@ export interface Limits {
   /**
    * The devices the group may use, everything else denied ("c 1:3 rwm", see
    * DEFAULT_DEVICES): v1 devices.deny "a" then devices.allow per rule. The group must be
-   * made with `devices: true`; cgroup2 would need a BPF program (not done).
+   * made with `devices: true`; on cgroup2 a BPF_CGROUP_DEVICE program is attached instead.
    */
   devices?: readonly (DeviceRule | string)[];
 }
@@ -162,9 +162,8 @@ export const LIMIT_RULES: readonly LimitRule[] = [
   {
     option: 'devices',
     controller: 'devices',
-    v2: () => {
-      throw new CgroupError(`the devices limit: ${NO_V2_DEVICES}`);
-    },
+    // Not a file on cgroup2: Cgroup.limit attaches a BPF program (device-filter.ts) instead.
+    v2: () => [],
     // Deny first: a group starts with its parent's list (the root's allows everything).
     v1: (p) => [{ file: 'devices.deny', value: 'a' }, ...p.devices!.map((r) => ({ file: 'devices.allow', value: formatDevice(r) }))],
   },

@@ -66,6 +66,6 @@ export function rawSyscall(): Func {
 
 /** Syscall numbers for calls without a glibc wrapper, per architecture (asm/unistd.h). */
 export const SYS = {
-  x64: { pivot_root: 155, pidfd_open: 434 },
-  arm64: { pivot_root: 41, pidfd_open: 434 },
-}[process.arch as 'x64' | 'arm64'] ?? { pivot_root: 155, pidfd_open: 434 };
+  x64: { pivot_root: 155, pidfd_open: 434, bpf: 321 },
+  arm64: { pivot_root: 41, pidfd_open: 434, bpf: 280 },
+}[process.arch as 'x64' | 'arm64'] ?? { pivot_root: 155, pidfd_open: 434, bpf: 321 };

@@ -358,8 +358,8 @@ export async function prepareContext(spec: ContextSpec, persist = true): Promise
   };
   try {
     const limits = Object.fromEntries(Object.entries(spec.limits ?? {}).filter(([, v]) => v !== undefined));
-    // runc's device allow-list where a v1 devices controller exists (cgroup2 would need BPF).
-    const devices = group.controls('devices') ? (await import('../cgroup/devices.js')).DEFAULT_DEVICES : undefined;
+    // runc's device allow-list: the v1 devices controller's, or a BPF program on cgroup2.
+    const devices = group.controls('devices') || group.unifiedDir ? (await import('../cgroup/devices.js')).DEFAULT_DEVICES : undefined;
     if (Object.keys(limits).length || devices) group.limit({ ...limits, devices });
   } catch (err) {
     await undo();

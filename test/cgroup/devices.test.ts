@@ -44,7 +44,7 @@ t.test('v1: a group made with devices: true denies all, then allows each rule in
     ['devices.deny "a"', 'devices.allow "c 1:3 rwm"', 'devices.allow "c 136:* rwm"']);
 });
 
-t.test('cgroup2: no devices files; the error says a BPF program would be needed', async (t) => {
+t.test('cgroup2: no devices files; the list is loaded as a BPF program and attached to the group', async (t) => {
   const mnt = `${root}/v2`;
   mkdirSync(`${mnt}/user.slice`, { recursive: true });
   writeFileSync(`${mnt}/user.slice/cgroup.controllers`, 'memory pids\n');
@@ -52,7 +52,12 @@ t.test('cgroup2: no devices files; the error says a BPF program would be needed'
   const layout = detectLayout({ cgroup: '0::/user.slice\n', mounts: `cgroup2 ${mnt} cgroup2 rw 0 0\n`, v2Controllers: 'memory pids' });
   const g = createCgroup('box', { layout, devices: true });
   t.notOk(g.controls('devices'));
-  t.throws(() => g.limit({ devices: DEFAULT_DEVICES }), { name: 'CgroupError', message: /BPF_CGROUP_DEVICE/ });
+  const lines: string[] = [];
+  setExplain((l) => lines.push(l));
+  t.teardown(() => setExplain(false));
+  // The program loads; attaching it to a directory that is no cgroup2 group fails.
+  t.throws(() => g.limit({ devices: DEFAULT_DEVICES }), { name: 'SysError', message: /BPF_PROG_ATTACH/ });
+  t.match(lines.join('\n'), /bpf\(BPF_PROG_LOAD, \{prog_type=15, /);
 });
 
 t.test('this host: the kernel takes the default list', { skip: !existsSync('/sys/fs/cgroup/devices/devices.list') && 'no v1 devices controller' }, async (t) => {
