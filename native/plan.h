@@ -49,13 +49,14 @@
 	X(UMASK,         32,  1,  0, 0x0)  /* i: mask */ \
 	X(CLOSE_FROM,    33,  1,  0, 0x0)  /* i: first fd: it and every one above close at exec (the report channel lives until then) */ \
 	X(CREATE_FILE,   34,  2,  2, 0x2)  /* i: mode, source fd (-1: none); s: path, data (NULL: copy the fd) */ \
-	X(MKNOD,         35,  2,  1, 0x0)  /* i: mode (type and permissions), dev; s: path */
+	X(MKNOD,         35,  2,  1, 0x0)  /* i: mode (type and permissions), dev; s: path */ \
+	X(LANDLOCK_RULESET, 36, -1, -1, 0x0)  /* i: handled_access_fs, file rights, slot, then per path its rights; s: paths (a Landlock ruleset into the slot) */
 
 enum tsns_op {
 #define TSNS_OP_ENUM(name, code, ints, strs, nulls) TSNS_OP_##name = code,
 	TSNS_OPS(TSNS_OP_ENUM)
 #undef TSNS_OP_ENUM
-	TSNS_OP_MAX = 35
+	TSNS_OP_MAX = 36
 };
 
 /* FORK's mode bits. */

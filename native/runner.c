@@ -131,6 +131,13 @@ static int check_step(struct step *s)
 		return 0;
 	case TSNS_OP_LANDLOCK:
 		return i[0] < -TSNS_MAX_SLOTS || i[0] > INT32_MAX ? -EINVAL : 0;
+	case TSNS_OP_LANDLOCK_RULESET:
+		if (s->nint != 3 + (uint64_t)s->nstr || i[0] <= 0 || i[1] < 0 || i[2] < 0 || i[2] >= TSNS_MAX_SLOTS)
+			return -EINVAL;
+		for (uint32_t k = 3; k < s->nint; k++)
+			if (i[k] < 0)
+				return -EINVAL;
+		return 0;
 	case TSNS_OP_SETRLIMIT:
 		return i[0] < 0 || i[0] >= RLIMIT_NLIMITS || i[1] < -1 || i[2] < -1 ? -EINVAL : 0;
 	case TSNS_OP_CHMOD:
@@ -397,6 +404,48 @@ static int fd_of(const struct stage *st, int64_t v)
 	if (v >= 0)
 		return (int)v;
 	return st->slots[-1 - v];
+}
+
+/* linux/landlock.h, spelled out: the build host's headers may predate it. */
+struct tsns_landlock_ruleset_attr { uint64_t handled_access_fs; };
+struct tsns_landlock_path_beneath { uint64_t allowed_access; int32_t parent_fd; } __attribute__((packed));
+#define TSNS_LANDLOCK_RULE_PATH_BENEATH 1
+
+/*
+ * A Landlock ruleset built here, from paths as this process sees them (inside its root),
+ * into a slot for LANDLOCK. A path that is no directory takes only the file rights of
+ * its access (the kernel refuses directory rights on a file).
+ */
+static int landlock_ruleset(struct stage *st, const struct step *s)
+{
+	struct tsns_landlock_ruleset_attr attr = { (uint64_t)s->ints[0] };
+	int rfd = (int)syscall(SYS_landlock_create_ruleset, &attr, sizeof(attr), 0U);
+	if (rfd < 0)
+		return -1;
+	for (uint32_t k = 0; k < s->nstr; k++) {
+		struct stat sb;
+		struct tsns_landlock_path_beneath rule;
+		int fd = open(s->strs[k], O_PATH | O_CLOEXEC), err = 0;
+		if (fd < 0 || fstat(fd, &sb) < 0)
+			err = errno;
+		if (!err) {
+			rule.allowed_access = (uint64_t)s->ints[3 + k] & (S_ISDIR(sb.st_mode) ? ~0ULL : (uint64_t)s->ints[1]);
+			rule.parent_fd = fd;
+			if (syscall(SYS_landlock_add_rule, rfd, TSNS_LANDLOCK_RULE_PATH_BENEATH, &rule, 0U) < 0)
+				err = errno;
+		}
+		if (fd >= 0)
+			close(fd);
+		if (err) {
+			close(rfd);
+			errno = err;
+			return -1;
+		}
+	}
+	if (st->slots[s->ints[2]] >= 0)
+		close(st->slots[s->ints[2]]);
+	st->slots[s->ints[2]] = rfd;
+	return 0;
 }
 
 /* The runner's own descriptors must survive any stdio layout: move them above it. */
@@ -734,6 +783,7 @@ static long run_step(struct stage *st, const struct step *s)
 	}
 	case TSNS_OP_SECCOMP: return syscall(SYS_seccomp, 1 /* SECCOMP_SET_MODE_FILTER */, (unsigned)i[0], s->scratch);
 	case TSNS_OP_LANDLOCK: return syscall(SYS_landlock_restrict_self, fd_of(st, i[0]), 0U);
+	case TSNS_OP_LANDLOCK_RULESET: return landlock_ruleset(st, s);
 	case TSNS_OP_SETRLIMIT: {
 		struct rlimit lim = { i[1] < 0 ? RLIM_INFINITY : (rlim_t)i[1], i[2] < 0 ? RLIM_INFINITY : (rlim_t)i[2] };
 		return syscall(SYS_prlimit64, 0, (int)i[0], &lim, NULL);

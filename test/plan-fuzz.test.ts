@@ -142,6 +142,11 @@ function reference(buf: Buffer): { ok: boolean; why: string } {
       case 'LANDLOCK':
         if (int(0) < -BigInt(MAX_SLOTS) || int(0) > INT32_MAX) return bad('fd out of range');
         break;
+      case 'LANDLOCK_RULESET':
+        if (nint !== 3 + nstr) return bad(`LANDLOCK_RULESET of ${nint} ints for ${nstr} paths`);
+        if (int(0) <= 0n || int(1) < 0n || int(2) < 0n || int(2) >= BigInt(MAX_SLOTS)) return bad('LANDLOCK_RULESET out of range');
+        for (let k = 3; k < nint; k++) if (int(k) < 0n) return bad('LANDLOCK_RULESET rights out of range');
+        break;
       case 'SETRLIMIT':
         if (int(0) < 0n || int(0) >= 16n || int(1) < -1n || int(2) < -1n) return bad('SETRLIMIT out of range');
         break;
@@ -250,6 +255,10 @@ function randomStep(r: Rng): Step {
     case 'mountSetattr': return { op: 'mountSetattr', path: path(r), flags: r.pick([0, 0x8000, r.u32() & 0x7fffffff]), set: r.int(256), clear: r.int(256), propagation: r.pick([0, 0x40000, 0x80000]) };
     case 'seccomp': return { op: 'seccomp', flags: r.int(16), filter: Buffer.from(Array.from({ length: 8 * r.range(1, r.chance(0.05) ? 4096 : 16) }, () => r.int(256))) };
     case 'landlock': return { op: 'landlock', fd: fd() };
+    case 'landlockRuleset': return {
+      op: 'landlockRuleset', handled: r.pick([1, 0x1fff, 0xffff, r.u32()]), fileAccess: r.pick([0, 0xd003, r.u32()]), slot: r.int(64),
+      rules: Array.from({ length: r.pick([0, 1, 2, r.int(20)]) }, () => ({ path: path(r), access: r.pick([0, 7, 0xffff, r.u32()]) })),
+    };
     case 'setrlimit': return { op: 'setrlimit', resource: r.int(16), soft: r.pick([-1, 0, 1024, r.int(2 ** 31)]), hard: r.pick([-1, 4096, r.int(2 ** 31)]) };
     case 'umask': return { op: 'umask', mask: r.int(0o10000) };
     case 'closeFrom': return { op: 'closeFrom', first: r.pick([3, 4, 100, 2147483647]) };

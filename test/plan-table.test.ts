@@ -143,6 +143,10 @@ const samples: Record<keyof typeof OP, Step[]> = {
   closeFrom: [{ op: 'closeFrom', first: 3 }],
   createFile: [{ op: 'createFile', path: '/newroot/etc/passwd', mode: 0o644, data: 'root:x:0:0::/:/bin/sh\n' }, { op: 'createFile', path: '/f', mode: 0o600, fd: 5 }],
   mknod: [{ op: 'mknod', path: '/newroot/dev/null', mode: 0o20666, dev: 259 }],
+  landlockRuleset: [
+    { op: 'landlockRuleset', handled: 0xffff, fileAccess: 0xd003, slot: 63, rules: [] },
+    { op: 'landlockRuleset', handled: 0x1fff, fileAccess: 0x3, slot: 0, rules: [{ path: '/usr', access: 0xd }, { path: '/tmp', access: 0x1fff }] },
+  ],
 };
 
 interface Decoded { op: number; ints: bigint[]; strs: (Buffer | null)[]; trace: Buffer | null }
@@ -211,8 +215,8 @@ t.test('the encoder writes each op with the counts plan.h fixes', async (t) => {
     t.equal(r.strs.filter((x) => x === null).length, 1, 'exec: no other NULL');
   }
   // the ops whose table counts are -1 are exactly the list ops plan.ts encodes from lists
-  t.same(rows.filter((r) => r.ints < 0).map((r) => r.name).sort(), ['SECCOMP', 'SETGROUPS', 'STDIO'], 'ops with a list of ints');
-  t.same(rows.filter((r) => r.strs < 0).map((r) => r.name).sort(), ['EXEC'], 'ops with a list of strings');
+  t.same(rows.filter((r) => r.ints < 0).map((r) => r.name).sort(), ['LANDLOCK_RULESET', 'SECCOMP', 'SETGROUPS', 'STDIO'], 'ops with a list of ints');
+  t.same(rows.filter((r) => r.strs < 0).map((r) => r.name).sort(), ['EXEC', 'LANDLOCK_RULESET'], 'ops with a list of strings');
   // a plan of every sample decodes back into as many records, in order
   const all = Object.values(samples).flat();
   t.same(decode(encodePlan(all)).map((r) => r.op), all.map((s) => OP[s.op]), 'a whole plan decodes record by record');

@@ -14,7 +14,7 @@ export const OP = {
   fchdir: 9, sethostname: 10, setdomainname: 11, setgroups: 12, setgid: 13, setuid: 14, prctl: 15,
   capset: 16, stdio: 17, sync: 18, fork: 19, mkdir: 20, setsid: 21, exec: 22, open: 23, remove: 24, note: 25,
   symlink: 26, chmod: 27, mountSetattr: 28, seccomp: 29, landlock: 30, setrlimit: 31, umask: 32, closeFrom: 33,
-  createFile: 34, mknod: 35,
+  createFile: 34, mknod: 35, landlockRuleset: 36,
 } as const;
 
 /** FORK's mode bits (native/plan.h enum tsns_fork). */
@@ -114,7 +114,13 @@ export type Step =
   | { op: 'closeFrom'; first: number }
   /** A new file (O_EXCL, no symlink followed) holding `data`, or what descriptor `fd` reads to its end. */
   | { op: 'createFile'; path: string; mode: number; data?: string; fd?: number }
-  | { op: 'mknod'; path: string; mode: number; dev: number };
+  | { op: 'mknod'; path: string; mode: number; dev: number }
+  /**
+   * A Landlock ruleset handling `handled` (LANDLOCK_ACCESS_FS_*), made in the child from
+   * paths as it sees them, into slot `slot` (for `landlock` with -1-slot). A path that is
+   * no directory keeps only the `fileAccess` rights of its access.
+   */
+  | { op: 'landlockRuleset'; handled: number; fileAccess: number; slot: number; rules: { path: string; access: number }[] };
 
 /** The call a step makes and its strace-style arguments, for --explain and SysError. */
 export function describe(step: Step): { call: string; args: string } {
@@ -154,6 +160,10 @@ export function describe(step: Step): { call: string; args: string } {
     case 'closeFrom': return { call: 'close_range', args: `${step.first}, ~0U, CLOSE_RANGE_CLOEXEC` };
     case 'createFile': return { call: 'open', args: `${cstr(step.path)}, O_WRONLY|O_CREAT|O_EXCL|O_NOFOLLOW, 0${step.mode.toString(8)}` };
     case 'mknod': return { call: 'mknod', args: `${cstr(step.path)}, 0${step.mode.toString(8)}, ${step.dev}` };
+    case 'landlockRuleset': return {
+      call: 'landlock_create_ruleset',
+      args: `{handled_access_fs=0x${step.handled.toString(16)}}, [${step.rules.map((r) => `${cstr(r.path)}: 0x${r.access.toString(16)}`).join(', ')}] -> slot ${step.slot}`,
+    };
   }
 }
 
@@ -197,6 +207,7 @@ function operands(step: Step): { ints: (number | bigint)[]; strs: (string | null
     case 'closeFrom': return { ints: [step.first], strs: [] };
     case 'createFile': return { ints: [step.mode, step.fd ?? -1], strs: [step.path, step.data ?? null] };
     case 'mknod': return { ints: [step.mode, step.dev], strs: [step.path] };
+    case 'landlockRuleset': return { ints: [step.handled, step.fileAccess, step.slot, ...step.rules.map((r) => r.access)], strs: step.rules.map((r) => r.path) };
   }
 }
 

@@ -6,7 +6,7 @@ import { NAMESPACES, type NamespaceKind } from '../sys/ns.js';
 import type { IdMap, JoinTarget, SpawnSpec } from '../spawn/spec.js';
 import type { SandboxSpec } from './spec.js';
 import { filesystemSteps } from './filesystem.js';
-import { policySteps } from './policy.js';
+import { dropCapsOf, policySteps } from './policy.js';
 
 /** Namespaces a sandbox gets when its spec names none: all but time, as bwrap --unshare-all. */
 export const DEFAULT_NAMESPACES: readonly NamespaceKind[] = ['user', 'pid', 'mount', 'net', 'uts', 'ipc', 'cgroup'];
@@ -68,6 +68,7 @@ export function compile(spec: SandboxSpec, argv: readonly string[] = []): Compil
     uid: p.uid,
     gid: p.gid,
     groups: p.groups,
+    dropCaps: dropCapsOf(spec),
     noNewPrivs: spec.security?.noNewPrivs ?? true,
     setsid: p.newSession,
     deathSignal: p.dieWithParent ? 'SIGKILL' : undefined,

@@ -62,8 +62,9 @@ export const DEFAULT_ARCHES: Record<string, readonly string[]> = { x64: ['x86', 
  * every allow list would have to know the loader, and a forgotten one fails the exec.
  */
 export const STARTUP_SYSCALLS: readonly string[] = [
-  // the stage: its report before the exec, the exec, its exit when the exec fails
-  'write', 'read', 'execve', 'exit', 'exit_group',
+  // the stage: its report before the exec (send on a socket, else write), the exec, its
+  // exit when the exec fails
+  'sendto', 'write', 'read', 'execve', 'exit', 'exit_group',
   // ld.so and libc start-up
   'brk', 'mmap', 'munmap', 'mprotect', 'arch_prctl', 'set_tid_address', 'set_robust_list', 'rseq',
   'prlimit64', 'openat', 'close', 'newfstatat', 'fstat', 'pread64', 'access', 'getrandom',
