@@ -9,7 +9,7 @@ import { runTool, ToolError, applyExplain } from './common.js';
 import { BwrapArgError, parseArgs, toBwrapArgs, toSpec, type ParsedArgs } from '../sandbox/bwrap-args.js';
 import { loadSpecFile, parseSpec, SpecError, type SandboxSpec } from '../sandbox/spec.js';
 import type { Step } from '../native/plan.js';
-import type { Cgroup, Limits } from '../cgroup/index.js';
+import type { Cgroup } from '../cgroup/index.js';
 
 const NAME = 'ts-sandbox';
 
@@ -101,15 +101,6 @@ const USAGE = `usage: ${argv0} [OPTIONS...] [--] COMMAND [ARGS...]
     --dry-run                    Print the resolved spec and the equivalent bwrap line, run nothing
     --explain                    Print each system call as it is made
 `;
-
-/** Limits that live in a cgroup (the rest are rlimits and the watcher's). */
-const CGROUP_LIMITS = ['memory', 'memorySwap', 'pids', 'cpu', 'cpuWeight'] as const;
-
-function cgroupLimits(spec: SandboxSpec): Limits | undefined {
-  const l = spec.limits ?? {};
-  const out = Object.fromEntries(CGROUP_LIMITS.filter((k) => l[k] !== undefined).map((k) => [k, l[k]])) as Limits;
-  return Object.keys(out).length ? out : undefined;
-}
 
 /** A descriptor read to its end (--args, compiled seccomp filters), as bwrap's load_file_data. */
 function readFd(fd: number): Buffer {
@@ -222,10 +213,13 @@ async function main(): Promise<number> {
   try {
     compiled = compile(spec, command);
   } catch (err) {
-    if (err instanceof SpecError) throw new ToolError(err.message);
+    // From flags alone, the spec's field path means nothing to the user: bwrap's words only.
+    if (err instanceof SpecError) throw new ToolError(tool.specFile === undefined && err.path ? err.message.slice(err.path.length + 2) : err.message);
     throw err;
   }
   const spawn = compiled.spawn;
+  // bwrap sets PWD to where the program starts, even after --clearenv.
+  if (tool.specFile === undefined) spawn.env = { ...spawn.env, PWD: spec.process?.cwd ?? process.cwd() };
   const finalSteps = [...(spawn.finalSteps ?? [])];
   // bwrap's compiled filters go in last, in the order given, after any filter by name.
   for (const fd of spec.security?.seccompFilters ?? []) {
@@ -247,7 +241,13 @@ async function main(): Promise<number> {
   const { hasStage, stagePid } = await import('./stage.js');
   const { runProgram } = await import('./run.js');
   const failure = await sandboxFailure();
-  const limits = cgroupLimits(spec);
+  const { applyLimits, cgroupLimits } = await import('../sandbox/limits.js');
+  let limits;
+  try {
+    limits = cgroupLimits(spec.limits);
+  } catch (err) {
+    throw new ToolError((err as Error).message);
+  }
   const newPid = spawn.namespaces?.includes('pid') ?? false;
   const info = { fd: tool.infoFd, status: tool.jsonStatusFd };
   let cgroupPath: string | undefined;
@@ -257,7 +257,7 @@ async function main(): Promise<number> {
     writeInfo(info.status, fields, true);
   };
 
-  if (!limits) {
+  if (!Object.keys(limits).length) {
     // A new pid namespace needs a fork in place (the program is its pid 1); else the
     // program is the stage itself.
     if (!newPid) {
@@ -277,11 +277,11 @@ async function main(): Promise<number> {
   let group: Cgroup | undefined;
   try {
     group = createCgroup(name);
-    group.limit(limits);
+    applyLimits(group, limits);
   } catch (err) {
     await group?.remove({ timeout: 0 }).catch(() => {});
     if (record) rmSync(record, { force: true });
-    throw err;
+    throw err instanceof SpecError ? new ToolError(err.message) : err;
   }
   const made = group;
   cgroupPath = made.dirs[0];
