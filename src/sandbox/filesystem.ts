@@ -11,7 +11,10 @@
 import { realpathSync, statSync } from 'node:fs';
 import { resolve as absolute } from 'node:path';
 import { getSystemErrorMap } from 'node:util';
-import { MNT_DETACH, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC, MS_SHARED, MS_SLAVE, MS_UNBINDABLE, MOUNT_FLAGS } from '../sys/mount.js';
+import {
+  MNT_DETACH, MS_BIND, MS_DIRSYNC, MS_LAZYTIME, MS_NOATIME, MS_NODEV, MS_NODIRATIME, MS_NOEXEC, MS_NOSUID, MS_NOSYMFOLLOW, MS_PRIVATE,
+  MS_RDONLY, MS_REC, MS_RELATIME, MS_SHARED, MS_SLAVE, MS_STRICTATIME, MS_SYNCHRONOUS, MS_UNBINDABLE,
+} from '../sys/mount.js';
 import type { NamespaceKind } from '../sys/ns.js';
 import type { Step } from '../native/plan.js';
 import { parseSize } from '../cgroup/parse.js';
@@ -65,14 +68,19 @@ function escapeOption(path: string): string {
   return path.replace(/[\\,:]/g, (c) => `\\${c}`);
 }
 
+/** mount(8)'s names for per-mount flags; every other option is the filesystem's own. */
+const OPTION_FLAGS: Record<string, number> = {
+  ro: MS_RDONLY, rw: 0, defaults: 0, nosuid: MS_NOSUID, nodev: MS_NODEV, noexec: MS_NOEXEC, sync: MS_SYNCHRONOUS,
+  dirsync: MS_DIRSYNC, noatime: MS_NOATIME, nodiratime: MS_NODIRATIME, relatime: MS_RELATIME,
+  strictatime: MS_STRICTATIME, lazytime: MS_LAZYTIME, nosymfollow: MS_NOSYMFOLLOW,
+};
+
 /** mount(8)-style options: the flags they name, the rest as the filesystem's data. */
 function mountOptions(options: readonly string[]): { flags: number; data: string | null } {
-  const named: Record<string, number> = { ro: MS_RDONLY, rw: 0, defaults: 0 };
-  for (const [name, flag] of Object.entries(MOUNT_FLAGS)) named[name.slice(3).toLowerCase()] = flag;
   let flags = 0;
   const data: string[] = [];
   for (const o of options) {
-    if (o in named && !['remount', 'bind', 'move', 'rec'].includes(o)) flags |= named[o];
+    if (o in OPTION_FLAGS) flags |= OPTION_FLAGS[o];
     else data.push(o);
   }
   return { flags, data: data.length ? data.join(',') : null };
@@ -358,7 +366,6 @@ export function filesystemSteps(spec: SandboxSpec, fresh: readonly NamespaceKind
   (fs.readonlyPaths ?? []).forEach((p, k) => b.readOnly(p, `filesystem.readonlyPaths[${k}]`));
   // OCI's root.readonly: the root mount only; what is mounted on it keeps its own flags.
   if (typeof fs.root === 'object' && fs.root.readOnly) b.steps.push({ op: 'mountSetattr', path: NEW, flags: 0, set: MOUNT_ATTR.RDONLY, clear: 0, propagation: 0 });
-  if (fs.propagation) b.steps.push({ op: 'mountSetattr', path: NEW, flags: AT_RECURSIVE, set: 0, clear: 0, propagation: PROPAGATION[fs.propagation] });
   b.steps.push(
     // The namespace is private (spawn's first mount step), so detaching sends nothing to the host.
     { op: 'umount2', target: OLD, flags: MNT_DETACH },
@@ -368,6 +375,8 @@ export function filesystemSteps(spec: SandboxSpec, fresh: readonly NamespaceKind
     { op: 'umount2', target: '.', flags: MNT_DETACH },
     { op: 'chdir', path: '/' },
   );
+  // OCI's rootfsPropagation, once in place: pivot_root(2) refuses a shared new root.
+  if (fs.propagation) b.steps.push({ op: 'mountSetattr', path: '/', flags: AT_RECURSIVE, set: 0, clear: 0, propagation: PROPAGATION[fs.propagation] });
   // As bwrap: the caller's directory where the new root has it, else /.
   const cwd = process.cwd();
   try {

@@ -213,3 +213,13 @@ t.test("root 'host': the caller's tree with its own /proc, in the caller's direc
   // sh is pid 1; ps and wc are the only others.
   t.equal(r.out, `${process.cwd()}\n3\nhost\n`, r.err);
 });
+
+t.test('the host\'s /proc without a pid namespace, protectProc off, propagation, a generic mount', async (t) => {
+  const shared = await run({ mounts: [...BASE, { type: 'proc', dest: '/proc' }], propagation: 'shared' },
+    'findmnt -n -o PROPAGATION /; test "$(ls /proc | grep -c "^[0-9]")" -gt 5 && echo host pids; findmnt -rn -o TARGET /proc/sys',
+    { namespaces: { user: 'new', mount: 'new' } });
+  t.equal(shared.out, 'shared\nhost pids\n/proc/sys\n', shared.err);
+  const open = await run({ mounts: [...BASE, { type: 'proc', dest: '/proc' }, { type: 'mount', fstype: 'tmpfs', dest: '/m', options: ['ro', 'nosuid', 'size=4k'] }], protectProc: false },
+    'findmnt -rn -o TARGET,OPTIONS | grep -c "^/proc/"; findmnt -rn -o TARGET,FSTYPE,OPTIONS /m');
+  t.equal(open.out, '0\n/m tmpfs ro,nosuid,relatime,size=4k\n', open.err);
+});
