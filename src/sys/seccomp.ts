@@ -29,7 +29,6 @@ export interface ArgCmp {
 
 /** What seccomp_syscall_resolve_name returns for a name it does not know. */
 const NR_SCMP_ERROR = -1;
-const SCMP_FLTATR_ACT_BADARCH = 2;
 
 /** A libseccomp call that failed: its name and the (negative errno) it returned. */
 export class SeccompError extends Error {
@@ -54,7 +53,6 @@ function seccomp() {
     archResolve: so.func('uint32_t seccomp_arch_resolve_name(const char *name)'),
     resolve: so.func('int seccomp_syscall_resolve_name(const char *name)'),
     ruleAdd: so.func('int seccomp_rule_add_array(void *ctx, uint32_t action, int syscall, unsigned int arg_cnt, scmp_arg_cmp *args)'),
-    attrSet: so.func('int seccomp_attr_set(void *ctx, int attr, uint32_t value)'),
     exportBpf: so.func('int seccomp_export_bpf(void *ctx, int fd)'),
   };
   return lib;
@@ -89,11 +87,6 @@ export class SeccompFilter {
   addArch(token: number): void {
     if (token === (seccomp().archNative() as number)) return;
     ok('seccomp_arch_add', seccomp().archAdd(this.ctx, token) as number);
-  }
-
-  /** What a call of another architecture than the filter's gets (default: the thread is killed). */
-  setBadArchAction(action: number): void {
-    ok('seccomp_attr_set', seccomp().attrSet(this.ctx, SCMP_FLTATR_ACT_BADARCH, action >>> 0) as number);
   }
 
   /** `action` for syscall `nr` when every condition holds. */
