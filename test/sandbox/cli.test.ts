@@ -14,6 +14,9 @@ const dir = mkdtempSync(join(tmpdir(), 'ts-sandbox-'));
 mkdirSync(join(dir, 'd'));
 writeFileSync(join(dir, 'd', 'f'), 'in d\n');
 writeFileSync(join(dir, 'data'), 'data from fd 3\n');
+// A one-instruction seccomp program (RET ALLOW), and bytes that are none.
+writeFileSync(join(dir, 'allow.bpf'), Buffer.from([0x06, 0, 0, 0, 0, 0, 0xff, 0x7f]));
+writeFileSync(join(dir, 'bad.bpf'), 'abc');
 writeFileSync(join(dir, 'args'), ['--ro-bind', '/', '/', '--setenv', 'FROM', 'args', ''].join('\0'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -62,6 +65,8 @@ const LINES: [string, string, string?][] = [
   [`$T ${R} --new-session sh -c 'test "$(cut -d" " -f6 /proc/$$/stat)" = $$ && echo leader'`, '--new-session'],
   [`$T ${R} --overlay-src /usr --tmp-overlay /usr sh -c 'touch /usr/x && echo writable'`, '--tmp-overlay (bwrap 0.9: 0.8 refuses it)'],
   [`$T --args 3 sh -c 'echo $FROM' 3<args`, '--args FD'],
+  [`$T ${R} --seccomp 3 sh -c 'grep Seccomp: /proc/self/status' 3<allow.bpf`, '--seccomp FD: a compiled filter'],
+  [`$T ${R} --add-seccomp-fd 3 true 3<bad.bpf`, '--add-seccomp-fd with bytes that are no filter'],
   [`$T --foo`, 'an unknown option'],
   [`$T --dir`, 'a missing argument'],
   [`$T ${R} --uid 5 true`, '--uid without a user namespace'],
