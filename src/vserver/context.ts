@@ -15,7 +15,10 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync,
 import { setPriority } from 'node:os';
 import { join } from 'node:path';
 import { runDir } from './paths.js';
-import { MNT_DETACH, umount2 } from '../sys/mount.js';
+import { MNT_DETACH, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_REC, umount2 } from '../sys/mount.js';
+import { AT_RECURSIVE, MOUNT_ATTR } from '../sandbox/attrs.js';
+import { CLONE_NEWNS } from '../sys/ns.js';
+import { protectProcSteps } from '../spawn/root.js';
 import type { NamespaceKind } from '../sys/ns.js';
 import type { SpawnSpec, StdioOption } from '../spawn/spec.js';
 import type { Step } from '../native/plan.js';
@@ -131,6 +134,23 @@ const REAPER = 'trap \'kill -TERM $c 2>/dev/null\' TERM; trap \'kill -INT $c 2>/
 function detachedStdio(): StdioOption[] {
   const top = Math.max(2, ...readdirSync('/proc/self/fd').map(Number));
   return Array.from({ length: Math.min(top + 1, 1024) }, () => 'ignore' as const);
+}
+
+/**
+ * The mounts of a context without a root of its own: the host's files, a protected /proc
+ * of its pid namespace, and the cgroup hierarchies read-only, in a mount namespace of the
+ * init's own, below the one the waiter (ts-chcontext's C parent) removes the group from.
+ * Writable, they would let root inside move itself out of its group, and so out of its
+ * limits and its device list.
+ */
+function hostRootSteps(): Step[] {
+  return [
+    { op: 'unshare', flags: CLONE_NEWNS },
+    { op: 'mount', source: 'none', target: '/', fstype: null, flags: MS_REC | MS_PRIVATE },
+    { op: 'mount', source: 'proc', target: '/proc', fstype: 'proc', flags: MS_NOSUID | MS_NODEV | MS_NOEXEC },
+    ...protectProcSteps('/proc'),
+    { op: 'mountSetattr', path: '/sys/fs/cgroup', flags: AT_RECURSIVE, set: MOUNT_ATTR.RDONLY, clear: 0, propagation: 0 },
+  ];
 }
 
 /** The argv pid 1 runs. */
@@ -372,12 +392,11 @@ export async function prepareContext(spec: ContextSpec, persist = true): Promise
   const spawnSpec: SpawnSpec = {
     namespaces: kinds,
     pidInit: true,
-    mountProc: true,
     hostname: spec.hostname,
-    root: spec.root,
-    // A root that CAP_SYS_CHROOT cannot leave, and that joiners land on (setns of the mount namespace).
-    pivotRoot: spec.root !== undefined,
-    protectProc: true,
+    ...(spec.root === undefined
+      ? { rootSteps: hostRootSteps() }
+      // A root that CAP_SYS_CHROOT cannot leave, and that joiners land on (setns of the mount namespace).
+      : { root: spec.root, pivotRoot: true, mountProc: true, protectProc: true }),
     cwd: spec.cwd,
     cgroups: group.dirs,
     dropCaps: spec.dropCaps,

@@ -143,13 +143,11 @@ t.test('a joiner cannot be stopped and traced from inside before its exec', asyn
 });
 
 // ts-chcontext takes no root (docs/ts-chcontext.md): its mount namespace is a copy of the
-// host's, cgroupfs included, writable by root inside. Writing its own pid into the root
-// group's cgroup.procs takes a process out of the context's group: out of its device
-// allow-list and its --nproc limit. Fixing it takes the cgroup mounts read-only for the
-// context alone (a mount namespace below the waiter's, whose parent steps write there).
-t.test('a --secure context cannot leave its cgroup through the host\'s cgroupfs', {
-  todo: 'cgroupfs stays writable in a context without a root; its read-only remount needs a mount namespace of the init\'s own, below the waiter\'s',
-}, async (t) => {
+// host's, cgroupfs included. Were it writable, root inside would write its own pid into the
+// root group's cgroup.procs, out of the context's group: out of its device allow-list and
+// its --nproc limit. The cgroup mounts are read-only for the context alone (a mount
+// namespace below the waiter's, whose parent steps write there).
+t.test('a --secure context cannot leave its cgroup through the host\'s cgroupfs', async (t) => {
   const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' '));
   const pids = mounts.find((f) => f[f.indexOf('-') + 1] === 'cgroup' && f[f.length - 1]?.split(',').includes('pids'))?.[4]
     ?? mounts.find((f) => f[f.indexOf('-') + 1] === 'cgroup2')?.[4];
