@@ -123,6 +123,7 @@ t.test('destinations cannot leave the new root: links and .. stay inside', async
       { type: 'symlink', target: `/oldroot${victim}`, dest: '/etc/x' },
       { type: 'file', dest: '/etc/x/pwned-by-link', data: 'x' },
       { type: 'tmpfs', dest: '/etc/x/mnt' },
+      { type: 'bind', source: src, dest: '/etc/x/bound', readOnly: true },
       { type: 'chmod', dest: '/etc/x', perms: 0o777 },
       { type: 'symlink', target: `../../../../oldroot${victim}`, dest: '/y' },
       { type: 'dir', dest: '/y/pwned-by-dotdot' },
@@ -136,7 +137,7 @@ t.test('destinations cannot leave the new root: links and .. stay inside', async
   t.same(readdirSync(victim), [], 'nothing was made in the host directory');
   t.equal(statSync(victim).mode & 0o777, 0o755, 'its mode is unchanged');
   // Inside, the links led to a directory of the same name under the new root.
-  t.equal(r.out, ['mnt', 'pwned-by-dest', 'pwned-by-dotdot', 'pwned-by-host-link', 'pwned-by-host-relative-link', 'pwned-by-link', ''].join('\n'));
+  t.equal(r.out, ['bound', 'mnt', 'pwned-by-dest', 'pwned-by-dotdot', 'pwned-by-host-link', 'pwned-by-host-relative-link', 'pwned-by-link', ''].join('\n'));
   const loop = [{ type: 'symlink', target: '/b', dest: '/a' }, { type: 'symlink', target: '/a', dest: '/b' }, { type: 'dir', dest: '/a/x' }];
   t.match((t.throws(() => compile(parseSpec({ filesystem: { mounts: loop } }))) as Error).message, /^filesystem\.mounts\[2\]\.dest: \/a\/x: Too many levels of symbolic links$/);
 });
