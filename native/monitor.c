@@ -36,88 +36,6 @@
 #include <unistd.h>
 #include "runner.h"
 
-#define MAX_PROCS_FILES 8
-#define CPU_POLL_MS 50
-
-static const char *kill_file, *freezer_file, *cpu_file;
-static const char *procs_files[MAX_PROCS_FILES];
-static int nprocs_files, cpu_is_ns;
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int write_text(const char *path, const char *text)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC), ok;
-	if (fd < 0)
-		return -1;
-	ok = write(fd, text, strlen(text)) == (ssize_t)strlen(text);
-	close(fd);
-	return ok ? 0 : -1;
-}
-
-static ssize_t read_text(const char *path, char *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t got = 0, r;
-	if (fd < 0)
-		return -1;
-	while ((size_t)got < len - 1 && ((r = read(fd, buf + got, len - 1 - got)) > 0 || (r < 0 && errno == EINTR)))
-		if (r > 0)
-			got += r;
-	close(fd);
-	buf[got] = '\0';
-	return got;
-}
-
-/* CPU time the cgroup used, ms; -1 when it cannot be read. */
-static long long cpu_used_ms(void)
-{
-	char buf[4096], *at;
-	if (read_text(cpu_file, buf, sizeof(buf)) < 0)
-		return -1;
-	if (cpu_is_ns)
-		return strtoll(buf, NULL, 10) / 1000000;
-	at = strstr(buf, "usage_usec ");
-	return at ? strtoll(at + 11, NULL, 10) / 1000 : -1;
-}
-
-/*
- * Kill the whole tree, never only the program: cgroup.kill where the kernel has it (no
- * fork escapes it); else SIGKILL every pid the group lists, frozen meanwhile where a
- * freezer is given, until none is left. A new pid namespace ends with its pid 1 anyway.
- */
-static void kill_tree(pid_t program)
-{
-	kill(program, SIGKILL);
-	if (kill_file && write_text(kill_file, "1") == 0)
-		return;
-	for (int round = 0; round < 100; round++) {
-		int any = 0;
-		if (freezer_file)
-			write_text(freezer_file, "FROZEN");
-		for (int k = 0; k < nprocs_files; k++) {
-			char buf[65536];
-			if (read_text(procs_files[k], buf, sizeof(buf)) <= 0)
-				continue;
-			for (char *line = buf; *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : line + strlen(line)) {
-				long pid = strtol(line, NULL, 10);
-				if (pid > 0 && kill((pid_t)pid, SIGKILL) == 0)
-					any = 1;
-			}
-		}
-		if (freezer_file)
-			write_text(freezer_file, "THAWED");
-		if (!any)
-			return;
-		usleep(10000);
-	}
-}
-
 static void record(const char *file, int status, const char *reason)
 {
 	char tmp[4096], text[64];
@@ -152,30 +70,31 @@ static uint8_t *read_plan(const char *file, size_t *len)
 
 int main(int argc, char **argv)
 {
-	long long timeout_ms = 0, cpu_ms = 0, deadline, started;
-	const char *reason = "exited", *status_file;
+	struct tsns_watch w;
+	const char *reason, *status_file;
 	struct stage st;
 	struct sigaction ign;
 	sigset_t mask;
 	uint8_t *plan;
 	size_t len;
 	unsigned long flags;
-	int alive[2], opt, status, pidfd;
+	int alive[2], opt, status;
 	pid_t pid;
 
+	memset(&w, 0, sizeof(w));
 	while ((opt = getopt(argc, argv, "+t:c:u:n:k:f:p:")) != -1) {
 		switch (opt) {
-		case 't': timeout_ms = atoll(optarg); break;
-		case 'c': cpu_ms = atoll(optarg); break;
-		case 'u': cpu_file = optarg; cpu_is_ns = 0; break;
-		case 'n': cpu_file = optarg; cpu_is_ns = 1; break;
-		case 'k': kill_file = optarg; break;
-		case 'f': freezer_file = optarg; break;
-		case 'p': if (nprocs_files < MAX_PROCS_FILES) procs_files[nprocs_files++] = optarg; break;
+		case 't': w.timeout_ms = atoll(optarg); break;
+		case 'c': w.cpu_ms = atoll(optarg); break;
+		case 'u': w.cpu_file = optarg; w.cpu_is_ns = 0; break;
+		case 'n': w.cpu_file = optarg; w.cpu_is_ns = 1; break;
+		case 'k': w.kill_file = optarg; break;
+		case 'f': w.freezer_file = optarg; break;
+		case 'p': if (w.nprocs < TSNS_WATCH_MAX_PROCS) w.procs_files[w.nprocs++] = optarg; break;
 		default: return 2;
 		}
 	}
-	if (argc - optind != 3 || (cpu_ms && !cpu_file)) {
+	if (argc - optind != 3 || (w.cpu_ms && !w.cpu_file)) {
 		fprintf(stderr, "usage: tsns-monitor [options] CLONE_FLAGS PLAN_FILE STATUS_FILE (started by a Sandbox)\n");
 		return 2;
 	}
@@ -228,7 +147,6 @@ int main(int argc, char **argv)
 	}
 	close(3);
 	close(alive[0]);
-	started = now_ms();
 	/* The terminal's signals and a stop are the program's business; this process only
 	 * watches. Its root view of the host must not be read from inside either. */
 	memset(&ign, 0, sizeof(ign));
@@ -239,47 +157,10 @@ int main(int argc, char **argv)
 	sigaction(SIGPIPE, &ign, NULL);
 	sigprocmask(SIG_SETMASK, &st.mask, NULL);
 	prctl(PR_SET_DUMPABLE, 0UL, 0UL, 0UL, 0UL);
-	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	deadline = timeout_ms ? started + timeout_ms : 0;
-	for (;;) {
-		pid_t r = waitpid(pid, &status, WNOHANG);
-		long long wait_ms = -1, now;
-		if (r == pid)
-			break;
-		if (r < 0 && errno != EINTR)
-			return 1;
-		now = now_ms();
-		if (deadline && now >= deadline) {
-			reason = "timeout";
-			kill_tree(pid);
-			deadline = 0;
-			cpu_ms = 0;
-			continue;
-		}
-		if (cpu_ms) {
-			long long used = cpu_used_ms();
-			if (used >= cpu_ms) {
-				reason = "cpu";
-				kill_tree(pid);
-				deadline = 0;
-				cpu_ms = 0;
-				continue;
-			}
-			wait_ms = CPU_POLL_MS;
-		}
-		if (deadline && (wait_ms < 0 || deadline - now < wait_ms))
-			wait_ms = deadline - now;
-		/* The pidfd turns readable when the program ends: no polling without limits. */
-		if (pidfd >= 0) {
-			struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
-			poll(&pfd, 1, (int)wait_ms);
-		} else {
-			usleep(wait_ms < 0 ? 100000 : (useconds_t)(wait_ms * 1000));
-		}
-	}
+	reason = tsns_watch(pid, &w, &status);
 	record(status_file, status, reason);
 	/* What the program left (a daemon it started, with no pid namespace) goes too. */
-	if (kill_file)
-		write_text(kill_file, "1");
+	if (w.kill_file)
+		tsns_kill_tree(pid, &w);
 	return 0;
 }

@@ -140,6 +140,8 @@ static int check_step(struct step *s)
 		return 0;
 	case TSNS_OP_SETRLIMIT:
 		return i[0] < 0 || i[0] >= RLIMIT_NLIMITS || i[1] < -1 || i[2] < -1 ? -EINVAL : 0;
+	case TSNS_OP_WATCH:
+		return i[0] < 0 || i[1] < 0 || i[2] < 0 || i[2] > 1 || (i[1] > 0 && !s->strs[0]) ? -EINVAL : 0;
 	case TSNS_OP_CHMOD:
 	case TSNS_OP_UMASK:
 		return i[0] < 0 || i[0] > 07777 ? -EINVAL : 0;
@@ -645,27 +647,30 @@ static int fork_step(struct stage *st, const struct step *s)
 		sigaction(SIGINT, &sa, NULL);
 		sigprocmask(SIG_UNBLOCK, &block, NULL);
 	}
-	for (;;) {
-		pid_t r = waitpid(pid, &status, (mode & TSNS_FORK_STOPS) ? WUNTRACED : 0);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			_exit(1);
-		}
-		if (WIFSTOPPED(status)) {
+	if (st->watching) {
+		tsns_watch(pid, &st->watch, &status);
+	} else {
+		for (;;) {
+			pid_t r = waitpid(pid, &status, (mode & TSNS_FORK_STOPS) ? WUNTRACED : 0);
+			if (r < 0) {
+				if (errno == EINTR)
+					continue;
+				_exit(1);
+			}
+			if (!WIFSTOPPED(status))
+				break;
 			kill(getpid(), SIGSTOP);
 			kill(pid, SIGCONT);
-			continue;
 		}
-		child_status = status;
-		for (int64_t k = 1; k <= s->ints[2]; k++) {
-			long r;
-			errno = 0;
-			r = run_step(st, s + k);
-			explain(st, s + k, r, errno);
-		}
-		exit_like(status);
 	}
+	child_status = status;
+	for (int64_t k = 1; k <= s->ints[2]; k++) {
+		long r;
+		errno = 0;
+		r = run_step(st, s + k);
+		explain(st, s + k, r, errno);
+	}
+	exit_like(status);
 }
 
 /* rmdir, or unlink what is no directory. A cgroup is busy for a moment after its last
@@ -773,6 +778,16 @@ static long run_step(struct stage *st, const struct step *s)
 		st->slots[i[1]] = fd;
 		return 0;
 	}
+	case TSNS_OP_WATCH:
+		st->watching = 1;
+		st->watch.timeout_ms = i[0];
+		st->watch.cpu_ms = i[1];
+		st->watch.cpu_is_ns = (int)i[2];
+		st->watch.cpu_file = v[0];
+		st->watch.kill_file = v[1];
+		st->watch.timeout_note = v[2];
+		st->watch.cpu_note = v[3];
+		return 0;
 	case TSNS_OP_REMOVE: return remove_path(v[0]);
 	case TSNS_OP_NOTE: return note_step(s);
 	case TSNS_OP_SYMLINK: return symlink(v[0], v[1]);

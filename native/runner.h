@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/types.h>
 #include "plan.h"
+#include "watch.h"
 
 struct step {
 	uint32_t op;
@@ -26,6 +27,8 @@ struct stage {
 	sigset_t mask;        /* the signal mask the program starts with */
 	void (*after_reply)(void);  /* called after each reply from the parent (the tool restores stdio flags) */
 	void (*parent_gone)(void);  /* called when the parent closed its end instead of replying */
+	int watching;               /* a WATCH step came: the next FORK's parent enforces `watch` */
+	struct tsns_watch watch;
 };
 
 /* Parse `buf` into `st` (which must be zeroed). 0, or -EINVAL/-ENOMEM. */

@@ -142,6 +142,9 @@ function reference(buf: Buffer): { ok: boolean; why: string } {
       case 'LANDLOCK':
         if (int(0) < -BigInt(MAX_SLOTS) || int(0) > INT32_MAX) return bad('fd out of range');
         break;
+      case 'WATCH':
+        if (int(0) < 0n || int(1) < 0n || int(2) < 0n || int(2) > 1n || (int(1) > 0n && nulls.includes(0))) return bad('WATCH out of range');
+        break;
       case 'LANDLOCK_RULESET':
         if (nint !== 3 + nstr) return bad(`LANDLOCK_RULESET of ${nint} ints for ${nstr} paths`);
         if (int(0) <= 0n || int(1) < 0n || int(2) < 0n || int(2) >= BigInt(MAX_SLOTS)) return bad('LANDLOCK_RULESET out of range');
@@ -255,6 +258,11 @@ function randomStep(r: Rng): Step {
     case 'mountSetattr': return { op: 'mountSetattr', path: path(r), flags: r.pick([0, 0x8000, r.u32() & 0x7fffffff]), set: r.int(256), clear: r.int(256), propagation: r.pick([0, 0x40000, 0x80000]) };
     case 'seccomp': return { op: 'seccomp', flags: r.int(16), filter: Buffer.from(Array.from({ length: 8 * r.range(1, r.chance(0.05) ? 4096 : 16) }, () => r.int(256))) };
     case 'landlock': return { op: 'landlock', fd: fd() };
+    case 'watch': return {
+      // A CPU limit needs the file it is read from.
+      op: 'watch', timeoutMs: r.pick([0, 1, 60000, r.int(2 ** 31)]), cpuMs: r.pick([0, 0, 1500, r.int(2 ** 31)]), cpuFile: path(r), cpuNs: r.chance(0.5),
+      killFile: r.chance(0.5) ? null : path(r), timeoutNote: r.chance(0.5) ? null : text(r, 20), cpuNote: r.chance(0.5) ? null : text(r, 20),
+    };
     case 'landlockRuleset': return {
       op: 'landlockRuleset', handled: r.pick([1, 0x1fff, 0xffff, r.u32()]), fileAccess: r.pick([0, 0xd003, r.u32()]), slot: r.int(64),
       rules: Array.from({ length: r.pick([0, 1, 2, r.int(20)]) }, () => ({ path: path(r), access: r.pick([0, 7, 0xffff, r.u32()]) })),

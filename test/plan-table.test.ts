@@ -143,6 +143,10 @@ const samples: Record<keyof typeof OP, Step[]> = {
   closeFrom: [{ op: 'closeFrom', first: 3 }],
   createFile: [{ op: 'createFile', path: '/newroot/etc/passwd', mode: 0o644, data: 'root:x:0:0::/:/bin/sh\n' }, { op: 'createFile', path: '/f', mode: 0o600, fd: 5 }],
   mknod: [{ op: 'mknod', path: '/newroot/dev/null', mode: 0o20666, dev: 259 }],
+  watch: [
+    { op: 'watch', timeoutMs: 60000, cpuMs: 0, cpuFile: null, cpuNs: false, killFile: '/sys/fs/cgroup/x/cgroup.kill', timeoutNote: 'ts-sandbox: timeout', cpuNote: null },
+    { op: 'watch', timeoutMs: 0, cpuMs: 1500, cpuFile: '/sys/fs/cgroup/cpuacct/x/cpuacct.usage', cpuNs: true, killFile: null, timeoutNote: null, cpuNote: 'cpu' },
+  ],
   landlockRuleset: [
     { op: 'landlockRuleset', handled: 0xffff, fileAccess: 0xd003, slot: 63, rules: [] },
     { op: 'landlockRuleset', handled: 0x1fff, fileAccess: 0x3, slot: 0, rules: [{ path: '/usr', access: 0xd }, { path: '/tmp', access: 0x1fff }] },
