@@ -1,6 +1,6 @@
 // A cgroup as one object whatever the layout: one directory on pure cgroup2; on hybrid
 // and v1 hosts one per controller hierarchy it uses, plus the unified one if present.
-import { existsSync } from 'node:fs';
+import { existsSync, watch } from 'node:fs';
 import { CgroupError } from './errors.js';
 import type { DeviceRule } from './devices.js';
 import { attachDeviceFilter } from './device-filter.js';
@@ -17,6 +17,12 @@ export interface GroupOptions {
   layout?: Layout;
   /** createCgroup: also make it in the v1 devices hierarchy, for a `devices` limit (where the host has one). */
   devices?: boolean;
+  /**
+   * createCgroup: the controllers (v2 names) to make it for; default GROUP_CONTROLLERS.
+   * Each v1 hierarchy is a directory to make, join and remove, so a group that needs
+   * fewer costs less; the unified group (cgroup.kill, cgroup.events, cpu.stat) is always made.
+   */
+  controllers?: readonly string[];
 }
 
 export interface WaitOptions {
@@ -70,8 +76,8 @@ function checkName(name: string): void {
 }
 
 /** The hierarchies a group on this layout lives in, each with the controllers it is there for. */
-function hierarchiesOf(layout: Layout, devices = false): Hierarchy[] {
-  const wanted: string[] = [...GROUP_CONTROLLERS];
+function hierarchiesOf(layout: Layout, devices = false, controllers: readonly string[] = GROUP_CONTROLLERS): Hierarchy[] {
+  const wanted: string[] = [...controllers];
   if (devices) wanted.push('devices');
   // Without cgroup2 the v1 freezer and cpuacct stand in for cgroup.freeze and cpu.stat.
   if (!layout.unified) wanted.push('cpuacct', 'freezer');
@@ -202,7 +208,11 @@ export class Cgroup {
    */
   async kill(options?: WaitOptions): Promise<void> {
     const u = this.unifiedDir;
-    if (u && existsSync(`${u}/cgroup.kill`)) writeValue(`${u}/cgroup.kill`, '1');
+    const stillThere = () => `group '${this.name}' still has processes after SIGKILL: ${this.procs().join(' ')}`;
+    if (u && existsSync(`${u}/cgroup.kill`)) {
+      writeValue(`${u}/cgroup.kill`, '1');
+      return untilEmpty(u, options, stillThere);
+    }
     const freezer = !u && hierarchyFor(this.layout, 'freezer') ? this.dirFor('freezer', 'kill').dir : undefined;
     await waitFor(() => {
       const pids = this.procs();
@@ -217,7 +227,7 @@ export class Cgroup {
       }
       if (freezer) writeValue(`${freezer}/freezer.state`, 'THAWED');
       return false;
-    }, options, () => `group '${this.name}' still has processes after SIGKILL: ${this.procs().join(' ')}`);
+    }, options, stillThere);
   }
 
   /** Usage figures; a field is absent when this layout has no file for it. */
@@ -343,10 +353,11 @@ export class Cgroup {
 export function createCgroup(name: string, options: GroupOptions = {}): Cgroup {
   checkName(name);
   const layout = options.layout ?? currentLayout();
-  const group = new Cgroup(name, layout, hierarchiesOf(layout, options.devices));
+  const controllers = options.controllers ?? GROUP_CONTROLLERS;
+  const group = new Cgroup(name, layout, hierarchiesOf(layout, options.devices, controllers));
   const made: string[] = [];
   try {
-    if (layout.kind === 'v2' && layout.unified) enableControllers(layout.unified, name);
+    if (layout.kind === 'v2' && layout.unified) enableControllers(layout.unified, name, controllers);
     for (const dir of group.dirs) {
       makeDir(dir);
       made.push(dir);
@@ -394,12 +405,12 @@ export function listCgroups(options: GroupOptions & { maxDepth?: number } = {}):
  * cgroup2 only hands a controller to a child group if the parent's cgroup.subtree_control
  * lists it; do that from the caller's group down to the new group's parent.
  */
-function enableControllers(unified: Hierarchy, name: string): void {
+function enableControllers(unified: Hierarchy, name: string, controllers: readonly string[]): void {
   const parts = name.split('/');
   let dir = unified.base;
   for (let i = 0; i < parts.length; i++) {
     const available = (readOptional(`${dir}/cgroup.controllers`) ?? '').split(/\s+/);
-    const wanted = GROUP_CONTROLLERS.filter((c) => available.includes(c));
+    const wanted = controllers.filter((c) => available.includes(c));
     if (wanted.length) {
       try {
         writeValue(`${dir}/cgroup.subtree_control`, wanted.map((c) => `+${c}`).join(' '));
@@ -411,6 +422,30 @@ function enableControllers(unified: Hierarchy, name: string): void {
     }
     dir = `${dir}/${parts[i]}`;
   }
+}
+
+/**
+ * Resolves once the unified group `dir` is empty (cgroup.events: populated 0), without
+ * polling: the kernel notifies that file's watchers when it changes.
+ */
+function untilEmpty(dir: string, options: WaitOptions | undefined, message: () => string): Promise<void> {
+  const file = `${dir}/cgroup.events`;
+  const empty = () => readKeyed(file)?.get('populated') !== '1';
+  if (empty()) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const watcher = watch(file);
+    const finish = (err?: Error) => {
+      watcher.close();
+      clearTimeout(deadline);
+      if (err) reject(err);
+      else resolve();
+    };
+    const deadline = setTimeout(() => finish(new CgroupError(message())), options?.timeout ?? 5000);
+    watcher.on('change', () => empty() && finish());
+    watcher.on('error', finish);
+    // It may have emptied between the first look and the watch.
+    if (empty()) finish();
+  });
 }
 
 async function waitFor(done: () => boolean, options: WaitOptions | undefined, message: () => string): Promise<void> {

@@ -3,7 +3,7 @@
 // from what the monitor recorded and what the cgroup counted.
 import { readFileSync, statSync } from 'node:fs';
 import { constants } from 'node:os';
-import { parseLimits, type Cgroup, type Limits } from '../cgroup/index.js';
+import { LIMIT_RULES, parseLimits, type Cgroup, type Limits } from '../cgroup/index.js';
 import { SpecError, type SandboxSpec } from './spec.js';
 
 export type SandboxLimits = NonNullable<SandboxSpec['limits']>;
@@ -39,6 +39,20 @@ export function cgroupLimits(limits: SandboxLimits | undefined): Limits {
   return out;
 }
 
+/**
+ * The controllers (v2 names) a sandbox's cgroup is made for (`cgroup`: cgroupLimits of
+ * `limits`), or undefined when it needs no group: each cgroup limit needs its
+ * controller; a wall-clock or CPU-time limit needs a group to kill the whole tree with,
+ * and so does a tree without a pid namespace of its own. A new pid namespace needs none:
+ * the kernel ends every process in it when its pid 1 dies. Each group costs a directory
+ * per hierarchy to make, join and remove.
+ */
+export function groupControllers(cgroup: Limits, limits: SandboxLimits | undefined, ownPidNamespace: boolean): string[] | undefined {
+  const controllers = [...new Set(LIMIT_RULES.filter((r) => cgroup[r.option] !== undefined).map((r) => r.controller))];
+  const needed = controllers.length > 0 || !!limits?.timeoutMs || !!limits?.cpuTimeMs || !ownPidNamespace;
+  return needed ? controllers : undefined;
+}
+
 /** Set `limits` on the group; a limit the host cannot enforce is a SpecError naming its field. */
 export function applyLimits(group: Cgroup, limits: Limits): void {
   // One at a time, so that the message names the field (memory first: v1's swap needs it).
@@ -53,9 +67,13 @@ export function applyLimits(group: Cgroup, limits: Limits): void {
   }
 }
 
-/** tsns-monitor's options for the wall-clock and CPU-time limits and for killing the whole tree. */
-export function monitorArgs(group: Cgroup, limits: SandboxLimits | undefined): string[] {
+/**
+ * tsns-monitor's options for the wall-clock and CPU-time limits and for killing the whole
+ * tree; none without a group (groupControllers: then the pid namespace ends the tree).
+ */
+export function monitorArgs(group: Cgroup | undefined, limits: SandboxLimits | undefined): string[] {
   const args: string[] = [];
+  if (!group) return args;
   if (limits?.timeoutMs) args.push('-t', String(limits.timeoutMs));
   const u = group.unifiedDir;
   if (limits?.cpuTimeMs) {

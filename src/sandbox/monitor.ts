@@ -3,7 +3,7 @@
 // clones the program with the plan's namespace flags and runs the rest of the plan there,
 // reporting over fd 3 as the library's child does. The monitor waits, enforces the time
 // limits and records the end in the sandbox's directory, whether or not this Node lives.
-import { existsSync, openSync, closeSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, openSync, closeSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { runStage, StepError, StageError } from '../native/stage.js';
@@ -31,6 +31,22 @@ export interface MonitorStart {
 
 /** The file the monitor records the program's end in. */
 export const statusFile = (dir: string) => join(dir, 'exit');
+
+/**
+ * The monitors started for record directory `dir` (their last argument is its status
+ * file): what a start killed before it recorded the monitor's pid leaves running.
+ */
+export function monitorsOf(dir: string): number[] {
+  const wanted = `${statusFile(dir)}\0`;
+  return readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+    try {
+      const argv = readFileSync(`/proc/${p}/cmdline`, 'utf8');
+      return argv.startsWith(`${MONITOR}\0`) && argv.endsWith(wanted);
+    } catch {
+      return false; // ended meanwhile
+    }
+  }).map(Number);
+}
 
 /** Start `argv` as `spec` describes under a new monitor: the monitor's pid and the program's. */
 export function startMonitor(spec: SpawnSpec, argv: readonly string[], options: MonitorStart): { monitor: number; pid: number } {

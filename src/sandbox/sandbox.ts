@@ -2,18 +2,21 @@
 // exec, stop, wait, status, update, metrics, events, delete; many per Node process.
 //
 // Records live in RUN/sandbox/ID (src/vserver/paths.ts), with the vserver contexts' crash
-// safety:
-// - record.json, written before anything is made: the cgroup's name and the creating
-//   process (pid and start time). A create killed half-way leaves a record whose owner is
-//   gone and no state: the next create (any id) removes it and its cgroup.
+// safety; each file is written once:
+// - record.json, written at create before anything is made: the cgroup's name (where the
+//   sandbox has one: limits.ts groupControllers) and the creating process (pid and start
+//   time). A create or start killed half-way leaves a record whose owner is gone and no
+//   state: the next create in another process removes it, its cgroup, and a monitor it
+//   may have started (found by its arguments, which name the record's directory).
 // - state.json, once the program runs: the monitor's and the program's pids with their
 //   start times, the spec, the namespaces. Sandbox.list()/get() find it from any process.
 // - exit, written by the monitor (native/monitor.c), which is the program's parent: a
 //   Node process that restarted is not, and could never learn the exit status itself.
-// - exit.json: the structured exit, kept once computed (the cgroup's figures go at delete).
+//   The structured exit is computed from it and the cgroup's counters, which stay until
+//   delete.
 // A monitor that is gone without an exit record (killed, or its owner died with
 // dieWithParent) leaves a broken record, which the next create removes too.
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, watch } from 'node:fs';
 import { join } from 'node:path';
 import { createCgroup, openCgroup, type Cgroup } from '../cgroup/index.js';
 import { enter, type Spawned } from '../spawn/index.js';
@@ -22,10 +25,10 @@ import type { ExitStatus, StdioOption } from '../spawn/spec.js';
 import type { NamespaceKind } from '../sys/ns.js';
 import { lockName } from '../vserver/lock.js';
 import { runDir, sandboxDir } from '../vserver/paths.js';
-import { readJson, readRecord, startTimeOf, writeJson, type ContextRecord } from '../vserver/context.js';
+import { readJson, startTimeOf, writeJson } from '../vserver/context.js';
 import { compile, type Compiled } from './compile.js';
-import { applyLimits, cgroupLimits, exitFrom, limitCounters, monitorArgs, type SandboxExit, type SandboxLimits } from './limits.js';
-import { startMonitor, statusFile, type SandboxStdio } from './monitor.js';
+import { applyLimits, cgroupLimits, exitFrom, groupControllers, limitCounters, monitorArgs, type SandboxExit, type SandboxLimits } from './limits.js';
+import { monitorsOf, startMonitor, statusFile, type SandboxStdio } from './monitor.js';
 import { parseSpec, SpecError, type SandboxSpec } from './spec.js';
 
 export type { SandboxExit, ExitReason, SandboxLimits } from './limits.js';
@@ -63,10 +66,18 @@ export interface ExecOptions {
   cwd?: string;
 }
 
+/** What record.json holds. */
+interface SandboxRecord {
+  /** The cgroup (a name for openCgroup), where the sandbox has one. */
+  cgroup?: string;
+  /** The creating process and its start time: while it lives, the sandbox is its own. */
+  owner: { pid: number; startTime: number };
+}
+
 /** What state.json holds. */
 interface SandboxState {
   id: string;
-  cgroup: string;
+  cgroup?: string;
   monitor: { pid: number; startTime?: number };
   pid: number;
   startTime?: number;
@@ -81,6 +92,17 @@ type Condition = 'absent' | 'created' | 'running' | 'stopped' | 'broken';
 const base = () => join(runDir(), 'sandbox');
 const cgroupName = (id: string) => `tsns-sandbox-${id}`;
 let counter = 0;
+/**
+ * Ids this process created and has not deleted. The sweep leaves them alone: they are
+ * no killed creates, and a monitor of theirs that vanished is their object's business.
+ */
+const mine = new Set<string>();
+const readRecord = (dir: string) => readJson<SandboxRecord>(dir, 'record.json');
+
+const NO_GROUP = 'one is made only for cgroup limits, timeoutMs, cpuTimeMs, or without a pid namespace of its own';
+
+let ownStart: number | undefined;
+const ownStartTime = () => (ownStart ??= startTimeOf(process.pid)!);
 
 function conditionOf(dir: string): Condition {
   if (!existsSync(dir)) return 'absent';
@@ -105,8 +127,10 @@ function liveProcess(pid: number, startTime: number | undefined): boolean {
   }
 }
 
-/** Kill and remove what a record names: its cgroup (and so every process), then the record. */
+/** Kill and remove what a record names: a monitor not yet recorded, its cgroup (and so every process), then the record. */
 async function removeRecorded(dir: string): Promise<void> {
+  // The program goes with its monitor (its death signal).
+  if (!existsSync(join(dir, 'state.json'))) for (const pid of monitorsOf(dir)) process.kill(pid, 'SIGKILL');
   const name = readRecord(dir)?.cgroup;
   if (name !== undefined) {
     try {
@@ -129,7 +153,7 @@ async function sweep(): Promise<void> {
     return;
   }
   for (const id of ids) {
-    if (conditionOf(join(base(), id)) !== 'broken') continue;
+    if (mine.has(id) || conditionOf(join(base(), id)) !== 'broken') continue;
     const lock = await lockName('sandbox', id, 'exclusive');
     try {
       if (conditionOf(join(base(), id)) === 'broken') await removeRecorded(join(base(), id));
@@ -139,7 +163,24 @@ async function sweep(): Promise<void> {
   }
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Resolves once `dir`'s monitor, not this process's child, has ended. */
+function foreignEnd(dir: string, monitor: SandboxState['monitor']): Promise<void> {
+  const ended = () => existsSync(statusFile(dir)) || !existsSync(dir) || !liveProcess(monitor.pid, monitor.startTime);
+  return new Promise((resolve) => {
+    // The exit record's rename is watched; a monitor killed before it writes one tells
+    // no watcher, so its liveness is also looked at every second.
+    const watcher = watch(dir, () => check());
+    watcher.on('error', () => check());
+    const timer = setInterval(() => check(), 1000);
+    function check() {
+      if (!ended()) return;
+      watcher.close();
+      clearInterval(timer);
+      resolve();
+    }
+    check();
+  });
+}
 
 export class Sandbox {
   readonly id: string;
@@ -149,6 +190,7 @@ export class Sandbox {
   private readonly group: Cgroup | undefined;
   private readonly stdio: readonly SandboxStdio[];
   private state: SandboxState | undefined;
+  private deleted = false;
   /** The monitor's end, where this process started it (and so reaps it). */
   private monitorExited: Promise<ExitStatus> | undefined;
   private exited: Promise<SandboxExit> | undefined;
@@ -157,11 +199,11 @@ export class Sandbox {
   private poller: NodeJS.Timeout | undefined;
   private seen = { oomKills: 0, limitsHit: [] as string[] };
 
-  private constructor(id: string, spec: SandboxSpec, group: Cgroup | undefined, stdio: readonly SandboxStdio[], state?: SandboxState) {
+  private constructor(id: string, spec: SandboxSpec, compiled: Compiled, group: Cgroup | undefined, stdio: readonly SandboxStdio[], state?: SandboxState) {
     this.id = id;
     this.dir = sandboxDir(id);
     this.spec = spec;
-    this.compiled = compile(spec);
+    this.compiled = compiled;
     this.group = group;
     this.stdio = stdio;
     this.state = state;
@@ -169,35 +211,41 @@ export class Sandbox {
 
   /**
    * Check `spec` (a SpecError naming the field, with nothing made), then record the
-   * sandbox and make its cgroup with the limits. The program runs at start().
+   * sandbox and make its cgroup with the limits, where it needs one. The program runs at
+   * start().
    */
   static async create(spec: SandboxSpec | unknown, options: CreateOptions = {}): Promise<Sandbox> {
     const parsed = parseSpec(spec);
     if (!parsed.process?.args) throw new SpecError('process.args', 'a sandbox needs a program (got undefined)');
-    compile(parsed); // what the schema cannot see (roots not built yet...), before anything is made
+    const compiled = compile(parsed); // what the schema cannot see (roots not built yet...), before anything is made
     const limits = cgroupLimits(parsed.limits);
+    const controllers = groupControllers(limits, parsed.limits, compiled.spawn.namespaces?.includes('pid') ?? false);
     const id = parsed.id ?? `sb-${process.pid}-${Date.now().toString(36)}-${counter++}`;
     await sweep();
-    const lock = await lockName('sandbox', id, 'exclusive');
+    // A generated id is this process's alone; a given one may race a create or delete elsewhere.
+    const lock = parsed.id === undefined ? undefined : await lockName('sandbox', id, 'exclusive');
     const dir = sandboxDir(id);
     try {
       const was = conditionOf(dir);
       if (was !== 'absent') throw new SpecError('id', `sandbox ${JSON.stringify(id)} exists already (${was}): delete it first`);
       mkdirSync(dir, { recursive: true, mode: 0o700 });
-      writeJson(dir, 'record.json', { cgroup: cgroupName(id), owner: { pid: process.pid, startTime: startTimeOf(process.pid)! } } satisfies ContextRecord);
+      writeJson(dir, 'record.json', { ...(controllers ? { cgroup: cgroupName(id) } : {}), owner: { pid: process.pid, startTime: ownStartTime() } } satisfies SandboxRecord);
       let group: Cgroup | undefined;
       try {
-        group = createCgroup(cgroupName(id));
-        applyLimits(group, limits);
-        monitorArgs(group, parsed.limits); // a time limit this host cannot measure fails here
+        if (controllers) {
+          group = createCgroup(cgroupName(id), { controllers });
+          applyLimits(group, limits);
+          monitorArgs(group, parsed.limits); // a time limit this host cannot measure fails here
+        }
       } catch (err) {
         await group?.remove().catch(() => {});
         rmSync(dir, { recursive: true, force: true });
         throw err;
       }
-      return new Sandbox(id, parsed, group, options.stdio ?? ['inherit', 'inherit', 'inherit']);
+      mine.add(id);
+      return new Sandbox(id, parsed, compiled, group, options.stdio ?? ['inherit', 'inherit', 'inherit']);
     } finally {
-      lock.release();
+      lock?.release();
     }
   }
 
@@ -225,39 +273,37 @@ export class Sandbox {
     if (was === 'absent' || was === 'broken' || !state) throw new Error(`sandbox ${JSON.stringify(id)}: ${was === 'created' ? 'not started yet (by another process)' : 'no such sandbox'}`);
     let group: Cgroup | undefined;
     try {
-      group = openCgroup(state.cgroup);
+      group = state.cgroup === undefined ? undefined : openCgroup(state.cgroup);
     } catch {
       group = undefined;
     }
-    return new Sandbox(id, state.spec, group, [], state);
+    return new Sandbox(id, state.spec, compile(state.spec), group, [], state);
   }
 
-  /** Run the program under its monitor, in its cgroup. */
+  /**
+   * Run the program under its monitor, in its cgroup. No lock: until state.json is
+   * written, no other process can get() this sandbox.
+   */
   async start(): Promise<void> {
     if (this.state) throw new Error(`sandbox ${JSON.stringify(this.id)} was started already`);
-    if (!this.group) throw new Error(`sandbox ${JSON.stringify(this.id)} was deleted`);
-    const lock = await lockName('sandbox', this.id, 'exclusive');
-    try {
-      const startedAt = Date.now();
-      const { monitor, pid } = startMonitor({ ...this.compiled.spawn, cgroups: this.group.dirs }, this.compiled.argv, {
-        dir: this.dir,
-        args: monitorArgs(this.group, this.spec.limits),
-        dieWithParent: this.spec.process?.dieWithParent ?? false,
-        stdio: this.stdio,
-      });
-      this.monitorExited = watchExit(monitor);
-      this.state = {
-        id: this.id, cgroup: this.group.name,
-        monitor: { pid: monitor, startTime: startTimeOf(monitor) },
-        pid, startTime: startTimeOf(pid), startedAt,
-        namespaces: [...(this.compiled.spawn.namespaces ?? [])],
-        spec: this.spec,
-      };
-      writeJson(this.dir, 'state.json', this.state);
-      this.emit({ type: 'started', pid });
-    } finally {
-      lock.release();
-    }
+    if (this.deleted) throw new Error(`sandbox ${JSON.stringify(this.id)} was deleted`);
+    const startedAt = Date.now();
+    const { monitor, pid } = startMonitor({ ...this.compiled.spawn, cgroups: this.group?.dirs }, this.compiled.argv, {
+      dir: this.dir,
+      args: monitorArgs(this.group, this.spec.limits),
+      dieWithParent: this.spec.process?.dieWithParent ?? false,
+      stdio: this.stdio,
+    });
+    this.monitorExited = watchExit(monitor);
+    this.state = {
+      id: this.id, ...(this.group ? { cgroup: this.group.name } : {}),
+      monitor: { pid: monitor, startTime: startTimeOf(monitor) },
+      pid, startTime: startTimeOf(pid), startedAt,
+      namespaces: [...(this.compiled.spawn.namespaces ?? [])],
+      spec: this.spec,
+    };
+    writeJson(this.dir, 'state.json', this.state);
+    this.emit({ type: 'started', pid });
   }
 
   /** created, running or stopped, and the program's pid once started. */
@@ -294,12 +340,22 @@ export class Sandbox {
       } catch {
         // ended meanwhile
       }
-      const timeout = options.timeoutMs ?? 10_000;
-      const ended = await Promise.race([this.wait().then(() => true), sleep(timeout).then(() => false)]);
+      let timer: NodeJS.Timeout | undefined;
+      const ended = await Promise.race([
+        this.wait().then(() => true),
+        new Promise<false>((r) => { timer = setTimeout(() => r(false), options.timeoutMs ?? 10_000); }),
+      ]);
+      clearTimeout(timer);
       // A pid 1 ignores what it has no handler for: the whole tree goes then.
-      if (!ended) await this.group?.kill();
+      if (!ended) await this.killTree(state);
     }
     return this.wait();
+  }
+
+  /** SIGKILL to every process of the sandbox: its cgroup's, or else its pid namespace's (whose pid 1 takes the rest along). */
+  private async killTree(state: SandboxState): Promise<void> {
+    if (this.group?.exists()) await this.group.kill();
+    else if (liveProcess(state.pid, state.startTime)) process.kill(state.pid, 'SIGKILL');
   }
 
   /** How the program ended: the monitor's record and the cgroup's counters. */
@@ -310,16 +366,12 @@ export class Sandbox {
 
   private async collect(state: SandboxState): Promise<SandboxExit> {
     if (this.monitorExited) await this.monitorExited;
-    else while (conditionOf(this.dir) === 'running') await sleep(50);
-    let exit = readJson<SandboxExit>(this.dir, 'exit.json');
-    if (!exit) {
-      const file = statusFile(this.dir);
-      exit = existsSync(file)
-        ? exitFrom(readFileSync(file, 'utf8'), statSync(file).mtimeMs, state.startedAt, this.group)
-        // The monitor went without a record: its death signal took the program along.
-        : { reason: 'signaled', code: null, signal: 'SIGKILL', durationMs: Date.now() - state.startedAt, cpuMs: 0, limitsHit: [] };
-      if (existsSync(this.dir)) writeJson(this.dir, 'exit.json', exit);
-    }
+    else await foreignEnd(this.dir, state.monitor);
+    const file = statusFile(this.dir);
+    const exit: SandboxExit = existsSync(file)
+      ? exitFrom(readFileSync(file, 'utf8'), statSync(file).mtimeMs, state.startedAt, this.group)
+      // The monitor went without a record: its death signal took the program along.
+      : { reason: 'signaled', code: null, signal: 'SIGKILL', durationMs: Date.now() - state.startedAt, cpuMs: 0, limitsHit: [] };
     this.pollCounters(exit);
     if (exit.reason === 'oom' && this.seen.oomKills === 0) this.emit({ type: 'oom', kills: 1 });
     this.emit({ type: 'exited', exit });
@@ -334,7 +386,7 @@ export class Sandbox {
       for (const field of ['timeoutMs', 'cpuTimeMs', 'rlimits'] as const)
         if (limits[field] !== undefined) throw new SpecError(`limits.${field}`, 'is fixed once the sandbox has started');
     }
-    if (!this.group) throw new Error(`sandbox ${JSON.stringify(this.id)} has no cgroup any more`);
+    if (!this.group) throw new SpecError('limits', `sandbox ${JSON.stringify(this.id)} has no cgroup to change (${NO_GROUP})`);
     applyLimits(this.group, cgroupLimits(limits));
     this.spec = merged;
     if (this.state) {
@@ -345,7 +397,8 @@ export class Sandbox {
 
   /** Usage from the cgroup: CPU time, memory now and at its peak, tasks, OOM kills and limits hit. */
   metrics(): SandboxMetrics {
-    if (!this.group?.exists()) throw new Error(`sandbox ${JSON.stringify(this.id)} has no cgroup any more`);
+    if (!this.group) throw new Error(`sandbox ${JSON.stringify(this.id)} has no cgroup to measure (${NO_GROUP})`);
+    if (!this.group.exists()) throw new Error(`sandbox ${JSON.stringify(this.id)} has no cgroup any more`);
     const s = this.group.stats();
     const counters = limitCounters(this.group);
     return { cpuUsageUsec: s.cpuUsageUsec ?? 0, memoryCurrent: s.memoryCurrent, memoryPeak: s.memoryPeak, pidsCurrent: s.pidsCurrent, ...counters };
@@ -353,7 +406,7 @@ export class Sandbox {
 
   /** started, exec, limit-hit, oom, exited: from the beginning, each iterator on its own; it ends after exited. */
   async *events(): AsyncGenerator<SandboxEvent> {
-    if (this.state && !this.poller && !this.history.some((e) => e.type === 'exited')) {
+    if (this.state && this.group && !this.poller && !this.history.some((e) => e.type === 'exited')) {
       this.poller = setInterval(() => this.pollCounters(), 100);
       this.poller.unref();
     }
@@ -368,14 +421,19 @@ export class Sandbox {
 
   /** Remove the sandbox: what runs is killed, then its cgroup and records go. */
   async delete(): Promise<void> {
-    const lock = await lockName('sandbox', this.id, 'exclusive');
+    // Once started, another process may get() it and delete it too.
+    const lock = this.state ? await lockName('sandbox', this.id, 'exclusive') : undefined;
     try {
-      if (this.group?.exists()) await this.group.kill();
-      if (this.state) await this.wait();
+      if (this.state) {
+        await this.killTree(this.state);
+        await this.wait();
+      }
       if (this.group?.exists()) await this.group.remove();
       rmSync(this.dir, { recursive: true, force: true });
+      mine.delete(this.id);
+      this.deleted = true;
     } finally {
-      lock.release();
+      lock?.release();
     }
   }
 

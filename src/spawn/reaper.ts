@@ -1,5 +1,5 @@
 // Exit statuses of children the native stage started: libuv does not know them, so it
-// will not reap them. On SIGCHLD each pending pid is polled with waitpid(WNOHANG).
+// will not reap them. On SIGCHLD each pending pid is tried with waitpid(WNOHANG).
 import { constants } from 'node:os';
 import { decodeWaitStatus, waitpid, WNOHANG } from '../sys/proc.js';
 import type { ExitStatus } from './spec.js';
@@ -36,8 +36,10 @@ export function watchExit(pid: number): Promise<ExitStatus> {
     pending.set(pid, resolve);
     if (!keepAlive) {
       process.on('SIGCHLD', reapAll);
-      // Holds the event loop open while children run, and polls in case a signal was coalesced.
-      keepAlive = setInterval(reapAll, 250);
+      // Only holds the event loop open while children run (Node's signal handles do not),
+      // never fires in practice. No polling is needed: a SIGCHLD that arrives while one is
+      // being handled is delivered again, and each delivery looks at every pending pid.
+      keepAlive = setInterval(() => {}, 2 ** 31 - 1);
     }
     // The child may already have ended before we listened.
     setImmediate(reapAll);
