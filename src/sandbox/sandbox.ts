@@ -16,7 +16,7 @@
 //   delete.
 // A monitor that is gone without an exit record (killed, or its owner died with
 // dieWithParent) leaves a broken record, which the next create removes too.
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, watch } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, unlinkSync, watch } from 'node:fs';
 import { join } from 'node:path';
 import { createCgroup, openCgroup, type Cgroup } from '../cgroup/index.js';
 import { enter, type Spawned } from '../spawn/index.js';
@@ -141,7 +141,21 @@ async function removeRecorded(dir: string): Promise<void> {
       if ((err as { code?: string }).code !== 'ENOENT') throw err;
     }
   }
-  rmSync(dir, { recursive: true, force: true });
+  removeRecords(dir);
+}
+
+/**
+ * Remove a record directory: its plain files by name, then itself. rmSync's generic walk
+ * (lstat, a failed rmdir, readdir, each file) cost more than the rest of a delete.
+ */
+function removeRecords(dir: string): void {
+  try {
+    for (const file of readdirSync(dir)) unlinkSync(join(dir, file));
+    rmdirSync(dir);
+  } catch (err) {
+    // Gone already (another process deleted it), or not what a sandbox writes: the walk then.
+    if ((err as { code?: string }).code !== 'ENOENT') rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** Remove what killed creates and vanished monitors left (nobody else will). */
@@ -239,7 +253,7 @@ export class Sandbox {
         }
       } catch (err) {
         await group?.remove().catch(() => {});
-        rmSync(dir, { recursive: true, force: true });
+        removeRecords(dir);
         throw err;
       }
       mine.add(id);
@@ -429,7 +443,7 @@ export class Sandbox {
         await this.wait();
       }
       if (this.group?.exists()) await this.group.remove();
-      rmSync(this.dir, { recursive: true, force: true });
+      removeRecords(this.dir);
       mine.delete(this.id);
       this.deleted = true;
     } finally {
