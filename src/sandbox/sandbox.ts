@@ -93,10 +93,11 @@ const base = () => join(runDir(), 'sandbox');
 const cgroupName = (id: string) => `tsns-sandbox-${id}`;
 let counter = 0;
 /**
- * Ids this process created and has not deleted. The sweep leaves them alone: they are
- * no killed creates, and a monitor of theirs that vanished is their object's business.
+ * The sandboxes this process created and has not deleted, by id. The sweep leaves them
+ * alone: they are no killed creates, and a monitor of theirs that vanished is their
+ * object's business. get() and list() return these objects themselves.
  */
-const mine = new Set<string>();
+const mine = new Map<string, Sandbox>();
 const readRecord = (dir: string) => readJson<SandboxRecord>(dir, 'record.json');
 
 const NO_GROUP = 'one is made only for cgroup limits, timeoutMs, cpuTimeMs, or without a pid namespace of its own';
@@ -256,14 +257,15 @@ export class Sandbox {
         removeRecords(dir);
         throw err;
       }
-      mine.add(id);
-      return new Sandbox(id, parsed, compiled, group, options.stdio ?? ['inherit', 'inherit', 'inherit']);
+      const sandbox = new Sandbox(id, parsed, compiled, group, options.stdio ?? ['inherit', 'inherit', 'inherit']);
+      mine.set(id, sandbox);
+      return sandbox;
     } finally {
       lock?.release();
     }
   }
 
-  /** Every recorded sandbox that is created, running or stopped (not yet deleted), by id. */
+  /** Every recorded sandbox that is running or stopped (not yet deleted), and this process's created ones, by id. */
   static async list(): Promise<Sandbox[]> {
     let ids: string[];
     try {
@@ -279,8 +281,10 @@ export class Sandbox {
     return out;
   }
 
-  /** A started sandbox by id, from any process: running, or stopped with its exit recorded. */
+  /** A started sandbox by id, from any process: running, or stopped with its exit recorded; or one this process created. */
   static async get(id: string): Promise<Sandbox> {
+    const own = mine.get(id);
+    if (own) return own;
     const dir = sandboxDir(id);
     const was = conditionOf(dir);
     const state = readJson<SandboxState>(dir, 'state.json');

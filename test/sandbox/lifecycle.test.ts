@@ -3,13 +3,13 @@
 // that finds what lives on; bad specs leave nothing. Polls with deadlines, no timings.
 import t from 'tap';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Sandbox } from '../../src/sandbox/sandbox.js';
-import { RUN, alive, groups, hostSpec, records, skip, until } from './fixtures/sandbox.js';
+import { RUN, alive, cleanup, groups, hostSpec, records, skip, until } from './fixtures/sandbox.js';
 
-t.teardown(() => rmSync(RUN, { recursive: true, force: true }));
+t.teardown(cleanup);
 const quiet = ['ignore', 'ignore', 'ignore'] as const;
 
 t.test('create, start, exec, metrics, events, update, stop, delete', { skip }, async (t) => {
@@ -78,6 +78,7 @@ t.test('SIGKILL of the owning Node process', { skip: skip || (!existsSync(dist) 
     setInterval(() => {}, 1000);
   `);
   const owner = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, TSNS_RUN_DIR: RUN } });
+  t.teardown(() => { owner.kill('SIGKILL'); }); // a failure below leaves no owner making more
   const guard = setTimeout(() => owner.kill('SIGKILL'), 60_000);
   let text = '';
   owner.stdout.on('data', (d) => { text += d; });

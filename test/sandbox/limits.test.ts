@@ -2,13 +2,13 @@
 // program. Bounded: each program also has a generous wall-clock limit; nothing asserts
 // how fast anything ran.
 import t from 'tap';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { openCgroup } from '../../src/cgroup/index.js';
 import { Sandbox } from '../../src/sandbox/sandbox.js';
 import { startTimeOf } from '../../src/vserver/context.js';
-import { RUN, alive, groups, hostSpec, records, skip, until } from './fixtures/sandbox.js';
+import { alive, cleanup, groups, hostSpec, records, skip, until } from './fixtures/sandbox.js';
 
-t.teardown(() => rmSync(RUN, { recursive: true, force: true }));
+t.teardown(cleanup);
 const quiet = { stdio: ['ignore', 'ignore', 'ignore'] as const };
 
 async function run(spec: Record<string, unknown>) {
