@@ -204,9 +204,6 @@ async function main(): Promise<number> {
     process.stderr.write(USAGE);
     return 1;
   }
-  if (spec.limits?.timeoutMs !== undefined || spec.limits?.cpuTimeMs !== undefined) {
-    throw new ToolError(`--${spec.limits.timeoutMs !== undefined ? 'timeout' : 'cpu-time'} needs the sandbox monitor, which is not in ts-sandbox yet (see docs/ts-sandbox.md)`);
-  }
 
   const { compile } = await import('../sandbox/compile.js');
   let compiled;
@@ -241,7 +238,7 @@ async function main(): Promise<number> {
   const { hasStage, stagePid } = await import('./stage.js');
   const { runProgram } = await import('./run.js');
   const failure = await sandboxFailure();
-  const { applyLimits, cgroupLimits } = await import('../sandbox/limits.js');
+  const { applyLimits, cgroupLimits, watchStep } = await import('../sandbox/limits.js');
   let limits;
   try {
     limits = cgroupLimits(spec.limits);
@@ -257,7 +254,8 @@ async function main(): Promise<number> {
     writeInfo(info.status, fields, true);
   };
 
-  if (!Object.keys(limits).length) {
+  const { timeoutMs, cpuTimeMs } = spec.limits ?? {};
+  if (!Object.keys(limits).length && !timeoutMs && !cpuTimeMs) {
     // A new pid namespace needs a fork in place (the program is its pid 1); else the
     // program is the stage itself.
     if (!newPid) {
@@ -293,9 +291,21 @@ async function main(): Promise<number> {
     ...(typeof limits.pids === 'number' ? pidsNote(made, limits.pids) : []),
     ...removal(made, record),
   ];
+  // The time limits: the parent that waits kills the whole group when one strikes.
+  let watch: Step | undefined;
+  try {
+    watch = timeoutMs || cpuTimeMs ? watchStep(made, spec.limits!, {
+      timeout: `${NAME}: timeout: killed after ${(timeoutMs ?? 0) / 1000} s`,
+      cpu: `${NAME}: cpu-time: killed after ${(cpuTimeMs ?? 0) / 1000} s of CPU time`,
+    }) : undefined;
+  } catch (err) {
+    await made.remove({ timeout: 0 }).catch(() => {});
+    if (record) rmSync(record, { force: true });
+    throw new ToolError((err as Error).message);
+  }
   return runProgram(spawn, compiled.argv, {
     failure,
-    inPlace: { fork: { mode: FORK.forward | FORK.ignoreInt | FORK.reportPid, deathSignal: constants.signals.SIGKILL, parentSteps } },
+    inPlace: { fork: { mode: FORK.forward | FORK.ignoreInt | FORK.reportPid, deathSignal: constants.signals.SIGKILL, parentSteps, watch } },
     onPid: report,
     cleanup: () => {
       void made.remove({ timeout: 0 }).catch(() => {});

@@ -4,6 +4,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { constants } from 'node:os';
 import { LIMIT_RULES, parseLimits, type Cgroup, type Limits } from '../cgroup/index.js';
+import type { Step } from '../native/plan.js';
 import { SpecError, type SandboxSpec } from './spec.js';
 
 export type SandboxLimits = NonNullable<SandboxSpec['limits']>;
@@ -67,6 +68,32 @@ export function applyLimits(group: Cgroup, limits: Limits): void {
   }
 }
 
+/** Where the group's CPU time is read: cgroup2's cpu.stat (there even without controllers, as on hybrid hosts), else v1 cpuacct. */
+function cpuSource(group: Cgroup): { file: string; ns: boolean } {
+  const u = group.unifiedDir;
+  if (u && hasKey(`${u}/cpu.stat`, 'usage_usec')) return { file: `${u}/cpu.stat`, ns: false };
+  if (group.controls('cpuacct')) return { file: `${group.dirFor('cpuacct').dir}/cpuacct.usage`, ns: true };
+  throw new SpecError('limits.cpuTimeMs', 'needs cgroup2 cpu.stat or the v1 cpuacct controller, which this host lacks');
+}
+
+/** cgroup.kill of the group, where the kernel has it. */
+function killFile(group: Cgroup): string | undefined {
+  const u = group.unifiedDir;
+  return u && exists(`${u}/cgroup.kill`) ? `${u}/cgroup.kill` : undefined;
+}
+
+/**
+ * The stage's WATCH step for the tools: the fork's parent kills the tree at the wall-clock
+ * or CPU-time limit, saying `notes` of the one that struck.
+ */
+export function watchStep(group: Cgroup, limits: SandboxLimits, notes: { timeout: string; cpu: string }): Step {
+  const cpu = limits.cpuTimeMs ? cpuSource(group) : undefined;
+  return {
+    op: 'watch', timeoutMs: limits.timeoutMs ?? 0, cpuMs: limits.cpuTimeMs ?? 0, cpuFile: cpu?.file ?? null, cpuNs: cpu?.ns ?? false,
+    killFile: killFile(group) ?? null, timeoutNote: notes.timeout, cpuNote: notes.cpu,
+  };
+}
+
 /**
  * tsns-monitor's options for the wall-clock and CPU-time limits and for killing the whole
  * tree; none without a group (groupControllers: then the pid namespace ends the tree).
@@ -77,12 +104,11 @@ export function monitorArgs(group: Cgroup | undefined, limits: SandboxLimits | u
   if (limits?.timeoutMs) args.push('-t', String(limits.timeoutMs));
   const u = group.unifiedDir;
   if (limits?.cpuTimeMs) {
-    // cgroup2's cpu.stat is there even without controllers (hybrid hosts); else cpuacct.
-    if (u && hasKey(`${u}/cpu.stat`, 'usage_usec')) args.push('-c', String(limits.cpuTimeMs), '-u', `${u}/cpu.stat`);
-    else if (group.controls('cpuacct')) args.push('-c', String(limits.cpuTimeMs), '-n', `${group.dirFor('cpuacct').dir}/cpuacct.usage`);
-    else throw new SpecError('limits.cpuTimeMs', 'needs cgroup2 cpu.stat or the v1 cpuacct controller, which this host lacks');
+    const cpu = cpuSource(group);
+    args.push('-c', String(limits.cpuTimeMs), cpu.ns ? '-n' : '-u', cpu.file);
   }
-  if (u && exists(`${u}/cgroup.kill`)) args.push('-k', `${u}/cgroup.kill`);
+  const kill = killFile(group);
+  if (kill) args.push('-k', kill);
   else {
     if (!u && group.controls('freezer')) args.push('-f', `${group.dirFor('freezer').dir}/freezer.state`);
     for (const dir of group.dirs.slice(0, 8)) args.push('-p', `${dir}/cgroup.procs`);

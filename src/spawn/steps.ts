@@ -2,7 +2,7 @@
 import { readFileSync, constants as fsConstants } from 'node:fs';
 import { constants } from 'node:os';
 import { basename, join } from 'node:path';
-import { NAMESPACES, namespaceInfo, CLONE_NEWTIME, type NamespaceKind } from '../sys/ns.js';
+import { NAMESPACES, namespaceInfo, CLONE_NEWNS, CLONE_NEWTIME, type NamespaceKind } from '../sys/ns.js';
 import { MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_REC, MS_SHARED, MS_SLAVE } from '../sys/mount.js';
 import { PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG } from '../sys/prctl.js';
 import { capLastCap, processCaps } from '../sys/caps.js';
@@ -49,7 +49,7 @@ export interface InPlace {
    * Fork after unsharing (unshare --fork); FORK mode bits for the parent that stays, and
    * what it does once the program has ended (removing what was made for it).
    */
-  fork?: { mode: number; deathSignal?: number; parentSteps?: Step[] };
+  fork?: { mode: number; deathSignal?: number; parentSteps?: Step[]; watch?: Step };
   /** FORK mode bits for the fork after joining a pid namespace (nsenter's parent). */
   joinForkMode?: number;
 }
@@ -164,7 +164,12 @@ export function childPlan(spec: SpawnSpec, argv: readonly string[], fds: ChildFd
   // util-linux forks after the maps and the bind mounts are in place, before the rest.
   if (inPlace?.fork) {
     const after = inPlace.fork.parentSteps ?? [];
+    // A `watch` step: the limits the parent enforces while it waits (ts-sandbox --timeout).
+    if (inPlace.fork.watch) steps.push(inPlace.fork.watch);
     steps.push({ op: 'fork', mode: inPlace.fork.mode, deathSignal: inPlace.fork.deathSignal ?? 0, parentSteps: after.length }, ...after);
+    // A parent with work left (removing a group, killing it at a limit) keeps the mount
+    // namespace it was in: the child's mounts and pivot_root must not become its view.
+    if ((after.length || inPlace.fork.watch) && kinds.has('mount')) steps.push({ op: 'unshare', flags: CLONE_NEWNS });
   }
   if (spec.setgroups && !(gidSelf !== undefined && !gidRanges)) steps.push({ op: 'writeFile', path: '/proc/self/setgroups', data: spec.setgroups });
 

@@ -15,9 +15,8 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync,
 import { setPriority } from 'node:os';
 import { join } from 'node:path';
 import { runDir } from './paths.js';
-import { MNT_DETACH, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_REC, umount2 } from '../sys/mount.js';
+import { MNT_DETACH, MS_NODEV, MS_NOEXEC, MS_NOSUID, umount2 } from '../sys/mount.js';
 import { AT_RECURSIVE, MOUNT_ATTR } from '../sandbox/attrs.js';
-import { CLONE_NEWNS } from '../sys/ns.js';
 import { protectProcSteps } from '../spawn/root.js';
 import type { NamespaceKind } from '../sys/ns.js';
 import type { SpawnSpec, StdioOption } from '../spawn/spec.js';
@@ -138,15 +137,13 @@ function detachedStdio(): StdioOption[] {
 
 /**
  * The mounts of a context without a root of its own: the host's files, a protected /proc
- * of its pid namespace, and the cgroup hierarchies read-only, in a mount namespace of the
- * init's own, below the one the waiter (ts-chcontext's C parent) removes the group from.
+ * of its pid namespace, and the cgroup hierarchies read-only (in a mount namespace of the
+ * init's own, below the one ts-chcontext's waiter removes the group from: steps.ts).
  * Writable, they would let root inside move itself out of its group, and so out of its
  * limits and its device list.
  */
 function hostRootSteps(): Step[] {
   return [
-    { op: 'unshare', flags: CLONE_NEWNS },
-    { op: 'mount', source: 'none', target: '/', fstype: null, flags: MS_REC | MS_PRIVATE },
     { op: 'mount', source: 'proc', target: '/proc', fstype: 'proc', flags: MS_NOSUID | MS_NODEV | MS_NOEXEC },
     ...protectProcSteps('/proc'),
     { op: 'mountSetattr', path: '/sys/fs/cgroup', flags: AT_RECURSIVE, set: MOUNT_ATTR.RDONLY, clear: 0, propagation: 0 },

@@ -147,6 +147,33 @@ t.test('limits: a cgroup made, joined, the hit pids limit said in one line, then
   t.notOk(readdirSync('/run/tsns/cgroup').some((f) => readFileSync(join('/run/tsns/cgroup', f), 'utf8').includes(`"${name}"`)), 'its record too');
 });
 
+/** Host pids whose command line is exactly `argv`. */
+function processesRunning(argv: string[]): number[] {
+  const want = argv.join('\0') + '\0';
+  return readdirSync('/proc').filter((e) => /^\d+$/.test(e)).filter((e) => {
+    try {
+      return readFileSync(`/proc/${e}/cmdline`, 'utf8') === want;
+    } catch {
+      return false;
+    }
+  }).map(Number);
+}
+
+t.test('--timeout and --cpu-time kill the whole tree, said in one line; nothing survives', async (t) => {
+  // A tree of three without a pid namespace of its own: only the group can end all of them.
+  const secs = String(200_000 + (process.pid % 10_000));
+  const r = await tool('ts-sandbox', ['--ro-bind', '/', '/', '--timeout', '1', 'sh', '-c', `sleep ${secs} & sleep ${secs} & sleep ${secs}`]);
+  t.equal(r.signal, 'SIGKILL', 'ends as the killed program did');
+  t.match(r.stderr, /^ts-sandbox: timeout: killed after 1 s$/m);
+  t.same(processesRunning(['sleep', secs]), [], 'no sleep survives');
+  const c = await tool('ts-sandbox', ['--ro-bind', '/', '/', '--cpu-time', '0.5', 'sh', '-c', 'while :; do :; done']);
+  t.equal(c.signal, 'SIGKILL');
+  t.match(c.stderr, /^ts-sandbox: cpu-time: killed after 0\.5 s of CPU time$/m);
+  const ok = await tool('ts-sandbox', ['--ro-bind', '/', '/', '--timeout', '30', 'echo', 'in time']);
+  t.equal(ok.exitCode, 0);
+  t.equal(ok.stdout, 'in time');
+});
+
 t.test('--info-fd and --json-status-fd: the program\'s pid', async (t) => {
   const r = await run('sh', ['-c', `${TS} --spec ${HOST} --info-fd 3 --json-status-fd 4 sh -c 'echo $$ >&2' 3>${dir}/info 4>${dir}/status`]);
   const info = JSON.parse(readFileSync(join(dir, 'info'), 'utf8')) as { 'child-pid': number };
