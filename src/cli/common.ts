@@ -1,6 +1,6 @@
 // What every tool shares: error lines in the util-linux shape, --explain, exit statuses.
 import { fstatSync, readFileSync } from 'node:fs';
-import { Command, CommanderError, type Option } from 'commander';
+import { Command, CommanderError, Help, type Option } from 'commander';
 import { setExplain } from '../sys/explain.js';
 import { finishStage, stageWaitsForStatus } from './stage.js';
 
@@ -55,6 +55,18 @@ class ToolCommand extends Command {
     return super.passThroughOptions(passThrough);
   }
 
+  // TSNS_OPTION_TABLE=1: print the option table (for man pages and completion, made at
+  // build time from these very definitions) instead of running the tool.
+  override parse(argv?: readonly string[], options?: Parameters<Command['parse']>[1]): this {
+    if (process.env.TSNS_OPTION_TABLE === '1') printOptionTable(this);
+    return super.parse(argv, options);
+  }
+
+  override parseAsync(argv?: readonly string[], options?: Parameters<Command['parseAsync']>[1]): Promise<this> {
+    if (process.env.TSNS_OPTION_TABLE === '1') printOptionTable(this);
+    return super.parseAsync(argv, options);
+  }
+
   override parseOptions(argv: string[]): { operands: string[]; unknown: string[] } {
     const longs = [...this.options.flatMap((o) => (o.long ? [o.long] : [])), '--help'];
     const args = [...argv];
@@ -85,6 +97,71 @@ class ToolCommand extends Command {
     }
     return super.parseOptions(args);
   }
+}
+
+/** One command's options, operands and subcommands, as the man page and completion generators read them. */
+export interface CommandTable {
+  name: string;
+  description: string;
+  usage: string;
+  arguments: { name: string; description: string; required: boolean; variadic: boolean }[];
+  options: { flags: string; short?: string; long?: string; value?: string; optional: boolean; description: string; hidden: boolean }[];
+  commands: CommandTable[];
+}
+
+/** Subcommands a tool parses itself (ts-vserver's `NAME build`), described as commander commands for help and the table. */
+const extraCommands = new WeakMap<Command, Command[]>();
+export function documentSubcommands(cmd: Command, subs: Command[]): void {
+  extraCommands.set(cmd, subs);
+  for (const sub of subs) helpLayout(sub);
+}
+
+export function optionTable(cmd: Command): CommandTable {
+  return {
+    name: cmd.name(),
+    description: cmd.description(),
+    usage: cmd.usage(),
+    arguments: cmd.registeredArguments.map((a) => ({ name: a.name(), description: a.description, required: a.required, variadic: a.variadic })),
+    options: cmd.createHelp().visibleOptions(cmd).map((o) => ({
+      flags: o.flags, short: o.short, long: o.long, optional: o.optional, hidden: o.hidden, description: o.description,
+      value: o.required || o.optional ? /[<[]([^>\]]*)[>\]]/.exec(o.flags)?.[1] : undefined,
+    })),
+    commands: [...cmd.commands, ...(extraCommands.get(cmd) ?? [])].map(optionTable),
+  };
+}
+
+function printOptionTable(cmd: Command): never {
+  process.stdout.write(`${JSON.stringify(optionTable(cmd))}\n`);
+  process.exit(0);
+}
+
+/** The width --help wraps to: COLUMNS, else the terminal's, else 80. */
+export function helpWidth(): number {
+  const columns = Number(process.env.COLUMNS);
+  if (Number.isInteger(columns) && columns > 0) return columns;
+  return (process.stdout.isTTY && process.stdout.columns) || 80;
+}
+
+/**
+ * --help laid out as util-linux's: wrapped to helpWidth(); the option column is at most a
+ * third of the width, and a longer option has its description on the next line.
+ */
+export function helpLayout(cmd: Command): Command {
+  const width = helpWidth();
+  const maxTerm = Math.max(16, Math.floor(width / 3));
+  return cmd.configureHelp({
+    helpWidth: width,
+    minWidthToWrap: 20,
+    padWidth(c, helper) {
+      return Math.min(maxTerm, Help.prototype.padWidth.call(helper, c, helper));
+    },
+    formatItem(term, termWidth, description, helper) {
+      if (term.length <= termWidth || !description) return Help.prototype.formatItem.call(helper, term, termWidth, description, helper);
+      const indent = ' '.repeat(termWidth + 4);
+      const wrapped = helper.boxWrap(description, width - indent.length).replace(/\n/g, `\n${indent}`);
+      return `  ${term}\n${indent}${wrapped}`;
+    },
+  });
 }
 
 /** package.json's version, read only when asked for (start-up time). */
@@ -148,6 +225,8 @@ export function program(name: string, description: string, style: { coreutils?: 
       if (usageStatus !== 1 && err.exitCode !== 0) throw new ToolError(`${usageError}Try '${name} --help' for more information.`, usageStatus);
       throw err;
     });
+  // Subcommands made later (ts-cgroup's) inherit these settings.
+  helpLayout(cmd);
   return cmd;
 }
 

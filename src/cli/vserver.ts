@@ -1,7 +1,8 @@
 // ts-vserver: util-vserver's `vserver NAME start|stop|enter|exec|...` on namespaces.
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { runProgram, waitForProgram } from './run.js';
-import { program, runTool, applyExplain, exitLike, ToolError, UsageError } from './common.js';
+import { Command } from 'commander';
+import { program, runTool, applyExplain, documentSubcommands, exitLike, ToolError, UsageError } from './common.js';
 
 const COMMANDS = ['build', 'start', 'stop', 'restart', 'enter', 'exec', 'status', 'ps', 'kill'] as const;
 
@@ -23,13 +24,50 @@ commands:
 environment: TSNS_VSERVER_CONFDIR (default /etc/tsns/vservers), TSNS_VSERVER_ROOT
 (default /var/lib/tsns/vservers), TSNS_RUN_DIR (default /run/tsns)`;
 
+/** Each command as a commander command: its --help (`ts-vserver NAME build --help`), man page and completion. */
+function subcommands(): Command[] {
+  const sub = (name: string, usage: string, description: string) =>
+    new Command(name === 'list' ? 'ts-vserver list' : `ts-vserver <name> ${name}`).usage(usage).description(description)
+      .helpOption('-h, --help', 'display this help');
+  return [
+    sub('build', '[--busybox | --debootstrap <suite>] [--force]', 'Make the root filesystem of the vserver (a config with the defaults is written if there is none).')
+      .option('--busybox', 'a busybox root (the default)')
+      .option('--debootstrap <suite>', 'a Debian root made by debootstrap, e.g. bookworm')
+      .option('--force', 'replace an existing root'),
+    sub('start', '[--explain] [-- <command>...]', 'Boot its init (or the command) in a new context.')
+      .option('--explain', 'print each system call as it is made (to stderr)'),
+    sub('stop', '', 'TERM its init, kill what is left, remove every trace.'),
+    sub('restart', '[-- <command>...]', 'Stop, then start.'),
+    sub('enter', '', 'A login shell inside.'),
+    sub('exec', '<command>...', 'Run a command inside.'),
+    sub('status', '', 'Running or not: exit 0 running, 1 broken, 3 stopped, 4 being started.'),
+    sub('ps', '', 'Its processes, with the pids seen inside.'),
+    sub('kill', '<pid> [<signal>]', 'Signal a process by its pid inside.'),
+    sub('list', '', 'Every vserver, running or not.'),
+  ];
+}
+
+/** `NAME COMMAND --help` (options of COMMAND before its operands): that command's help. */
+function subcommandHelp(subs: Command[], args: string[]): boolean {
+  const word = args.find((a) => (COMMANDS as readonly string[]).includes(a) || a === 'list');
+  if (!word) return false;
+  const rest = args.slice(args.indexOf(word) + 1);
+  const end = rest.findIndex((a) => a === '--' || (word !== 'build' && !a.startsWith('-')));
+  if (!rest.slice(0, end < 0 ? rest.length : end).some((a) => a === '--help' || a === '-h')) return false;
+  subs.find((c) => c.name().endsWith(` ${word}`))!.outputHelp();
+  return true;
+}
+
 async function main(): Promise<number> {
   const cmd = program('ts-vserver', 'Build, start, stop and enter virtual private servers.')
     .usage(USAGE)
     .argument('[args...]');
+  const subs = subcommands();
+  documentSubcommands(cmd, subs);
   cmd.parse(process.argv.slice(2), { from: 'user' });
   applyExplain(cmd.opts());
   let args = [...cmd.args];
+  if (subcommandHelp(subs, args)) return 0;
   const vs = await import('../vserver/index.js');
 
   if (args[0] === 'list') return list(vs);
