@@ -147,6 +147,8 @@ static int check_step(struct step *s)
 		return i[0] < 0 || i[0] > 07777 ? -EINVAL : 0;
 	case TSNS_OP_CLOSE_FROM:
 		return i[0] < 3 || i[0] > INT32_MAX ? -EINVAL : 0;
+	case TSNS_OP_EXIT_JSON:
+		return i[0] < 0 || i[0] > INT32_MAX ? -EINVAL : 0;
 	case TSNS_OP_CREATE_FILE:
 		return i[0] < 0 || i[0] > 07777 || i[1] < -1 || i[1] > INT32_MAX || (i[1] < 0) != (s->strs[1] != NULL) ? -EINVAL : 0;
 	case TSNS_OP_MKNOD:
@@ -725,6 +727,17 @@ static int note_step(const struct step *s)
 	return 1;
 }
 
+/* bwrap's last --json-status-fd document: the child's exit status, 128+N for signal N. */
+static int exit_json_step(const struct step *s)
+{
+	int fd = (int)s->ints[0];
+	int code = child_status < 0 ? -1 : WIFSIGNALED(child_status) ? 128 + WTERMSIG(child_status) : WEXITSTATUS(child_status);
+	put(fd, "{ \"exit-code\": ");
+	put_num(fd, code);
+	put(fd, " }\n");
+	return 0;
+}
+
 static long run_step(struct stage *st, const struct step *s)
 {
 	const int64_t *i = s->ints;
@@ -788,6 +801,7 @@ static long run_step(struct stage *st, const struct step *s)
 		st->watch.timeout_note = v[2];
 		st->watch.cpu_note = v[3];
 		return 0;
+	case TSNS_OP_EXIT_JSON: return exit_json_step(s);
 	case TSNS_OP_REMOVE: return remove_path(v[0]);
 	case TSNS_OP_NOTE: return note_step(s);
 	case TSNS_OP_SYMLINK: return symlink(v[0], v[1]);

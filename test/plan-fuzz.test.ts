@@ -142,6 +142,9 @@ function reference(buf: Buffer): { ok: boolean; why: string } {
       case 'LANDLOCK':
         if (int(0) < -BigInt(MAX_SLOTS) || int(0) > INT32_MAX) return bad('fd out of range');
         break;
+      case 'EXIT_JSON':
+        if (int(0) < 0n || int(0) > INT32_MAX) return bad('EXIT_JSON fd out of range');
+        break;
       case 'WATCH':
         if (int(0) < 0n || int(1) < 0n || int(2) < 0n || int(2) > 1n || (int(1) > 0n && nulls.includes(0))) return bad('WATCH out of range');
         break;
@@ -258,6 +261,7 @@ function randomStep(r: Rng): Step {
     case 'mountSetattr': return { op: 'mountSetattr', path: path(r), flags: r.pick([0, 0x8000, r.u32() & 0x7fffffff]), set: r.int(256), clear: r.int(256), propagation: r.pick([0, 0x40000, 0x80000]) };
     case 'seccomp': return { op: 'seccomp', flags: r.int(16), filter: Buffer.from(Array.from({ length: 8 * r.range(1, r.chance(0.05) ? 4096 : 16) }, () => r.int(256))) };
     case 'landlock': return { op: 'landlock', fd: fd() };
+    case 'exitJson': return { op: 'exitJson', fd: r.pick([0, 3, 2147483647, r.int(1000)]) };
     case 'watch': return {
       // A CPU limit needs the file it is read from.
       op: 'watch', timeoutMs: r.pick([0, 1, 60000, r.int(2 ** 31)]), cpuMs: r.pick([0, 0, 1500, r.int(2 ** 31)]), cpuFile: path(r), cpuNs: r.chance(0.5),

@@ -255,15 +255,18 @@ async function main(): Promise<number> {
   };
 
   const { timeoutMs, cpuTimeMs } = spec.limits ?? {};
+  // bwrap's last --json-status-fd line, the exit code, is written by the parent that waits.
+  const exitJson: Step[] = info.status === undefined ? [] : [{ op: 'exitJson', fd: info.status }];
   if (!Object.keys(limits).length && !timeoutMs && !cpuTimeMs) {
-    // A new pid namespace needs a fork in place (the program is its pid 1); else the
-    // program is the stage itself.
-    if (!newPid) {
+    // A new pid namespace needs a fork in place (the program is its pid 1), and so does an
+    // exit code to report; else the program is the stage itself.
+    if (!newPid && !exitJson.length) {
       if (hasStage()) report(stagePid()!);
       return runProgram(spawn, compiled.argv, { failure });
     }
     const mode = FORK.forward | FORK.ignoreInt | (info.fd !== undefined || info.status !== undefined ? FORK.reportPid : 0);
-    return runProgram(spawn, compiled.argv, { failure, inPlace: { fork: { mode, deathSignal: spec.process?.dieWithParent ? constants.signals.SIGKILL : 0 } }, onPid: report });
+    const deathSignal = spec.process?.dieWithParent ? constants.signals.SIGKILL : 0;
+    return runProgram(spawn, compiled.argv, { failure, inPlace: { fork: { mode, deathSignal, parentSteps: exitJson } }, onPid: report });
   }
 
   if (!hasStage()) throw new ToolError('limits need the native stage: start ts-sandbox as bin/ts-sandbox');
@@ -290,6 +293,7 @@ async function main(): Promise<number> {
     ...oomNotes(made, compiled.argv, 0, NAME),
     ...(typeof limits.pids === 'number' ? pidsNote(made, limits.pids) : []),
     ...removal(made, record),
+    ...exitJson,
   ];
   // The time limits: the parent that waits kills the whole group when one strikes.
   let watch: Step | undefined;

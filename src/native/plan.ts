@@ -14,7 +14,7 @@ export const OP = {
   fchdir: 9, sethostname: 10, setdomainname: 11, setgroups: 12, setgid: 13, setuid: 14, prctl: 15,
   capset: 16, stdio: 17, sync: 18, fork: 19, mkdir: 20, setsid: 21, exec: 22, open: 23, remove: 24, note: 25,
   symlink: 26, chmod: 27, mountSetattr: 28, seccomp: 29, landlock: 30, setrlimit: 31, umask: 32, closeFrom: 33,
-  createFile: 34, mknod: 35, landlockRuleset: 36, watch: 37,
+  createFile: 34, mknod: 35, landlockRuleset: 36, watch: 37, exitJson: 38,
 } as const;
 
 /** FORK's mode bits (native/plan.h enum tsns_fork). */
@@ -126,7 +126,9 @@ export type Step =
    * group whose cpu.stat, or v1 cpuacct.usage, is `cpuFile`); when one strikes it says its
    * note on fd 2 and kills the tree (`killFile`: cgroup.kill; else the child).
    */
-  | { op: 'watch'; timeoutMs: number; cpuMs: number; cpuFile: string | null; cpuNs: boolean; killFile: string | null; timeoutNote: string | null; cpuNote: string | null };
+  | { op: 'watch'; timeoutMs: number; cpuMs: number; cpuFile: string | null; cpuNs: boolean; killFile: string | null; timeoutNote: string | null; cpuNote: string | null }
+  /** A fork's parent step: bwrap's `{ "exit-code": N }` line on descriptor `fd` (--json-status-fd). */
+  | { op: 'exitJson'; fd: number };
 
 /** The call a step makes and its strace-style arguments, for --explain and SysError. */
 export function describe(step: Step): { call: string; args: string } {
@@ -170,6 +172,7 @@ export function describe(step: Step): { call: string; args: string } {
       call: 'landlock_create_ruleset',
       args: `{handled_access_fs=0x${step.handled.toString(16)}}, [${step.rules.map((r) => `${cstr(r.path)}: 0x${r.access.toString(16)}`).join(', ')}] -> slot ${step.slot}`,
     };
+    case 'exitJson': return { call: 'write', args: `${step.fd}, "{ \\"exit-code\\": N }\\n"` };
     case 'watch': return { call: 'watch', args: `timeout=${step.timeoutMs}ms, cpu=${step.cpuMs}ms, ${step.cpuFile ? cstr(step.cpuFile) : 'NULL'}, ${step.killFile ? cstr(step.killFile) : 'NULL'}` };
   }
 }
@@ -216,6 +219,7 @@ function operands(step: Step): { ints: (number | bigint)[]; strs: (string | null
     case 'mknod': return { ints: [step.mode, step.dev], strs: [step.path] };
     case 'landlockRuleset': return { ints: [step.handled, step.fileAccess, step.slot, ...step.rules.map((r) => r.access)], strs: step.rules.map((r) => r.path) };
     case 'watch': return { ints: [step.timeoutMs, step.cpuMs, step.cpuNs ? 1 : 0], strs: [step.cpuFile, step.killFile, step.timeoutNote, step.cpuNote] };
+    case 'exitJson': return { ints: [step.fd], strs: [] };
   }
 }
 

@@ -180,7 +180,10 @@ t.test('--info-fd and --json-status-fd: the program\'s pid', async (t) => {
   const status = readFileSync(join(dir, 'status'), 'utf8');
   t.equal(r.stderr, '1', 'pid 1 inside its pid namespace');
   t.ok(info['child-pid'] > 1, 'the pid as seen outside');
-  t.match(status, /^\{ "child-pid": \d+ \}\n$/, 'one JSON document a line, as bwrap');
+  t.match(status, /^\{ "child-pid": \d+ \}\n\{ "exit-code": 0 \}\n$/, 'one JSON document a line, as bwrap: the pid, then the exit code');
+  const exit3 = await run('sh', ['-c', `${TS} --ro-bind / / --json-status-fd 4 sh -c 'exit 3' 4>${dir}/status3`]);
+  t.equal(exit3.exitCode, 3);
+  t.match(readFileSync(join(dir, 'status3'), 'utf8'), /\{ "exit-code": 3 \}\n$/, 'without a pid namespace too (a fork waits to tell it)');
 });
 
 t.test('no Node process stays while the program runs; the waiting parent is small', async (t) => {
