@@ -8,13 +8,15 @@
  * process that restarts is no longer the parent and could not learn the exit; this
  * process is, and writes it down.
  *
- * usage: tsns-monitor [-t MS] [-c MS -u FILE|-n FILE] [-k FILE] [-f FILE] [-p FILE]...
+ * usage: tsns-monitor [-t MS] [-c MS -u FILE|-n FILE] [-k FILE] [-f FILE] [-p FILE]... [-g]
  *                     CLONE_FLAGS PLAN_FILE STATUS_FILE
  *   -t  wall-clock limit            -c  CPU-time limit of the cgroup, read from
  *   -u  cgroup2 cpu.stat (usage_usec)   -n  v1 cpuacct.usage (nanoseconds)
  *   -k  cgroup.kill                 -f  v1 freezer.state      -p  a cgroup.procs file
  *   fd 3: the report pipe to Node: REPORT_PID (the program's pid), then the runner's
  *   records; EOF once the program has exec'd or died. The plan file is removed once read.
+ *   -g: fd 4 is the reply pipe from Node, where the program waits at a sync step while
+ *   Node does the parent's part (id-map ranges); only the program keeps it.
  * STATUS_FILE: "STATUS REASON\n", the wait status in decimal and why it ended
  * (exited: by itself or a signal from outside; timeout; cpu), written to a temporary
  * file and renamed, so that a reader never sees half of it.
@@ -78,11 +80,11 @@ int main(int argc, char **argv)
 	uint8_t *plan;
 	size_t len;
 	unsigned long flags;
-	int alive[2], opt, status;
+	int alive[2], opt, status, go = 0;
 	pid_t pid;
 
 	memset(&w, 0, sizeof(w));
-	while ((opt = getopt(argc, argv, "+t:c:u:n:k:f:p:")) != -1) {
+	while ((opt = getopt(argc, argv, "+t:c:u:n:k:f:p:g")) != -1) {
 		switch (opt) {
 		case 't': w.timeout_ms = atoll(optarg); break;
 		case 'c': w.cpu_ms = atoll(optarg); break;
@@ -91,6 +93,7 @@ int main(int argc, char **argv)
 		case 'k': w.kill_file = optarg; break;
 		case 'f': w.freezer_file = optarg; break;
 		case 'p': if (w.nprocs < TSNS_WATCH_MAX_PROCS) w.procs_files[w.nprocs++] = optarg; break;
+		case 'g': go = 1; break;
 		default: return 2;
 		}
 	}
@@ -105,10 +108,11 @@ int main(int argc, char **argv)
 	if (!plan || tsns_parse(plan, len, &st) != 0)
 		return 1;
 	/* The report pipe must close at the program's exec: EOF tells Node it runs. */
-	if (fcntl(3, F_SETFD, FD_CLOEXEC) < 0)
+	if (fcntl(3, F_SETFD, FD_CLOEXEC) < 0 || (go && fcntl(4, F_SETFD, FD_CLOEXEC) < 0))
 		return 1;
 	st.report_fd = 3;
-	st.go_fd = st.explain_fd = -1;
+	st.go_fd = go ? 4 : -1;
+	st.explain_fd = -1;
 	st.label = "[sandbox] ";
 	sigprocmask(SIG_SETMASK, NULL, &st.mask);
 	/* Only this process holds the write end: the program sees it hang up if we are gone
@@ -146,6 +150,9 @@ int main(int argc, char **argv)
 		(void)!write(3, rec, sizeof(rec));
 	}
 	close(3);
+	/* Node's reply is the program's to read; EOF there, once Node is gone, ends it. */
+	if (go)
+		close(4);
 	close(alive[0]);
 	/* The terminal's signals and a stop are the program's business; this process only
 	 * watches. Its root view of the host must not be read from inside either. */

@@ -7,10 +7,12 @@ import { existsSync, openSync, closeSync, readdirSync, readFileSync, rmSync, wri
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { runStage, StepError, StageError } from '../native/stage.js';
-import { encodePlan, readRecord, REPORT_ERROR, REPORT_PID, type Step } from '../native/plan.js';
+import { encodePlan, int32s, readRecord, REPLY_GO, REPORT_ERROR, REPORT_PID, REPORT_READY, type Step } from '../native/plan.js';
 import { PR_SET_PDEATHSIG } from '../sys/prctl.js';
-import { close, pipe2 } from '../sys/io.js';
+import { SysError } from '../sys/errors.js';
+import { close, pipe2, write } from '../sys/io.js';
 import { waitpid } from '../sys/proc.js';
+import { parentWork } from '../spawn/index.js';
 import { childFds, childPlan, openInPlan } from '../spawn/steps.js';
 import type { SpawnSpec } from '../spawn/spec.js';
 
@@ -54,13 +56,15 @@ export function startMonitor(spec: SpawnSpec, argv: readonly string[], options: 
   // Paths to join are opened by the program's process itself, as in the tools' stage.
   const opens: Step[] = [];
   const plan = childPlan({ ...spec, deathSignal: undefined }, argv, childFds(spec, [], openInPlan(opens)));
-  if (Object.values(plan.parent).some(Boolean))
-    throw new TypeError('uidMap/gidMap: a sandbox takes root, current or one id (ranges need a parent at the sync step, which a monitor has not)');
+  // Id-map ranges (and the rest of a parent's part) are written from here while the
+  // program waits at its sync step for a reply on a pipe the monitor passes on (-g).
+  const sync = Object.values(plan.parent).some(Boolean);
   const steps = [...opens, ...plan.steps];
   const planFile = join(options.dir, 'plan');
   writeFileSync(planFile, encodePlan(steps), { mode: 0o600 });
   const devnull: number[] = [];
   const [reportRead, reportWrite] = pipe2();
+  let [goRead, goWrite] = sync ? pipe2() : [-1, -1];
   const sources = options.stdio.slice(0, 3).map((s, fd): number | 'keep' => {
     if (s === 'inherit') return 'keep';
     if (s === 'ignore') {
@@ -71,32 +75,59 @@ export function startMonitor(spec: SpawnSpec, argv: readonly string[], options: 
   });
   while (sources.length < 3) sources.push('keep');
   const outer: Step[] = [
-    { op: 'stdio', sources: [...sources, reportWrite] },
+    { op: 'stdio', sources: [...sources, reportWrite, ...(sync ? [goRead] : [])] },
     ...(options.dieWithParent ? [{ op: 'prctl', option: PR_SET_PDEATHSIG, arg2: 9 } as Step] : []),
     // Its own session: a terminal's signals to this process's group are not the monitor's.
     { op: 'setsid' },
-    { op: 'exec', file: MONITOR, argv: [MONITOR, ...options.args, String(plan.cloneFlags), planFile, statusFile(options.dir)], env: [], search: false },
+    { op: 'exec', file: MONITOR, argv: [MONITOR, ...options.args, ...(sync ? ['-g'] : []), String(plan.cloneFlags), planFile, statusFile(options.dir)], env: [], search: false },
   ];
   let monitor: number;
   try {
     monitor = runStage(outer, { cloneFlags: 0 });
   } finally {
     close(reportWrite);
+    if (sync) close(goRead);
     for (const fd of devnull) closeSync(fd);
   }
   let pid: number | undefined;
-  let failure: Error | undefined;
+  let failure: unknown;
   let execd = false;
+  let waiting = false;
+  let undo = () => {};
   try {
     for (let rec = readRecord(reportRead); rec; rec = readRecord(reportRead)) {
       if (rec.kind === REPORT_PID) pid = rec.value;
-      else if (rec.kind === REPORT_ERROR) failure ??= new StepError(steps[rec.index], rec.value);
-      else execd = true;
+      else if (rec.kind === REPORT_READY) waiting = true;
+      else if (rec.kind === REPORT_ERROR) {
+        failure ??= new StepError(steps[rec.index], rec.value);
+        // A failed step waits for a word from its parent: EOF lets it end as it would alone.
+        if (goWrite >= 0) close(goWrite);
+        goWrite = -1;
+      } else execd = true;
+      // The monitor reports the program's pid, which the parent's part needs, in a race with the program's READY.
+      if (waiting && pid !== undefined) {
+        waiting = false;
+        let reply = REPLY_GO;
+        try {
+          undo = parentWork(spec, plan.parent, pid);
+        } catch (err) {
+          failure ??= err;
+          reply = 1; // the program's exit status before its exec
+        }
+        try {
+          write(goWrite, int32s(reply));
+        } catch (err) {
+          // The program is gone already (EPIPE): its monitor's record says how.
+          if (!(err instanceof SysError && err.code === 'EPIPE')) throw err;
+        }
+      }
     }
   } finally {
     close(reportRead);
+    if (goWrite >= 0) close(goWrite);
   }
   if (failure || pid === undefined || !execd) {
+    undo();
     // The monitor records the failed start and ends at once: reap it, and drop its record.
     waitpid(monitor);
     rmSync(statusFile(options.dir), { force: true });

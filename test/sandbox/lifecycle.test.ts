@@ -3,7 +3,7 @@
 // that finds what lives on; bad specs leave nothing. Polls with deadlines, no timings.
 import t from 'tap';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Sandbox } from '../../src/sandbox/sandbox.js';
@@ -104,6 +104,23 @@ t.test('SIGKILL of the owning Node process', { skip: skip || (!existsSync(dist) 
   // What the dead one left is removed by the next create.
   const next = await Sandbox.create(hostSpec(['true']));
   await next.delete();
+  t.same(records(), []);
+});
+
+t.test('id-map ranges: written by this process while the program waits at its sync step', { skip }, async (t) => {
+  const out = join(RUN, 'maps');
+  const fd = openSync(out, 'w');
+  const ranges = [{ inside: 0, outside: 0, count: 1 }, { inside: 1, outside: 100001, count: 65535 }];
+  const sb = await Sandbox.create(hostSpec(['sh', '-c', 'cat /proc/self/uid_map /proc/self/gid_map'], { uidMap: ranges, gidMap: ranges }), { stdio: ['ignore', fd, 'ignore'] });
+  try {
+    await sb.start();
+  } finally {
+    closeSync(fd);
+  }
+  t.match(await sb.wait(), { reason: 'exited', code: 0 });
+  const lines = readFileSync(out, 'utf8').trim().split('\n').map((l) => l.trim().split(/\s+/).join(' '));
+  t.same(lines, ['0 0 1', '1 100001 65535', '0 0 1', '1 100001 65535'], 'both maps, every range');
+  await sb.delete();
   t.same(records(), []);
 });
 
