@@ -154,6 +154,16 @@ int main(int argc, char **argv)
 	if (go)
 		close(4);
 	close(alive[0]);
+	/* The program's stdio is its own: a pipe to Node must end when the program's
+	 * processes close it, not when this process does. */
+	{
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+		for (int fd = 0; null >= 0 && fd < 3; fd++)
+			if (fd != null)
+				dup2(null, fd);
+		if (null > 2)
+			close(null);
+	}
 	/* The terminal's signals and a stop are the program's business; this process only
 	 * watches. Its root view of the host must not be read from inside either. */
 	memset(&ign, 0, sizeof(ign));

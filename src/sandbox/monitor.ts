@@ -3,7 +3,7 @@
 // clones the program with the plan's namespace flags and runs the rest of the plan there,
 // reporting over fd 3 as the library's child does. The monitor waits, enforces the time
 // limits and records the end in the sandbox's directory, whether or not this Node lives.
-import { existsSync, openSync, closeSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, closeSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { runStage, StepError, StageError } from '../native/stage.js';
@@ -12,14 +12,14 @@ import { PR_SET_PDEATHSIG } from '../sys/prctl.js';
 import { SysError } from '../sys/errors.js';
 import { close, pipe2, write } from '../sys/io.js';
 import { waitpid } from '../sys/proc.js';
-import { parentWork } from '../spawn/index.js';
+import { parentWork, setUpStdio } from '../spawn/index.js';
 import { childFds, childPlan, openInPlan } from '../spawn/steps.js';
 import type { SpawnSpec } from '../spawn/spec.js';
 
 export const MONITOR = fileURLToPath(new URL('../../native/build/tsns-monitor', import.meta.url));
 
-/** stdin, stdout, stderr of the program: the caller's, /dev/null, or a descriptor. */
-export type SandboxStdio = 'inherit' | 'ignore' | number;
+/** stdin, stdout, stderr of the program: the caller's, /dev/null, a pipe to this process, or a descriptor. */
+export type SandboxStdio = 'inherit' | 'ignore' | 'pipe' | number;
 
 export interface MonitorStart {
   /** The record directory: the plan is handed over there, the status written there. */
@@ -50,8 +50,16 @@ export function monitorsOf(dir: string): number[] {
   }).map(Number);
 }
 
-/** Start `argv` as `spec` describes under a new monitor: the monitor's pid and the program's. */
-export function startMonitor(spec: SpawnSpec, argv: readonly string[], options: MonitorStart): { monitor: number; pid: number } {
+export interface MonitorStarted {
+  monitor: number;
+  /** The program's pid. */
+  pid: number;
+  /** This process's ends of the 'pipe' stdio, per fd (null for none). */
+  pipes: (number | null)[];
+}
+
+/** Start `argv` as `spec` describes under a new monitor. */
+export function startMonitor(spec: SpawnSpec, argv: readonly string[], options: MonitorStart): MonitorStarted {
   if (!existsSync(MONITOR)) throw new Error(`the sandbox monitor is not built (${MONITOR} is missing): run \`npm install\` or \`make -C native\``);
   // Paths to join are opened by the program's process itself, as in the tools' stage.
   const opens: Step[] = [];
@@ -62,17 +70,10 @@ export function startMonitor(spec: SpawnSpec, argv: readonly string[], options: 
   const steps = [...opens, ...plan.steps];
   const planFile = join(options.dir, 'plan');
   writeFileSync(planFile, encodePlan(steps), { mode: 0o600 });
-  const devnull: number[] = [];
+  const stdio = setUpStdio([...options.stdio.slice(0, 3)]);
   const [reportRead, reportWrite] = pipe2();
   let [goRead, goWrite] = sync ? pipe2() : [-1, -1];
-  const sources = options.stdio.slice(0, 3).map((s, fd): number | 'keep' => {
-    if (s === 'inherit') return 'keep';
-    if (s === 'ignore') {
-      devnull.push(openSync('/dev/null', fd === 0 ? 'r' : 'w'));
-      return devnull[devnull.length - 1];
-    }
-    return s;
-  });
+  const sources = stdio.fds.map((s): number | 'keep' => (s === 'inherit' || s === 'close' ? 'keep' : s));
   while (sources.length < 3) sources.push('keep');
   const outer: Step[] = [
     { op: 'stdio', sources: [...sources, reportWrite, ...(sync ? [goRead] : [])] },
@@ -84,10 +85,13 @@ export function startMonitor(spec: SpawnSpec, argv: readonly string[], options: 
   let monitor: number;
   try {
     monitor = runStage(outer, { cloneFlags: 0 });
+  } catch (err) {
+    for (const fd of stdio.parentEnds) if (fd !== null) close(fd);
+    throw err;
   } finally {
     close(reportWrite);
     if (sync) close(goRead);
-    for (const fd of devnull) closeSync(fd);
+    for (const fd of stdio.toClose) closeSync(fd);
   }
   let pid: number | undefined;
   let failure: unknown;
@@ -128,11 +132,12 @@ export function startMonitor(spec: SpawnSpec, argv: readonly string[], options: 
   }
   if (failure || pid === undefined || !execd) {
     undo();
+    for (const fd of stdio.parentEnds) if (fd !== null) close(fd);
     // The monitor records the failed start and ends at once: reap it, and drop its record.
     waitpid(monitor);
     rmSync(statusFile(options.dir), { force: true });
   }
   if (failure) throw failure;
   if (pid === undefined || !execd) throw new StageError('the sandbox\'s program ended before it ran (its monitor could not start it)');
-  return { monitor, pid };
+  return { monitor, pid, pipes: stdio.parentEnds };
 }

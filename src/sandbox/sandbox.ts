@@ -19,7 +19,8 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, unlinkSync, watch } from 'node:fs';
 import { join } from 'node:path';
 import { createCgroup, openCgroup, type Cgroup } from '../cgroup/index.js';
-import { enter, type Spawned } from '../spawn/index.js';
+import type { Readable, Writable } from 'node:stream';
+import { enter, stream, type Spawned } from '../spawn/index.js';
 import { watchExit } from '../spawn/reaper.js';
 import type { ExitStatus, StdioOption } from '../spawn/spec.js';
 import type { NamespaceKind } from '../sys/ns.js';
@@ -199,6 +200,10 @@ function foreignEnd(dir: string, monitor: SandboxState['monitor']): Promise<void
 
 export class Sandbox {
   readonly id: string;
+  /** The program's stdin, stdout and stderr where create() asked for a 'pipe' (once started); else null. */
+  stdin: Writable | null = null;
+  stdout: Readable | null = null;
+  stderr: Readable | null = null;
   private readonly dir: string;
   private spec: SandboxSpec;
   private readonly compiled: Compiled;
@@ -306,13 +311,14 @@ export class Sandbox {
     if (this.state) throw new Error(`sandbox ${JSON.stringify(this.id)} was started already`);
     if (this.deleted) throw new Error(`sandbox ${JSON.stringify(this.id)} was deleted`);
     const startedAt = Date.now();
-    const { monitor, pid } = startMonitor({ ...this.compiled.spawn, cgroups: this.group?.dirs }, this.compiled.argv, {
+    const { monitor, pid, pipes } = startMonitor({ ...this.compiled.spawn, cgroups: this.group?.dirs }, this.compiled.argv, {
       dir: this.dir,
       args: monitorArgs(this.group, this.spec.limits),
       dieWithParent: this.spec.process?.dieWithParent ?? false,
       stdio: this.stdio,
     });
     this.monitorExited = watchExit(monitor);
+    [this.stdin, this.stdout, this.stderr] = [stream(pipes[0] ?? null, false), stream(pipes[1] ?? null, true), stream(pipes[2] ?? null, true)];
     this.state = {
       id: this.id, ...(this.group ? { cgroup: this.group.name } : {}),
       monitor: { pid: monitor, startTime: startTimeOf(monitor) },

@@ -39,7 +39,8 @@ interface StdioSetup {
   toClose: number[];
 }
 
-function setUpStdio(option: SpawnSpec['stdio']): StdioSetup {
+/** Descriptors for a child's stdio (pipes, /dev/null) from spawn()'s options; the Sandbox's monitor uses it too. */
+export function setUpStdio(option: SpawnSpec['stdio']): StdioSetup {
   const list: readonly StdioOption[] = Array.isArray(option) ? option : [option ?? 'inherit', option ?? 'inherit', option ?? 'inherit'];
   const setup: StdioSetup = { fds: [], parentEnds: [], toClose: [] };
   list.forEach((o, fd) => {
@@ -70,7 +71,8 @@ function setUpStdio(option: SpawnSpec['stdio']): StdioSetup {
   return setup;
 }
 
-function stream(fd: number | null, readable: boolean): Socket | null {
+/** A pipe's parent end as a stream (null for none). */
+export function stream(fd: number | null, readable: boolean): Socket | null {
   if (fd === null) return null;
   // Loaded on first use, not at start-up: most tools inherit stdio and never need net.
   const net = createRequire(import.meta.url)('node:net') as typeof import('node:net');

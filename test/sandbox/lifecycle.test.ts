@@ -124,6 +124,18 @@ t.test('id-map ranges: written by this process while the program waits at its sy
   t.same(records(), []);
 });
 
+t.test('stdio pipes: written and read by this process, ended with the program (the monitor keeps none)', { skip }, async (t) => {
+  const sb = await Sandbox.create(hostSpec(['sh', '-c', 'read x; echo "got $x"; echo oops >&2']), { stdio: ['pipe', 'pipe', 'pipe'] });
+  t.equal(sb.stdout, null, 'no stream before start');
+  await sb.start();
+  const read = (s: NodeJS.ReadableStream) => new Promise<string>((resolve) => { let text = ''; s.on('data', (d) => { text += d; }).on('end', () => resolve(text)); });
+  const [out, err] = [read(sb.stdout!), read(sb.stderr!)];
+  sb.stdin!.end('hello\n');
+  t.same([await out, await err], ['got hello\n', 'oops\n']);
+  t.match(await sb.wait(), { reason: 'exited', code: 0 });
+  await sb.delete();
+});
+
 t.test('bad specs: one message each, nothing left', { skip }, async (t) => {
   const before = groups();
   const bad: [unknown, RegExp][] = [
