@@ -15,7 +15,7 @@ interface Block { line: number; skip?: string; steps: Step[] }
 
 const SKIP = /^<!-- not run in tests: (.+) -->$/;
 
-export function parse(text: string): Block[] {
+function parse(text: string): Block[] {
   const lines = text.split('\n');
   const blocks: Block[] = [];
   let block: Block | undefined;
@@ -32,7 +32,7 @@ export function parse(text: string): Block[] {
     if (line.startsWith('```')) { blocks.push(block); block = undefined; continue; }
     if (line.startsWith('# ')) {
       let command = line.slice(2);
-      while (command.endsWith('\\') && i + 1 < lines.length) command = `${command.slice(0, -1)}\n${lines[++i]}`;
+      while (command.endsWith('\\') && i + 1 < lines.length) command = `${command}\n${lines[++i]}`;
       block.steps.push({ line: i + 1, command, expected: [] });
     } else if (block.steps.length === 0) {
       throw new Error(`docs/walkthrough.md:${i + 1}: output before any command`);
@@ -50,7 +50,7 @@ function lineRegex(expected: string): RegExp {
 }
 
 /** Expected lines against actual ones; `...` matches any run of lines (backtracking). */
-export function matches(expected: string[], actual: string[]): boolean {
+function matches(expected: string[], actual: string[]): boolean {
   const memo = new Map<string, boolean>();
   const go = (i: number, j: number): boolean => {
     const key = `${i},${j}`;
@@ -77,8 +77,11 @@ const DOC = join(ROOT, 'docs/walkthrough.md');
 const blocks = parse(readFileSync(DOC, 'utf8'));
 const scratch = mkdtempSync('/tmp/tsns-walk-');
 const VSERVER = 'tsns-walk';
-const env: Record<string, string> = { ...process.env as Record<string, string>, PATH: `${ROOT}bin:${process.env.PATH}`, LC_ALL: 'C' };
-delete env.NODE_OPTIONS;   // tap's coverage loaders would slow every tool start by a second
+const env = { ...process.env, PATH: `${ROOT}bin:${process.env.PATH}`, LC_ALL: 'C' };
+// tap's process tracking adds its loader to every child's NODE_OPTIONS, even with an env
+// given: the shell drops it (and tap's other variables), or a tool's planner run by nobody
+// would fail writing tap's records in the checkout, and every tool start would be slower.
+const PRELUDE = 'exec 2>&1; unset NODE_OPTIONS ${!TAP@} ${!_TAPJS@}\n';
 
 t.teardown(async () => {
   // What a run that failed half-way may leave: the doc's own steps remove all of it.
@@ -99,8 +102,9 @@ t.test('every command of docs/walkthrough.md prints what the doc shows', async (
   for (const block of blocks) {
     if (block.skip) continue;
     for (const step of block.steps) {
-      // One pipe for stdout and stderr, so their order is the order they were written in.
-      const r = await execa('bash', ['-c', `exec 2>&1\n${step.command}`], { reject: false, cwd: scratch, env, extendEnv: false, timeout: 60_000, stdin: 'ignore' });
+      // One pipe for stdout and stderr (the prelude's exec), so their order is the order they
+      // were written in.
+      const r = await execa('bash', ['-c', PRELUDE + step.command], { reject: false, cwd: scratch, env, extendEnv: false, timeout: 60_000, stdin: 'ignore' });
       const actual = normalize(String(r.stdout).split('\n'));
       const expected = normalize(step.expected);
       const where = `docs/walkthrough.md:${step.line}: ${step.command.split('\n')[0]}`;
