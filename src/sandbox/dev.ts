@@ -1,9 +1,8 @@
 // A minimal /dev, bubblewrap's --dev: a tmpfs holding the harmless devices bound from the
 // host (a user namespace may not mknod), the std* links, a devpts of its own and /dev/shm.
-import { MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID } from '../sys/mount.js';
+import { MOUNT_ATTR, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID } from '../sys/mount.js';
 import type { Step } from '../native/plan.js';
 import type { Entry } from './newroot.js';
-import { MOUNT_ATTR } from './attrs.js';
 
 const NODES = ['null', 'zero', 'full', 'random', 'urandom', 'tty'] as const;
 /** Links as bwrap's (nspawn and docker make /dev/fd and /dev/core too). */

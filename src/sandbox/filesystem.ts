@@ -12,6 +12,7 @@ import { realpathSync, statSync } from 'node:fs';
 import { resolve as absolute } from 'node:path';
 import { getSystemErrorMap } from 'node:util';
 import {
+  AT_RECURSIVE, MOUNT_ATTR,
   MNT_DETACH, MS_BIND, MS_DIRSYNC, MS_LAZYTIME, MS_NOATIME, MS_NODEV, MS_NODIRATIME, MS_NOEXEC, MS_NOSUID, MS_NOSYMFOLLOW, MS_PRIVATE,
   MS_RDONLY, MS_REC, MS_RELATIME, MS_SHARED, MS_SLAVE, MS_STRICTATIME, MS_SYNCHRONOUS, MS_UNBINDABLE,
 } from '../sys/mount.js';
@@ -22,7 +23,6 @@ import { protectProcSteps } from '../spawn/root.js';
 import { SpecError, type MountOp, type SandboxSpec } from './spec.js';
 import { NewRoot } from './newroot.js';
 import { devSteps, DEV_ENTRIES } from './dev.js';
-import { AT_RECURSIVE, MOUNT_ATTR } from './attrs.js';
 
 type Filesystem = NonNullable<SandboxSpec['filesystem']>;
 

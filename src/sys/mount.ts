@@ -35,6 +35,11 @@ export const MOUNT_FLAGS: Record<string, number> = {
 /** umount2 flags */
 export const MNT_FORCE = 1;
 export const MNT_DETACH = 2;
+
+/** mount_setattr(2): apply to the whole tree below the path, submounts included. */
+export const AT_RECURSIVE = 0x8000;
+/** mount_setattr(2)'s MOUNT_ATTR_* (linux/mount.h). */
+export const MOUNT_ATTR = { RDONLY: 0x1, NOSUID: 0x2, NODEV: 0x4, NOEXEC: 0x8 } as const;
 export const MNT_EXPIRE = 4;
 export const UMOUNT_NOFOLLOW = 8;
 export const UMOUNT_FLAGS: Record<string, number> = { MNT_FORCE, MNT_DETACH, MNT_EXPIRE, UMOUNT_NOFOLLOW };

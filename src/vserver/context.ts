@@ -15,8 +15,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync,
 import { setPriority } from 'node:os';
 import { join } from 'node:path';
 import { runDir } from './paths.js';
-import { MNT_DETACH, MS_NODEV, MS_NOEXEC, MS_NOSUID, umount2 } from '../sys/mount.js';
-import { AT_RECURSIVE, MOUNT_ATTR } from '../sandbox/attrs.js';
+import { AT_RECURSIVE, MNT_DETACH, MOUNT_ATTR, MS_NODEV, MS_NOEXEC, MS_NOSUID, umount2 } from '../sys/mount.js';
 import { protectProcSteps } from '../spawn/root.js';
 import type { NamespaceKind } from '../sys/ns.js';
 import type { SpawnSpec, StdioOption } from '../spawn/spec.js';
