@@ -16,7 +16,7 @@
 //   delete.
 // A monitor that is gone without an exit record (killed, or its owner died with
 // dieWithParent) leaves a broken record, which the next create removes too.
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, unlinkSync, watch } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, unlinkSync, watch, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
 import { createCgroup, openCgroup, type Cgroup } from '../cgroup/index.js';
 import type { Readable, Writable } from 'node:stream';
@@ -183,14 +183,19 @@ async function sweep(): Promise<void> {
 function foreignEnd(dir: string, monitor: SandboxState['monitor']): Promise<void> {
   const ended = () => existsSync(statusFile(dir)) || !existsSync(dir) || !liveProcess(monitor.pid, monitor.startTime);
   return new Promise((resolve) => {
+    if (ended()) return resolve();
     // The exit record's rename is watched; a monitor killed before it writes one tells
     // no watcher, so its liveness is also looked at every second.
-    const watcher = watch(dir, () => check());
-    watcher.on('error', () => check());
+    let watcher: FSWatcher | undefined;
+    try {
+      watcher = watch(dir, () => check()).on('error', () => check());
+    } catch {
+      // the directory went meanwhile (deleted elsewhere): check() sees it
+    }
     const timer = setInterval(() => check(), 1000);
     function check() {
       if (!ended()) return;
-      watcher.close();
+      watcher?.close();
       clearInterval(timer);
       resolve();
     }

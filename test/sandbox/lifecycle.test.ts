@@ -3,10 +3,14 @@
 // that finds what lives on; bad specs leave nothing. Polls with deadlines, no timings.
 import t from 'tap';
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { compile } from '../../src/sandbox/compile.js';
+import { monitorsOf, startMonitor } from '../../src/sandbox/monitor.js';
 import { Sandbox } from '../../src/sandbox/sandbox.js';
+import { parseSpec } from '../../src/sandbox/spec.js';
+import { watchExit } from '../../src/spawn/reaper.js';
 import { RUN, alive, cleanup, groups, hostSpec, records, skip, until } from './fixtures/sandbox.js';
 
 t.teardown(cleanup);
@@ -134,6 +138,22 @@ t.test('stdio pipes: written and read by this process, ended with the program (t
   t.same([await out, await err], ['got hello\n', 'oops\n']);
   t.match(await sb.wait(), { reason: 'exited', code: 0 });
   await sb.delete();
+});
+
+t.test('a start killed before its state was written: the next create ends the unrecorded monitor', { skip }, async (t) => {
+  // What such a start leaves: a record whose owner is gone, and a monitor running the program.
+  const dir = join(RUN, 'sandbox', 'killed-start');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'record.json'), JSON.stringify({ owner: { pid: process.pid, startTime: -1 } }));
+  const { spawn: spec, argv } = compile(parseSpec(hostSpec(['sleep', '120'])));
+  const { monitor, pid } = startMonitor(spec, argv, { dir, args: [], dieWithParent: false, stdio: [...quiet] });
+  const reaped = watchExit(monitor);
+  t.same(monitorsOf(dir), [monitor], 'found by its arguments');
+  const next = await Sandbox.create(hostSpec(['true']));
+  await next.delete();
+  t.match(await reaped, { signal: 'SIGKILL' }, 'the monitor was killed');
+  t.ok(await until(() => !alive(pid)), 'and its program with it');
+  t.same(records(), []);
 });
 
 t.test('bad specs: one message each, nothing left', { skip }, async (t) => {
