@@ -20,7 +20,8 @@ import type { NamespaceKind } from '../sys/ns.js';
 import type { Step } from '../native/plan.js';
 import { parseSize } from '../cgroup/parse.js';
 import { protectProcSteps } from '../spawn/root.js';
-import { SpecError, type MountOp, type SandboxSpec } from './spec.js';
+import { SpecError } from './errors.js';
+import type { MountOp, SandboxSpec } from './spec.js';
 import { NewRoot } from './newroot.js';
 import { devSteps, DEV_ENTRIES } from './dev.js';
 

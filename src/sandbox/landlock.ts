@@ -4,7 +4,8 @@
 // no_new_privs is set (else restrict_self needs CAP_SYS_ADMIN).
 import type { Step } from '../native/plan.js';
 import { ACCESS_FS, FILE_ACCESS, handledAccess, landlockAbi } from '../sys/landlock.js';
-import { SpecError, type SandboxSpec } from './spec.js';
+import { SpecError } from './errors.js';
+import type { SandboxSpec } from './spec.js';
 
 type LandlockSpec = NonNullable<NonNullable<SandboxSpec['security']>['landlock']>;
 

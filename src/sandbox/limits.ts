@@ -5,7 +5,8 @@ import { readFileSync, statSync } from 'node:fs';
 import { constants } from 'node:os';
 import { LIMIT_RULES, parseLimits, type Cgroup, type Limits } from '../cgroup/index.js';
 import type { Step } from '../native/plan.js';
-import { SpecError, type SandboxSpec } from './spec.js';
+import { SpecError } from './errors.js';
+import type { SandboxSpec } from './spec.js';
 
 export type SandboxLimits = NonNullable<SandboxSpec['limits']>;
 

@@ -6,7 +6,8 @@
 import type { Step } from '../native/plan.js';
 import { archToken, SCMP_ACT, SeccompFilter, syscallNumber, type ArgCmp } from '../sys/seccomp.js';
 import { DEFAULT_ARCHES, DEFAULT_PROFILE, EPERM, STARTUP_SYSCALLS } from './profile.js';
-import { SpecError, type SandboxSpec } from './spec.js';
+import { SpecError } from './errors.js';
+import type { SandboxSpec } from './spec.js';
 
 export type SeccompSpec = NonNullable<NonNullable<SandboxSpec['security']>['seccomp']>;
 type Action = NonNullable<SeccompSpec['defaultAction']>;

@@ -5,6 +5,9 @@
 // umask, masked and read-only paths, sysctl, devices, hooks, a console).
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { SpecError } from './errors.js';
+
+export { SpecError };
 
 const MAX_ID = 4294967294; // 2^32-1 is (uid_t)-1: "no change" to the kernel, never an id
 
@@ -247,16 +250,6 @@ export const sandboxSpec = z.strictObject({
 });
 
 export type SandboxSpec = z.infer<typeof sandboxSpec>;
-
-/** A spec that does not fit: one line naming the field path and the value. */
-export class SpecError extends TypeError {
-  readonly path: string;
-  constructor(path: string, message: string) {
-    super(path ? `${path}: ${message}` : message);
-    this.name = 'SpecError';
-    this.path = path;
-  }
-}
 
 function describe(value: unknown): string {
   const text = typeof value === 'bigint' ? `${value}n` : JSON.stringify(value);
