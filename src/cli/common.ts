@@ -164,6 +164,13 @@ export function helpLayout(cmd: Command): Command {
   });
 }
 
+/** A titled list of (term, description) laid out as --help's options are: for help text of a tool's own. */
+export function helpSection(cmd: Command, title: string, items: [string, string][]): string {
+  const helper = cmd.createHelp();
+  const pad = Math.min(Math.max(16, Math.floor(helpWidth() / 3)), Math.max(...items.map(([term]) => term.length)));
+  return `${title}\n${items.map(([term, description]) => helper.formatItem(term, pad, description, helper)).join('\n')}\n`;
+}
+
 /** package.json's version, read only when asked for (start-up time). */
 function packageVersion(): string {
   try {

@@ -2,27 +2,31 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { runProgram, waitForProgram } from './run.js';
 import { Command } from 'commander';
-import { program, runTool, applyExplain, documentSubcommands, exitLike, ToolError, UsageError } from './common.js';
+import { program, runTool, applyExplain, documentSubcommands, helpSection, exitLike, ToolError, UsageError } from './common.js';
 
 const COMMANDS = ['build', 'start', 'stop', 'restart', 'enter', 'exec', 'status', 'ps', 'kill'] as const;
 
-const USAGE = `<name> <command> [<argument>...]
+const USAGE = '<name> <command> [<argument>...]';
 
-commands:
-  <name> build [--busybox | --debootstrap <suite>] [--force]   make the root filesystem
-  <name> start [-- <command>...]   boot its init (or the command) in a new context
-  <name> stop                      TERM its init, kill what is left, remove every trace
-  <name> restart                   stop, then start
-  <name> enter                     a shell inside
-  <name> exec <command>...         run a command inside
-  <name> status                    running or not (exit 0 or 3)
-  <name> ps                        its processes, with the pids seen inside
-  <name> kill <pid> [<signal>]     signal a process by its pid inside
-  start --all-onboot               start every vserver with ONBOOT=yes
-  list                             every vserver, running or not
-
-environment: TSNS_VSERVER_CONFDIR (default /etc/tsns/vservers), TSNS_VSERVER_ROOT
-(default /var/lib/tsns/vservers), TSNS_RUN_DIR (default /run/tsns)`;
+/** The command list and environment of --help (each command's own: `ts-vserver NAME COMMAND --help`). */
+const COMMAND_LIST: [string, string][] = [
+  ['<name> build [options]', 'make the root filesystem'],
+  ['<name> start [-- <command>...]', 'boot its init (or the command) in a new context'],
+  ['<name> stop', 'TERM its init, kill what is left, remove every trace'],
+  ['<name> restart', 'stop, then start'],
+  ['<name> enter', 'a shell inside'],
+  ['<name> exec <command>...', 'run a command inside'],
+  ['<name> status', 'running or not (exit 0 or 3)'],
+  ['<name> ps', 'its processes, with the pids seen inside'],
+  ['<name> kill <pid> [<signal>]', 'signal a process by its pid inside'],
+  ['start --all-onboot', 'start every vserver with ONBOOT=yes'],
+  ['list', 'every vserver, running or not'],
+];
+const ENVIRONMENT: [string, string][] = [
+  ['TSNS_VSERVER_CONFDIR', 'configs (default /etc/tsns/vservers)'],
+  ['TSNS_VSERVER_ROOT', 'root filesystems (default /var/lib/tsns/vservers)'],
+  ['TSNS_RUN_DIR', 'records of running vservers (default /run/tsns)'],
+];
 
 /** Each command as a commander command: its --help (`ts-vserver NAME build --help`), man page and completion. */
 function subcommands(): Command[] {
@@ -62,6 +66,7 @@ async function main(): Promise<number> {
   const cmd = program('ts-vserver', 'Build, start, stop and enter virtual private servers.')
     .usage(USAGE)
     .argument('[args...]');
+  cmd.addHelpText('after', () => `\n${helpSection(cmd, 'Commands:', COMMAND_LIST)}\n${helpSection(cmd, 'Environment:', ENVIRONMENT)}`);
   const subs = subcommands();
   documentSubcommands(cmd, subs);
   cmd.parse(process.argv.slice(2), { from: 'user' });

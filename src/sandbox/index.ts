@@ -1,0 +1,4 @@
+// tsns/sandbox: sandboxes with a lifecycle, spec files, capability lists.
+export { Sandbox, type SandboxEvent, type SandboxMetrics, type SandboxStatus, type SandboxExit, type ExitReason, type SandboxLimits, type SandboxStdio, type CreateOptions, type ExecOptions } from './sandbox.js';
+export { parseSpec, loadSpecFile, SpecError, type SandboxSpec } from './spec.js';
+export { SECURE_DROP, resolveCapDrop } from './caps.js';
