@@ -396,6 +396,9 @@ export class Sandbox {
   private async collect(state: SandboxState): Promise<SandboxExit> {
     if (this.monitorExited) await this.monitorExited;
     else await foreignEnd(this.dir, state.monitor);
+    // The monitor's kill of what the program left (cgroup.kill) completes after it has
+    // gone: an exit means that nothing of the tree runs any more.
+    if (this.group?.exists()) await this.group.kill();
     const file = statusFile(this.dir);
     const exit: SandboxExit = existsSync(file)
       ? exitFrom(readFileSync(file, 'utf8'), statSync(file).mtimeMs, state.startedAt, this.group)
