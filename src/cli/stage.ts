@@ -79,7 +79,7 @@ export async function execInPlace(spec: SpawnSpec, argv: readonly string[], inPl
 export async function servePlan(steps: Step[], options: InPlaceOptions, atSync?: (pid: number) => () => void): Promise<number> {
   const { StepError } = await import('../native/stage.js');
   const { explaining } = await import('../sys/explain.js');
-  const bytes = encodePlan(steps);
+  const bytes = encodePlan(steps, explaining());
   planSent = true;
   send(Buffer.concat([int32s(explaining() ? PLANNER_PLAN_EXPLAIN : PLANNER_PLAN, bytes.length), bytes]));
 

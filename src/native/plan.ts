@@ -224,12 +224,14 @@ function operands(step: Step): { ints: (number | bigint)[]; strs: (string | null
 }
 
 /** The byte stream native/stage.c parses (layout in native/plan.h). */
-export function encodePlan(steps: readonly Step[]): Buffer {
+export function encodePlan(steps: readonly Step[], traces = true): Buffer {
   // Strings become bytes once; the buffer is sized from them and written in one pass.
   const records = steps.map((step) => {
     const { ints, strs } = operands(step);
-    const { call, args } = describe(step);
-    const bytes = [...strs, `${call}(${args})`].map((s) => (s === null ? null : Buffer.from(s)));
+    // An empty trace prints nothing: rendering the calls only pays when they are explained.
+    const shown = traces ? describe(step) : undefined;
+    const trace = shown ? `${shown.call}(${shown.args})` : '';
+    const bytes = [...strs, trace].map((s) => (s === null ? null : Buffer.from(s)));
     return { op: OP[step.op], ints, bytes };
   });
   let size = 0;

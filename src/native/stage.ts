@@ -80,7 +80,7 @@ function needsOwnMemory(steps: readonly Step[]): boolean {
  */
 export function runStage(steps: readonly Step[], options: StageOptions): number {
   const spawn = native();
-  const plan = encodePlan(steps);
+  const plan = encodePlan(steps, explaining());
   const ownMemory = needsOwnMemory(steps);
   const flags = options.cloneFlags | (ownMemory ? 0 : CLONE_VM | CLONE_VFORK);
   const [reportRead, reportWrite] = pipe2();
