@@ -351,12 +351,14 @@ function stagingSteps(root: Filesystem['root'], field: string): { steps: Step[];
  * The steps that build the root of `spec` in its new mount namespace (`fresh`: its new
  * namespaces), run after the namespace's propagation is set.
  *
- * The default root is 'tmpfs', bwrap's: an empty root filled only by `mounts`, as compile's
- * default namespaces are bwrap's --unshare-all. 'host' keeps the caller's tree (bound
- * whole, submounts included) and gives a new pid namespace its own /proc, as before.
+ * A spec without a filesystem gets virt-sandbox's convenience default (hostReadOnly): a
+ * program runs, and changes nothing of the host's. Within a filesystem, the default root is
+ * 'tmpfs', bwrap's: an empty root filled only by `mounts`, as compile's default namespaces
+ * are bwrap's --unshare-all. 'host' keeps the caller's tree (bound whole, submounts
+ * included) and gives a new pid namespace its own /proc, as before.
  */
 export function filesystemSteps(spec: SandboxSpec, fresh: readonly NamespaceKind[]): Step[] {
-  const fs = spec.filesystem ?? {};
+  const fs = spec.filesystem ?? hostReadOnly();
   const ownProc = fresh.includes('pid') || typeof spec.namespaces?.pid === 'object';
   const { steps, model } = stagingSteps(fs.root, 'filesystem.root');
   const b = new Builder(model, ownProc, fs.protectProc !== false);

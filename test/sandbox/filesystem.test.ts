@@ -153,6 +153,17 @@ t.test('nothing of the old root is reachable after the pivot', async (t) => {
   for (const p of points.trim().split(' ')) t.match(p, /^\/(usr|proc|dev)?(\/|$)/, `mount point ${p} is one the sandbox made`);
 });
 
+t.test('a spec without a filesystem gets hostReadOnly: a program runs, the host stays unchanged', async (t) => {
+  const c = compile(parseSpec({}), ['sh', '-c', 'touch /etc/x 2>/dev/null || echo read-only; touch /tmp/y && echo tmp; ls /proc/1/root/tmp']);
+  const s = spawn({ ...c.spawn, stdio: ['ignore', 'pipe', 'pipe'] }, c.argv);
+  let out = '';
+  s.stdout!.on('data', (d) => (out += d));
+  t.equal((await s.exited).code, 0);
+  await new Promise((r) => setImmediate(r));
+  t.equal(out, 'read-only\ntmp\ny\n', 'the host read-only, a private /tmp');
+  t.notOk(existsSync('/tmp/y') && statSync('/tmp/y').mtimeMs > Date.now() - 10_000, 'the host\'s /tmp untouched');
+});
+
 t.test('hostReadOnly: the host read-only, /tmp private, chosen paths writable', async (t) => {
   const writable = join(work, 'rw');
   mkdirSync(writable);
