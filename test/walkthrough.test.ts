@@ -8,7 +8,7 @@ import t from 'tap';
 import { execa } from 'execa';
 import { readFileSync, mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT } from './helpers.js';
+import { nobodyCannotRunTools, ROOT } from './helpers.js';
 
 interface Step { line: number; command: string; expected: string[] }
 interface Block { line: number; skip?: string; steps: Step[] }
@@ -99,9 +99,16 @@ t.test('the doc has blocks to run, and every skipped one says why', async (t) =>
 });
 
 t.test('every command of docs/walkthrough.md prints what the doc shows', async (t) => {
+  // The doc's unprivileged steps run our tools as nobody: a checkout below a closed
+  // directory (mktemp -d is 0700) keeps them out, and those steps are skipped, said why.
+  const closed = await nobodyCannotRunTools();
   for (const block of blocks) {
     if (block.skip) continue;
     for (const step of block.steps) {
+      if (closed && step.command.startsWith('setpriv ')) {
+        t.skip(`docs/walkthrough.md:${step.line}: ${closed}`);
+        continue;
+      }
       // One pipe for stdout and stderr (the prelude's exec), so their order is the order they
       // were written in.
       const r = await execa('bash', ['-c', PRELUDE + step.command], { reject: false, cwd: scratch, env, extendEnv: false, timeout: 60_000, stdin: 'ignore' });
