@@ -147,16 +147,19 @@ export function helpWidth(): number {
  * third of the width, and a longer option has its description on the next line.
  */
 export function helpLayout(cmd: Command): Command {
-  const width = helpWidth();
-  const maxTerm = Math.max(16, Math.floor(width / 3));
+  // Measured when help is shown, not at start-up: asking stdout for its width builds the
+  // stream, which costs every run of a tool milliseconds.
   return cmd.configureHelp({
-    helpWidth: width,
+    get helpWidth() {
+      return helpWidth();
+    },
     minWidthToWrap: 20,
     padWidth(c, helper) {
-      return Math.min(maxTerm, Help.prototype.padWidth.call(helper, c, helper));
+      return Math.min(Math.max(16, Math.floor(helpWidth() / 3)), Help.prototype.padWidth.call(helper, c, helper));
     },
     formatItem(term, termWidth, description, helper) {
       if (term.length <= termWidth || !description) return Help.prototype.formatItem.call(helper, term, termWidth, description, helper);
+      const width = helpWidth();
       const indent = ' '.repeat(termWidth + 4);
       const wrapped = helper.boxWrap(description, width - indent.length).replace(/\n/g, `\n${indent}`);
       return `  ${term}\n${indent}${wrapped}`;
