@@ -26,16 +26,22 @@ function reapAll(): void {
   if (pending.size === 0 && keepAlive) {
     clearInterval(keepAlive);
     keepAlive = undefined;
-    process.removeListener('SIGCHLD', reapAll);
   }
 }
+
+let listening = false;
 
 /** A promise of how `pid` (our child) ends. */
 export function watchExit(pid: number): Promise<ExitStatus> {
   return new Promise((resolve) => {
     pending.set(pid, resolve);
-    if (!keepAlive) {
+    // The listener stays once there (a signal handle holds no event loop open): starting
+    // and stopping libuv's for each of many sequential spawns costs them time.
+    if (!listening) {
       process.on('SIGCHLD', reapAll);
+      listening = true;
+    }
+    if (!keepAlive) {
       // Only holds the event loop open while children run (Node's signal handles do not),
       // never fires in practice. No polling is needed: a SIGCHLD that arrives while one is
       // being handled is delivered again, and each delivery looks at every pending pid.
