@@ -171,8 +171,10 @@ async function build(vs: typeof import('../vserver/index.js'), name: string, res
   }
   const cfg = await vs.loadConfig(name);
   if (vs.running(name)) throw new ToolError(`vserver ${name} is running: stop it first`);
-  if (kind === 'debootstrap') return vs.buildDebootstrap(cfg.rootdir, suite!, { force });
-  vs.buildBusybox(name, cfg.rootdir, { force, hostname: cfg.hostname });
+  // What it is doing, on stderr (stdout stays for what a command reports).
+  const say = (line: string) => process.stderr.write(`ts-vserver: ${name}: ${line}\n`);
+  if (kind === 'debootstrap') return vs.buildDebootstrap(cfg.rootdir, suite!, { force, say });
+  vs.buildBusybox(name, cfg.rootdir, { force, hostname: cfg.hostname, say });
   return 0;
 }
 

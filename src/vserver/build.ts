@@ -73,9 +73,11 @@ const DEVICES: [string, number, number, number][] = [
  * (from `busybox --list-full`, so no binary runs inside a half-made root), /etc/passwd,
  * /etc/group, /etc/hosts and the basic device nodes.
  */
-export function buildBusybox(name: string, root: string, options: { force?: boolean; hostname?: string } = {}): void {
+export function buildBusybox(name: string, root: string, options: { force?: boolean; hostname?: string; say?: (line: string) => void } = {}): void {
+  const say = options.say ?? (() => {});
   const busybox = findBusybox();
   checkEmpty(root, options.force ?? false);
+  say(`making the root's directories in ${root}`);
   for (const d of ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'etc', 'proc', 'sys', 'dev', 'tmp', 'root', 'var/run', 'var/log', 'home']) {
     makeDirs(inside(root, d));
   }
@@ -84,7 +86,9 @@ export function buildBusybox(name: string, root: string, options: { force?: bool
   chmodSync(inside(root, 'bin/busybox'), 0o755);
   const r = spawnSync(busybox, ['--list-full'], { encoding: 'utf8' });
   if (r.status !== 0) throw new BuildError(`${busybox} --list-full failed: ${(r.stderr || r.error?.message || '').trim()}`);
-  for (const applet of r.stdout.split('\n').filter(Boolean)) {
+  const applets = r.stdout.split('\n').filter(Boolean);
+  say(`copying ${busybox}, linking its ${applets.length} applets`);
+  for (const applet of applets) {
     const link = inside(root, applet, true);
     if (applet === 'bin/busybox' || lstatSync(link, { throwIfNoEntry: false })) continue;
     makeDirs(inside(root, dirname(applet)));
@@ -97,6 +101,7 @@ export function buildBusybox(name: string, root: string, options: { force?: bool
     'etc/hosts': `127.0.0.1\tlocalhost\n127.0.1.1\t${options.hostname ?? name}\n`,
     'etc/profile': 'export PS1="[\\u@\\h \\W]\\$ "\n',
   };
+  say('writing /etc (passwd, group, hostname, hosts, profile) and the /dev nodes');
   for (const [f, text] of Object.entries(files)) writeFileSync(inside(root, f), text);
   for (const [dev, major, minor, mode] of DEVICES) {
     const path = inside(root, `dev/${dev}`, true);
@@ -104,14 +109,19 @@ export function buildBusybox(name: string, root: string, options: { force?: bool
     const m = spawnSync('mknod', ['-m', mode.toString(8), path, 'c', String(major), String(minor)], { encoding: 'utf8' });
     if (m.status !== 0) throw new BuildError(`mknod ${path} failed: ${(m.stderr || m.error?.message || '').trim()}`);
   }
+  say(`built a busybox root in ${root}`);
 }
 
 /** Debian SUITE through debootstrap(8), which must be installed. */
-export function buildDebootstrap(root: string, suite: string, options: { force?: boolean; mirror?: string } = {}): number {
+export function buildDebootstrap(root: string, suite: string, options: { force?: boolean; mirror?: string; say?: (line: string) => void } = {}): number {
+  const say = options.say ?? (() => {});
   if (!/^[a-z0-9-]+$/.test(suite)) throw new BuildError(`invalid suite '${suite}'`);
   checkEmpty(root, options.force ?? false);
   makeDirs(root);
+  // debootstrap's own lines follow this one: they say how far it is.
+  say(`debootstrap ${suite} into ${root}`);
   const r = spawnSync('debootstrap', [suite, root, ...(options.mirror ? [options.mirror] : [])], { stdio: 'inherit' });
   if (r.error) throw new BuildError(`cannot run debootstrap: ${(r.error as NodeJS.ErrnoException).code} (install debootstrap)`);
+  if (r.status === 0) say(`built Debian ${suite} in ${root}`);
   return r.status ?? 1;
 }

@@ -48,6 +48,9 @@ t.test('build --busybox makes a root filesystem', async (t) => {
   config(B, `S_HOSTNAME=vs-beta\nROOTDIR=${shared}\nS_FLAGS="fakeinit"\n`);
   const r = await vserver([A, 'build', '--busybox']);
   t.equal(r.exitCode, 0, r.stderr);
+  // What it is doing goes to stderr, ending with what was built where.
+  t.match(r.stderr, new RegExp(`^ts-vserver: ${A}: copying .*, linking its \\d+ applets$`, 'm'));
+  t.match(r.stderr, new RegExp(`^ts-vserver: ${A}: built a busybox root in ${shared}$`, 'm'));
   for (const f of ['bin/busybox', 'bin/sh', 'bin/ps', 'etc/passwd', 'etc/group', 'dev/null']) t.ok(existsSync(join(shared, f)), f);
   const again = await vserver([A, 'build', '--busybox']);
   t.equal(again.exitCode, 1);
