@@ -34,3 +34,11 @@ export async function nobodyCannotRunTools(): Promise<string | undefined> {
   const r = await run('setpriv', [...AS_NOBODY, 'test', '-x', `${ROOT}native/build/tsns-stage`, '-a', '-r', `${ROOT}dist/bin/unshare.cjs`]);
   return r.exitCode === 0 ? undefined : `user nobody cannot read ${ROOT} (a parent directory is not world-readable)`;
 }
+
+/** Everything a pipe gives until its end (which may come after the writer's exit is reaped). */
+export function pipeText(stream: NodeJS.ReadableStream): Promise<string> {
+  return new Promise((resolve) => {
+    let all = '';
+    stream.on('data', (d) => (all += d)).on('end', () => resolve(all));
+  });
+}

@@ -1,6 +1,7 @@
 // The Sandbox filesystem on the real kernel: bubblewrap's vocabulary compared with bwrap
 // itself flag line by flag line, then what bwrap has no flag for, then escape attempts.
 import t from 'tap';
+import { pipeText } from '../helpers.js';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,11 +19,8 @@ interface Run { code: number | null; out: string; err: string }
 async function run(filesystem: Filesystem, script: string, extra: object = {}): Promise<Run> {
   const c = compile(parseSpec({ filesystem, ...extra }), ['sh', '-c', script]);
   const s = spawn({ ...c.spawn, stdio: ['ignore', 'pipe', 'pipe'] }, c.argv);
-  let out = '', err = '';
-  s.stdout!.on('data', (d) => (out += d));
-  s.stderr!.on('data', (d) => (err += d));
-  const { code } = await s.exited;
-  await new Promise((r) => setImmediate(r));
+  // The output is all there once both pipes end, which may be after the exit is reaped.
+  const [out, err, { code }] = await Promise.all([pipeText(s.stdout!), pipeText(s.stderr!), s.exited]);
   return { code, out, err };
 }
 
@@ -156,10 +154,8 @@ t.test('nothing of the old root is reachable after the pivot', async (t) => {
 t.test('a spec without a filesystem gets hostReadOnly: a program runs, the host stays unchanged', async (t) => {
   const c = compile(parseSpec({}), ['sh', '-c', 'touch /etc/x 2>/dev/null || echo read-only; touch /tmp/y && echo tmp; ls /proc/1/root/tmp']);
   const s = spawn({ ...c.spawn, stdio: ['ignore', 'pipe', 'pipe'] }, c.argv);
-  let out = '';
-  s.stdout!.on('data', (d) => (out += d));
-  t.equal((await s.exited).code, 0);
-  await new Promise((r) => setImmediate(r));
+  const [out, , { code }] = await Promise.all([pipeText(s.stdout!), pipeText(s.stderr!), s.exited]);
+  t.equal(code, 0);
   t.equal(out, 'read-only\ntmp\ny\n', 'the host read-only, a private /tmp');
   t.notOk(existsSync('/tmp/y') && statSync('/tmp/y').mtimeMs > Date.now() - 10_000, 'the host\'s /tmp untouched');
 });

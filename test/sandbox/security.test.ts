@@ -2,6 +2,7 @@
 // argument conditions, allow lists, the default profile), Landlock, and capabilities by
 // name and as OCI's five sets. Each sandbox is compile() + spawn(), bounded in time.
 import t from 'tap';
+import { pipeText } from '../helpers.js';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,12 +22,9 @@ async function run(security: Security, argv: string[]): Promise<Run> {
   const c = compile(parseSpec({ filesystem: { root: 'host' }, security }), argv);
   const s = spawn({ ...c.spawn, stdio: ['ignore', 'pipe', 'pipe'] }, c.argv);
   const timer = setTimeout(() => s.kill('SIGKILL'), 20_000);
-  let out = '', err = '';
-  s.stdout!.on('data', (d) => (out += d));
-  s.stderr!.on('data', (d) => (err += d));
-  const { code, signal } = await s.exited;
+  // The output is all there once both pipes end, which may be after the exit is reaped.
+  const [out, err, { code, signal }] = await Promise.all([pipeText(s.stdout!), pipeText(s.stderr!), s.exited]);
   clearTimeout(timer);
-  await new Promise((r) => setImmediate(r));
   return { code, signal, out, err };
 }
 
