@@ -12,6 +12,7 @@ import { constants } from 'node:os';
 import { detectLayout, formatSize, openCgroup, type Cgroup, type Layout } from '../cgroup/index.js';
 import { removalSteps } from '../cgroup/steps.js';
 import { explain } from '../sys/explain.js';
+import { startTimeOf } from '../sys/proc.js';
 import { FORK, type Step } from '../native/plan.js';
 import { runDir } from '../vserver/paths.js';
 import { reportError, ToolError } from './common.js';
@@ -28,15 +29,6 @@ interface RunRecord {
 
 const recordDir = () => join(runDir(), 'cgroup');
 
-function startTime(pid: number): string | undefined {
-  try {
-    // Field 22, counted after the command, which may hold spaces and parentheses.
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
-}
 
 function basesOf(layout: Layout): string[] {
   return [...layout.v1, ...(layout.unified ? [layout.unified] : [])].map((h) => h.base);
@@ -49,7 +41,7 @@ function basesOf(layout: Layout): string[] {
  */
 export function recordRun(name: string): string | undefined {
   const pid = stagePid()!;
-  const record: RunRecord = { pid, start: startTime(pid) ?? '', name, bases: basesOf(detectLayout()) };
+  const record: RunRecord = { pid, start: String(startTimeOf(pid) ?? ''), name, bases: basesOf(detectLayout()) };
   const file = join(recordDir(), String(pid));
   try {
     mkdirSync(recordDir(), { recursive: true, mode: 0o700 });
@@ -78,7 +70,7 @@ export async function reapRuns(): Promise<void> {
     } catch {
       continue; // being written, or not ours
     }
-    if (startTime(record.pid) === record.start || JSON.stringify(record.bases) !== bases) continue;
+    if (String(startTimeOf(record.pid) ?? '') === record.start || JSON.stringify(record.bases) !== bases) continue;
     explain(`ts-cgroup: run ${record.pid} is gone: removing its group ${record.name}`);
     try {
       const group = openCgroup(record.name);

@@ -1,6 +1,21 @@
 // Process identity and lifecycle: hostnames, uids/gids/groups, pidfd_open, kill, waitpid.
 import { check, fn, rawSyscall, SYS } from './libc.js';
 import { cstr } from './format.js';
+import { readFileSync } from 'node:fs';
+
+/**
+ * Field 22 of /proc/PID/stat (clock ticks after boot), or undefined when there is no such
+ * process: with the pid, what tells a process from a later one that reused its pid.
+ */
+export function startTimeOf(pid: number): number | undefined {
+  try {
+    // Counted after the command, which may hold spaces and parentheses.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+  } catch {
+    return undefined;
+  }
+}
 
 export function sethostname(name: string): void {
   const len = Buffer.byteLength(name);

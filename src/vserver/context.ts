@@ -15,6 +15,9 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync,
 import { setPriority } from 'node:os';
 import { join } from 'node:path';
 import { runDir } from './paths.js';
+import { startTimeOf } from '../sys/proc.js';
+
+export { startTimeOf };
 import { AT_RECURSIVE, MNT_DETACH, MOUNT_ATTR, MS_NODEV, MS_NOEXEC, MS_NOSUID, umount2 } from '../sys/mount.js';
 import { protectProcSteps } from '../spawn/root.js';
 import type { NamespaceKind } from '../sys/ns.js';
@@ -156,15 +159,6 @@ export function initArgv(argv: readonly string[], fakeinit: boolean, shell = '/b
   return [shell, '-c', REAPER, 'init', ...cmd];
 }
 
-/** Field 22 of /proc/PID/stat, or undefined when there is no such process. */
-export function startTimeOf(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
-  } catch {
-    return undefined;
-  }
-}
 
 function nsInode(path: string): number | undefined {
   try {
