@@ -113,7 +113,7 @@ int main(int argc, char **argv)
 	st.report_fd = 3;
 	st.go_fd = go ? 4 : -1;
 	st.explain_fd = -1;
-	st.label = "[sandbox] ";
+	st.label = "[monitor] ";
 	sigprocmask(SIG_SETMASK, NULL, &st.mask);
 	/* Only this process holds the write end: the program sees it hang up if we are gone
 	 * before its death signal is in place. */

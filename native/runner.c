@@ -262,23 +262,114 @@ static void put_num(int fd, long v)
 	put(fd, q);
 }
 
-static void explain(const struct stage *st, const struct step *s, long result, int err)
+/* A C string as strace quotes it. */
+static void put_quoted(int fd, const char *s)
 {
-	if (st->explain_fd < 0 || !s->trace || !*s->trace)
-		return;
-	put(st->explain_fd, st->label);
-	put(st->explain_fd, s->trace);
-	put(st->explain_fd, " = ");
-	put_num(st->explain_fd, result);
+	static const char hex[] = "0123456789abcdef";
+	char e[5] = { '\\', 0, 0, 0, 0 };
+	put(fd, "\"");
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+		if (*c == '"' || *c == '\\') {
+			e[1] = (char)*c; e[2] = 0;
+		} else if (*c == '\n') {
+			e[1] = 'n'; e[2] = 0;
+		} else if (*c == '\t') {
+			e[1] = 't'; e[2] = 0;
+		} else if (*c < 0x20 || *c >= 0x7f) {
+			e[1] = 'x'; e[2] = hex[*c >> 4]; e[3] = hex[*c & 15];
+		} else {
+			char one[2] = { (char)*c, 0 };
+			put(fd, one);
+			continue;
+		}
+		put(fd, e);
+		e[3] = 0;
+	}
+	put(fd, "\"");
+}
+
+static void put_result(int fd, long result, int err)
+{
+	put(fd, " = ");
+	put_num(fd, result);
 	if (result < 0) {
 		const char *name = strerrorname_np(err), *desc = strerrordesc_np(err);
-		put(st->explain_fd, " ");
-		put(st->explain_fd, name ? name : "E?");
+		put(fd, " ");
+		put(fd, name ? name : "E?");
 		if (desc) {
-			put(st->explain_fd, " (");
-			put(st->explain_fd, desc);
-			put(st->explain_fd, ")");
+			put(fd, " (");
+			put(fd, desc);
+			put(fd, ")");
 		}
+	}
+}
+
+/* One line of a trace, up to `end`: \x01 stands for the descriptor the step used (known
+ * only here: a slot's, or the one the step's open returned), \x02 for the file exec'd. */
+static void put_call(const struct stage *st, const char *from, const char *end, const char *file)
+{
+	char one[2] = { 0, 0 };
+	for (const char *c = from; c < end; c++) {
+		if (*c == '\x01')
+			put_num(st->explain_fd, st->call_fd);
+		else if (*c == '\x02')
+			put_quoted(st->explain_fd, file);
+		else {
+			one[0] = *c;
+			put(st->explain_fd, one);
+		}
+	}
+}
+
+/*
+ * A step's trace is what strace would show: a line per call, '\n' between them (an
+ * open+write shows both, the open's result being the descriptor), then after a '\t' the
+ * reason (--explain=why). A call that failed ends the lines; the ones after it never ran.
+ */
+static void explain(const struct stage *st, const struct step *s, long result, int err)
+{
+	const char *t = s->trace, *why, *nl;
+	if (st->explain_fd < 0 || !t || !*t)
+		return;
+	why = strchrnul(t, '\t');
+	nl = memchr(t, '\n', (size_t)(why - t));
+	put(st->explain_fd, st->label);
+	if (nl) {
+		put_call(st, t, nl, NULL);
+		put_result(st->explain_fd, st->call_fd, err);
+		if (st->call_fd < 0)
+			goto reason;
+		put(st->explain_fd, "\n");
+		put(st->explain_fd, st->label);
+		t = nl + 1;
+	}
+	put_call(st, t, why, NULL);
+	put_result(st->explain_fd, result, err);
+reason:
+	if (*why) {
+		put(st->explain_fd, "   # ");
+		put(st->explain_fd, why + 1);
+	}
+	put(st->explain_fd, "\n");
+}
+
+/* The line of an execve about to be made (a success never returns to say it), then that of
+ * its failure. */
+static void explain_exec(const struct stage *st, const struct step *s, const char *file, int err)
+{
+	const char *t = s->trace, *why;
+	if (st->explain_fd < 0 || !t || !*t)
+		return;
+	if (*t == '\x03')
+		t++;
+	why = strchrnul(t, '\t');
+	put(st->explain_fd, st->label);
+	put_call(st, t, why, file);
+	if (err)
+		put_result(st->explain_fd, -1, err);
+	else if (*why) {
+		put(st->explain_fd, "   # ");
+		put(st->explain_fd, why + 1);
 	}
 	put(st->explain_fd, "\n");
 }
@@ -330,11 +421,13 @@ static int parent_gone(const struct stage *st)
 	return st->report_fd >= 0 && poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLERR | POLLHUP));
 }
 
-static int write_file(const char *path, const char *data)
+/* open, write, close: the bytes written (the open's descriptor goes to --explain). */
+static long write_file(struct stage *st, const char *path, const char *data)
 {
 	size_t n = strlen(data);
 	int fd = open(path, O_WRONLY | O_CLOEXEC);
 	ssize_t w;
+	st->call_fd = fd;
 	if (fd < 0)
 		return -1;
 	w = write(fd, data, n);
@@ -344,7 +437,7 @@ static int write_file(const char *path, const char *data)
 		errno = e;
 		return -1;
 	}
-	return close(fd);
+	return close(fd) < 0 ? -1 : (long)w;
 }
 
 /* A new file with `mode`, holding `data` or what can be read from `from` (bwrap --file). */
@@ -363,7 +456,7 @@ static int create_file(const char *path, int mode, const char *data, int from)
 			int e = errno;
 			close(fd);
 			errno = e;
-			return n < 0 ? -1 : 0;
+			return n < 0 ? -1 : fd;   /* the descriptor it was, for --explain */
 		}
 		if (!data)
 			q = buf;
@@ -382,7 +475,7 @@ static int create_file(const char *path, int mode, const char *data, int from)
 		}
 		if (data) {
 			close(fd);
-			return 0;
+			return fd;
 		}
 	}
 }
@@ -501,9 +594,24 @@ static int stdio_step(struct stage *st, const struct step *s)
 	return 0;
 }
 
+/* execve, shown as strace would: each try of a PATH search is a call of its own. */
+static int explained_execve(const struct stage *st, const struct step *s, const char *file, char **argv, char **envp, int is_try)
+{
+	int err;
+	if (st->explain_fd >= 0 && access(file, X_OK) == 0)
+		explain_exec(st, s, file, 0);   /* announced: a success does not return to say so */
+	execve(file, argv, envp);
+	err = errno;
+	/* A PATH search's misses are plumbing: shown when the trace starts with \x03 (--explain=all). */
+	if (!is_try || (err != ENOENT && err != ENOTDIR && err != EACCES && err != ESTALE) || (s->trace && s->trace[0] == '\x03'))
+		explain_exec(st, s, file, err);
+	errno = err;
+	return -1;
+}
+
 /* execvpe(3) with the plan's own environment's PATH, not ours: the program is looked up
  * inside whatever root the plan has entered. */
-static int exec_step(const struct step *s)
+static int exec_step(const struct stage *st, const struct step *s)
 {
 	const char *file = s->strs[0];
 	char **argv = &s->strs[1];
@@ -512,10 +620,8 @@ static int exec_step(const struct step *s)
 	char buf[4096];
 	int seen_eacces = 0;
 
-	if (!s->ints[1] || strchr(file, '/')) {
-		execve(file, argv, envp);
-		return -1;
-	}
+	if (!s->ints[1] || strchr(file, '/'))
+		return explained_execve(st, s, file, argv, envp, 0);
 	for (char **e = envp; *e; e++)
 		if (strncmp(*e, "PATH=", 5) == 0)
 			path = *e + 5;
@@ -530,7 +636,7 @@ static int exec_step(const struct step *s)
 			} else {
 				memcpy(buf, file, flen + 1);
 			}
-			execve(buf, argv, envp);
+			explained_execve(st, s, buf, argv, envp, 1);
 			if (errno == EACCES)
 				seen_eacces = 1;
 			else if (errno != ENOENT && errno != ENOTDIR && errno != ESTALE)
@@ -600,6 +706,7 @@ static int fork_step(struct stage *st, const struct step *s)
 	if (pid < 0)
 		return -1;
 	if (pid == 0) {
+		st->label = "[child] ";
 		if (mode & TSNS_FORK_BLOCK_INT_TERM)
 			sigprocmask(SIG_SETMASK, &before, NULL);
 		if (deathsig) {
@@ -616,6 +723,7 @@ static int fork_step(struct stage *st, const struct step *s)
 	/* What stays may hold a copy of Node or the caller's privileges in a namespace the
 	 * program's root owns: it must not be ptrace'd or read through /proc from in there. */
 	prctl(PR_SET_DUMPABLE, 0UL, 0UL, 0UL, 0UL);
+	st->label = "[parent] ";
 	if (mode & TSNS_FORK_REPORT_PID)
 		report(st, TSNS_REPORT_PID, (uint32_t)(s - st->steps), pid);
 	/* The parent's ends go: EOF on them now means the child exec'd. */
@@ -743,16 +851,17 @@ static long run_step(struct stage *st, const struct step *s)
 	const int64_t *i = s->ints;
 	char **v = s->strs;
 	int32_t r;
+	st->call_fd = -1;
 	switch (s->op) {
-	case TSNS_OP_WRITE_FILE: return write_file(v[0], v[1]);
+	case TSNS_OP_WRITE_FILE: return write_file(st, v[0], v[1]);
 	case TSNS_OP_UNSHARE: return unshare((int)i[0]);
-	case TSNS_OP_SETNS: return setns(fd_of(st, i[0]), (int)i[1]);
+	case TSNS_OP_SETNS: return setns(st->call_fd = fd_of(st, i[0]), (int)i[1]);
 	case TSNS_OP_MOUNT: return mount(v[0], v[1], v[2], (unsigned long)i[0], v[3]);
 	case TSNS_OP_UMOUNT2: return umount2(v[0], (int)i[0]);
 	case TSNS_OP_PIVOT_ROOT: return syscall(SYS_pivot_root, v[0], v[1]);
 	case TSNS_OP_CHROOT: return chroot(v[0]);
 	case TSNS_OP_CHDIR: return chdir(v[0]);
-	case TSNS_OP_FCHDIR: return fchdir(fd_of(st, i[0]));
+	case TSNS_OP_FCHDIR: return fchdir(st->call_fd = fd_of(st, i[0]));
 	case TSNS_OP_SETHOSTNAME: return sethostname(v[0], strlen(v[0]));
 	case TSNS_OP_SETDOMAINNAME: return setdomainname(v[0], strlen(v[0]));
 	/* Raw calls: glibc's wrappers would signal Node's other threads (shared memory). */
@@ -781,7 +890,7 @@ static long run_step(struct stage *st, const struct step *s)
 	case TSNS_OP_SETSID: return setsid();
 	case TSNS_OP_EXEC:
 		report(st, TSNS_REPORT_EXEC, (uint32_t)(s - st->steps), 0);
-		return exec_step(s);
+		return exec_step(st, s);
 	case TSNS_OP_OPEN: {
 		int fd = open(v[0], (int)i[0] | O_CLOEXEC);
 		if (fd < 0)
@@ -789,7 +898,7 @@ static long run_step(struct stage *st, const struct step *s)
 		if (st->slots[i[1]] >= 0)
 			close(st->slots[i[1]]);
 		st->slots[i[1]] = fd;
-		return 0;
+		return fd;
 	}
 	case TSNS_OP_WATCH:
 		st->watching = 1;
@@ -811,7 +920,7 @@ static long run_step(struct stage *st, const struct step *s)
 		return syscall(SYS_mount_setattr, AT_FDCWD, v[0], (unsigned)i[0], &attr, sizeof(attr));
 	}
 	case TSNS_OP_SECCOMP: return syscall(SYS_seccomp, 1 /* SECCOMP_SET_MODE_FILTER */, (unsigned)i[0], s->scratch);
-	case TSNS_OP_LANDLOCK: return syscall(SYS_landlock_restrict_self, fd_of(st, i[0]), 0U);
+	case TSNS_OP_LANDLOCK: return syscall(SYS_landlock_restrict_self, st->call_fd = fd_of(st, i[0]), 0U);
 	case TSNS_OP_LANDLOCK_RULESET: return landlock_ruleset(st, s);
 	case TSNS_OP_SETRLIMIT: {
 		struct rlimit lim = { i[1] < 0 ? RLIM_INFINITY : (rlim_t)i[1], i[2] < 0 ? RLIM_INFINITY : (rlim_t)i[2] };
@@ -836,7 +945,8 @@ void tsns_run(struct stage *st)
 		if (r < 0) {
 			int err = errno;
 			int fallback = s->op == TSNS_OP_EXEC ? (err == ENOENT ? 127 : 126) : 1;
-			explain(st, s, -1, err);
+			if (s->op != TSNS_OP_EXEC)   /* its tries were shown as they were made */
+				explain(st, s, -1, err);
 			report(st, TSNS_REPORT_ERROR, k, err);
 			_exit(reply(st, fallback) & 0xff);
 		}

@@ -22,7 +22,8 @@ struct stage {
 	struct step *steps;
 	uint32_t nsteps;
 	int report_fd, go_fd, explain_fd;
-	const char *label;    /* prefix of --explain lines */
+	const char *label;    /* prefix of --explain lines: which process speaks */
+	int call_fd;          /* the descriptor the running step used, for --explain */
 	int slots[TSNS_MAX_SLOTS];
 	sigset_t mask;        /* the signal mask the program starts with */
 	void (*after_reply)(void);  /* called after each reply from the parent (the tool restores stdio flags) */

@@ -234,7 +234,7 @@ int main(int argc, char **argv)
 		die(name, err == -ENOMEM ? "out of memory" : "the planner sent a malformed plan");
 	st.report_fd = st.go_fd = sv[0];
 	st.explain_fd = first == TSNS_PLANNER_PLAN_EXPLAIN ? fcntl(2, F_DUPFD_CLOEXEC, 3) : -1;
-	st.label = "";
+	st.label = "[stage] ";
 	st.after_reply = restore_stdio_flags;
 	st.parent_gone = planner_gone;
 	tool_name = name;

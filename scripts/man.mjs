@@ -22,9 +22,10 @@ export function optionTable(tool) {
 function sandboxTable(help) {
   const options = [];
   for (const line of help.split('\n')) {
-    const m = /^ {4}(--[\w-]+)((?: [A-Z][A-Z0-9_:=[\],.]*)*) +(.*)$/.exec(line);
+    const m = /^ {4}(--[\w-]+)(\[=[\w,]+\])?((?: [A-Z][A-Z0-9_:=[\],.]*)*) +(.*)$/.exec(line);
     if (m) {
-      options.push({ flags: m[1] + m[2], long: m[1], value: m[2].trim() || undefined, optional: false, description: m[3] });
+      const value = m[2] ? m[2].slice(2, -1) : m[3].trim() || undefined;
+      options.push({ flags: m[1] + (m[2] ?? '') + m[3], long: m[1], value, optional: Boolean(m[2]), description: m[4] });
     } else if (/^ {20,}\S/.test(line) && options.length) {
       options[options.length - 1].description += ` ${line.trim()}`;
     }

@@ -42,3 +42,16 @@ export function pipeText(stream: NodeJS.ReadableStream): Promise<string> {
     stream.on('data', (d) => (all += d)).on('end', () => resolve(all));
   });
 }
+
+/** The writes --explain lines show (openat then write on its descriptor), as "NAME VALUE" with the file's base name. */
+export function explainedWrites(lines: readonly string[]): string[] {
+  const files = new Map<string, string>();
+  const out: string[] = [];
+  for (const l of lines.map((x) => x.replace(/^\[\w+\] /, ''))) {
+    const open = /^openat\(AT_FDCWD, ("(?:[^"\\]|\\.)*"), O_WRONLY[^)]*\) = (\d+)/.exec(l);
+    if (open) files.set(open[2], JSON.parse(open[1]) as string);
+    const write = /^write\((\d+), ("(?:[^"\\]|\\.)*"), \d+\) = \d+/.exec(l);
+    if (write && files.has(write[1])) out.push(`${files.get(write[1])!.replace(/^.*\//, '')} ${write[2]}`);
+  }
+  return out;
+}

@@ -127,11 +127,29 @@ t.test('rootless: an unprivileged user gets the same as with util-linux', { skip
 t.test('--explain prints the system calls as they are made', async (t) => {
   const r = await tool('ts-unshare', ['--explain', '--pid', '--fork', '--mount-proc', 'true']);
   t.equal(r.exitCode, 0);
-  // In place, as util-linux: one unshare(2), then the fork.
-  t.match(r.stderr, /^unshare\(CLONE_NEWNS\|CLONE_NEWPID\) = 0$/m);
-  t.match(r.stderr, /^clone\(SIGCHLD\) = 0$/m);
-  t.match(r.stderr, /mount\("none", "\/", NULL, MS_REC\|MS_PRIVATE, NULL\) = 0/);
-  t.match(r.stderr, /mount\("proc", "\/proc", "proc", MS_NOSUID\|MS_NODEV\|MS_NOEXEC, NULL\) = 0/);
+  // In place, as util-linux: one unshare(2) by the stage, then the fork; each line says which process.
+  const vars = (l: string) => l.replace(/\/\* \d+ vars/, '/* N vars');
+  t.same(r.stderr.trimEnd().split('\n').map(vars), [
+    '[stage] unshare(CLONE_NEWNS|CLONE_NEWPID) = 0',
+    '[child] clone(child_stack=NULL, flags=SIGCHLD) = 0',
+    '[child] mount("none", "/", NULL, MS_REC|MS_PRIVATE, NULL) = 0',
+    '[child] mount("proc", "/proc", "proc", MS_NOSUID|MS_NODEV|MS_NOEXEC, NULL) = 0',
+    '[child] execve("/usr/bin/true", ["true"], /* N vars */)',
+  ], 'the calls, in order, ending with the execve');
+});
+
+t.test('--explain=why gives a reason per call; --explain=all adds the plumbing; a bad MODE is one line', async (t) => {
+  const why = await tool('ts-unshare', ['--explain=why', '--uts', 'true']);
+  t.match(why.stderr, /^\[stage\] unshare\(CLONE_NEWUTS\) = 0   # own hostname and domain name$/m);
+  t.match(why.stderr, /^\[stage\] execve\("\/usr\/bin\/true", \["true"\], \/\* \d+ vars \*\/\)   # become the program/m);
+  const all = await tool('ts-unshare', ['--explain=all', '--uts', 'true']);
+  t.match(all.stderr, /^\[stage\] execve\("\/usr\/local\/sbin\/true", \["true"\], \/\* \d+ vars \*\/\) = -1 ENOENT \(No such file or directory\)$/m, 'a PATH search\'s misses');
+  t.notMatch(why.stderr, /ENOENT/, 'not without all');
+  const attached = await tool('ts-chroot', ['--explain', '/', 'true']);
+  t.equal(attached.exitCode, 0, '--explain takes no operand as its MODE: `--explain / true` keeps / the root');
+  const bad = await tool('ts-unshare', ['--explain=loud', 'true']);
+  t.equal(bad.exitCode, 1);
+  t.equal(bad.stderr, "ts-unshare: invalid argument 'loud' for --explain (it takes why, all, or both: why,all)\nTry 'ts-unshare --help' for more information.");
 });
 
 t.test('bad input: one clear line, non-zero exit, nothing left behind', async (t) => {

@@ -1,7 +1,8 @@
 // File operations on cgroupfs, each reported to --explain and each failure turned into
 // a CgroupError that names the operation, the path and errno, with a hint where errno misleads.
-import { closeSync, constants, mkdirSync, openSync, readFileSync, readdirSync, rmdirSync, writeSync } from 'node:fs';
-import { explain, explaining } from '../sys/explain.js';
+import { closeSync, constants, mkdirSync, openSync, readdirSync, rmdirSync, writeSync } from 'node:fs';
+import { cstr } from '../sys/format.js';
+import { explainFs, explainWrite, readExplained } from '../sys/explain-fs.js';
 import { reasonOf } from '../sys/errors.js';
 import { CgroupError } from './errors.js';
 
@@ -31,18 +32,21 @@ function fail(op: string, path: string, err: unknown, value?: string): never {
 }
 
 
+const WRITE_FLAGS = 'O_WRONLY|O_TRUNC|O_CLOEXEC';
+
 /** Write a value into an existing cgroup file (never creates one). */
 export function writeValue(path: string, value: string): void {
-  if (explaining()) explain(`write ${path} ${JSON.stringify(value)}`);
   let fd: number;
   try {
     fd = openSync(path, constants.O_WRONLY | constants.O_TRUNC);
   } catch (err) {
+    explainWrite(path, WRITE_FLAGS, err as NodeJS.ErrnoException, value, 0);
     fail('write', path, err, value);
   }
   try {
-    writeSync(fd, value);
+    explainWrite(path, WRITE_FLAGS, fd, value, writeSync(fd, value), whyOfFile(path, value));
   } catch (err) {
+    explainWrite(path, WRITE_FLAGS, fd, value, err as NodeJS.ErrnoException);
     fail('write', path, err, value);
   } finally {
     closeSync(fd);
@@ -51,14 +55,23 @@ export function writeValue(path: string, value: string): void {
 
 /** Read a cgroup file, trimmed. */
 export function readValue(path: string): string {
-  let text: string;
   try {
-    text = readFileSync(path, 'utf8').trim();
+    return readExplained(path).trim();
   } catch (err) {
     fail('read', path, err);
   }
-  if (explaining()) explain(`read ${path} = ${JSON.stringify(text.length > 200 ? text.slice(0, 200) + '...' : text)}`);
-  return text;
+}
+
+/** Why a cgroup file is written, for --explain=why. */
+function whyOfFile(path: string, value: string): string {
+  const name = path.slice(path.lastIndexOf('/') + 1);
+  switch (name) {
+    case 'cgroup.procs': return `move process ${value} into the group (0: the writer itself)`;
+    case 'cgroup.subtree_control': return "let the children of this group use these controllers (cgroup2 hands them down)";
+    case 'cgroup.kill': return 'kill every process in the group and its descendants at once';
+    case 'cgroup.freeze': case 'freezer.state': return 'stop or resume every process of the group';
+    default: return `the group's ${name} limit`;
+  }
 }
 
 /** Read a file, or undefined when it does not exist. */
@@ -84,24 +97,28 @@ export function readKeyed(path: string): Map<string, string> | undefined {
 }
 
 export function makeDir(path: string): void {
-  if (explaining()) explain(`mkdir ${path}`);
+  const call = `mkdir(${cstr(path)}, 0777)`;
   try {
     mkdirSync(path);
   } catch (err) {
+    explainFs(call, err as NodeJS.ErrnoException);
     fail('mkdir', path, err);
   }
+  explainFs(call, 0, { why: 'a new group: the kernel fills it with the controllers\' files' });
 }
 
 /** rmdir; false when the directory was not there. */
 export function removeDir(path: string): boolean {
-  if (explaining()) explain(`rmdir ${path}`);
+  const call = `rmdir(${cstr(path)})`;
   try {
     rmdirSync(path);
-    return true;
   } catch (err) {
+    explainFs(call, err as NodeJS.ErrnoException);
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
     fail('rmdir', path, err);
   }
+  explainFs(call, 0, { why: 'the kernel removes no group by itself: an empty one stays until removed' });
+  return true;
 }
 
 /** Subdirectories (child groups) of a group directory. */

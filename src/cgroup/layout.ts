@@ -1,8 +1,7 @@
 // Which cgroup layout this host has, and where the calling process sits in each hierarchy.
 // Everything is derived from two texts, /proc/self/cgroup and /proc/mounts (plus the
 // unified hierarchy's cgroup.controllers), so tests can feed recorded samples.
-import { readFileSync } from 'node:fs';
-import { explain } from '../sys/explain.js';
+import { readExplained } from '../sys/explain-fs.js';
 import { CgroupError } from './errors.js';
 
 export type LayoutKind = 'v2' | 'hybrid' | 'v1';
@@ -46,8 +45,8 @@ export const V1_CONTROLLERS = new Set([
 
 /** Detect the layout from the given texts, or from this process's /proc files. */
 export function detectLayout(sources: LayoutSources = {}): Layout {
-  const cgroupText = sources.cgroup ?? readProc('/proc/self/cgroup');
-  const mountsText = sources.mounts ?? readProc('/proc/mounts');
+  const cgroupText = sources.cgroup ?? readExplained('/proc/self/cgroup');
+  const mountsText = sources.mounts ?? readExplained('/proc/mounts');
 
   // /proc/self/cgroup: "ID:CONTROLLERS:PATH"; the v2 line is "0::PATH".
   let v2Self: string | undefined;
@@ -115,14 +114,9 @@ export function joinPath(dir: string, rel: string): string {
   return r ? `${dir.replace(/\/+$/, '')}/${r}` : dir;
 }
 
-function readProc(path: string): string {
-  explain(`read ${path}`);
-  return readFileSync(path, 'utf8');
-}
-
 function readOptional(path: string): string | undefined {
   try {
-    return readProc(path);
+    return readExplained(path);
   } catch {
     return undefined;
   }

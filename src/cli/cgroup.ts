@@ -2,7 +2,7 @@
 // Each subcommand maps its options to one library call and an exit status.
 import { rmSync } from 'node:fs';
 import type { Command } from 'commander';
-import { applyExplain, program, runTool, UsageError, repeatable } from './common.js';
+import { applyExplain, EXPLAIN_HELP, program, runTool, UsageError, repeatable } from './common.js';
 import {
   controllersByVersion, createCgroup, detectLayout, formatSize, hierarchyFor, listCgroups, openCgroup, parseLimits,
   GROUP_CONTROLLERS, type Cgroup, type CgroupStats, type Limits, type ParsedLimits,
@@ -201,7 +201,7 @@ async function main(): Promise<number> {
     cmd
       .command(`${name}${operands ? ' ' + operands : ''}`)
       .description(description)
-      .option('--explain', 'print every cgroup file written and read (to stderr)')
+      .option('--explain', EXPLAIN_HELP)
       .allowExcessArguments(true)
       .action((...params: unknown[]) => {
         const c = params[params.length - 1] as Command;

@@ -1,7 +1,7 @@
 // What every tool shares: error lines in the util-linux shape, --explain, exit statuses.
 import { fstatSync, readFileSync } from 'node:fs';
 import { Command, CommanderError, Help, type Option } from 'commander';
-import { setExplain } from '../sys/explain.js';
+import { parseExplainMode, setExplain } from '../sys/explain.js';
 import { finishStage, stageWaitsForStatus } from './stage.js';
 
 /** Bad input: printed as one line plus the "Try ... --help" hint, exit 1. */
@@ -50,6 +50,11 @@ class ToolCommand extends Command {
     return super.addOption(option);
   }
 
+  // Subcommands (ts-cgroup's) parse as the program does: --explain=MODE, abbreviations.
+  override createCommand(name?: string): Command {
+    return new ToolCommand(name);
+  }
+
   override passThroughOptions(passThrough = true): this {
     this.stopsAtOperand = passThrough;
     return super.passThroughOptions(passThrough);
@@ -75,6 +80,12 @@ class ToolCommand extends Command {
       if (a === '--') break;
       if (!a.startsWith('-') || a === '-') {
         if (this.stopsAtOperand) break;
+        continue;
+      }
+      if (a.startsWith('--explain=')) {
+        // --explain takes its MODE attached only: `--explain jail` must leave jail an operand.
+        explainModeText = a.slice('--explain='.length);
+        args[i] = '--explain';
         continue;
       }
       if (a.startsWith('--')) {
@@ -213,7 +224,7 @@ export function program(name: string, description: string, style: { coreutils?: 
     .description(description)
     .passThroughOptions()
     .allowExcessArguments(true)
-    .option('--explain', 'print each system call as it is made (to stderr)')
+    .option('--explain', EXPLAIN_HELP)
     .helpOption(style.coreutils ? '--help' : '-h, --help', 'display this help')
     .option(style.coreutils ? '--version' : '-V, --version', 'display version')
     .on('option:version', () => {
@@ -243,9 +254,20 @@ export function program(name: string, description: string, style: { coreutils?: 
 /** commander's argument parser for an option that may be given more than once. */
 export const repeatable = (value: string, previous: string[] = []): string[] => [...previous, value];
 
-/** Turn on --explain if the parsed options ask for it. */
-export function applyExplain(opts: { explain?: boolean }): void {
-  if (opts.explain) setExplain(true);
+/** --explain's help, for the tools that declare it themselves. */
+export const EXPLAIN_HELP = 'print each system call as it is made (to stderr); --explain=why adds the reasons, --explain=all the plumbing';
+
+/** MODE of the last `--explain=MODE` seen: ToolCommand takes it out before commander parses. */
+let explainModeText = '';
+
+/** Turn on --explain if the parsed options ask for it (`mode`: a tool's own parser's MODE). */
+export function applyExplain(opts: { explain?: boolean }, mode = explainModeText): void {
+  if (!opts.explain) return;
+  try {
+    setExplain(true, parseExplainMode(mode));
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
 }
 
 function isPipe(fd: number): boolean {

@@ -497,8 +497,9 @@ function getoptArgs(args: string[]): string[] {
       }
       const [long, has] = matches[0];
       if (has === 0) {
-        if (eq >= 0) throw new UsageError(`option '--${long}' doesn't allow an argument`);
-        out.push(`--${long}`);
+        // --explain=MODE is every tool's (common.ts takes the MODE out).
+        if (eq >= 0 && long !== 'explain') throw new UsageError(`option '--${long}' doesn't allow an argument`);
+        out.push(eq >= 0 ? `--${long}${a.slice(eq)}` : `--${long}`);
       } else if (has === 1) {
         let value: string | undefined = eq >= 0 ? a.slice(eq + 1) : args[++i];
         if (value === undefined) throw new UsageError(`option '--${long}' requires an argument`);

@@ -99,7 +99,7 @@ const USAGE = `usage: ${argv0} [OPTIONS...] [--] COMMAND [ARGS...]
     --net MODE                   none, host, veth:IP/PREFIX or ns:PATH
     --spec FILE                  A SandboxSpec (YAML or JSON); the flags apply on top
     --dry-run                    Print the resolved spec and the equivalent bwrap line, run nothing
-    --explain                    Print each system call as it is made
+    --explain[=why,all]          Print each system call as it is made
 `;
 
 /** A descriptor read to its end (--args, compiled seccomp filters), as bwrap's load_file_data. */
@@ -185,7 +185,7 @@ async function main(): Promise<number> {
       process.stdout.write(`${NAME} from tsns ${version}\n`);
       return 0;
     }
-    applyExplain(parsed.tool);
+    applyExplain(parsed.tool, parsed.tool.explainMode);
     const base = parsed.tool.specFile !== undefined ? await loadSpecFile(parsed.tool.specFile) : undefined;
     spec = parseSpec(toSpec(parsed, base, { uid: process.getuid!(), gid: process.getgid!() }));
   } catch (err) {

@@ -7,6 +7,7 @@ import {
   encodePlan, int32s, readRecord, PLANNER_PLAN, PLANNER_PLAN_EXPLAIN, REPLY_GO, REPORT_ERROR, REPORT_EXEC, REPORT_PID, REPORT_READY, type Step,
 } from '../native/plan.js';
 import type { SpawnSpec } from '../spawn/spec.js';
+import { explaining, explainMode, setExplainLabel } from '../sys/explain.js';
 import type { InPlace } from '../spawn/steps.js';
 
 // Taken out of the environment at once: the program must not inherit them.
@@ -15,6 +16,8 @@ const pidFromEnv = process.env.TSNS_STAGE_PID;
 delete process.env.TSNS_STAGE_FD;
 delete process.env.TSNS_STAGE_PID;
 const stageFd = fromEnv !== undefined && /^\d+$/.test(fromEnv) ? Number(fromEnv) : undefined;
+// The Node side of a tool is the stage's child, planning what the stage will do.
+if (stageFd !== undefined) setExplainLabel('[planner] ');
 
 /** The stage's pid: the program's, or (after a fork step) that of the parent that waits for it. */
 export function stagePid(): number | undefined {
@@ -78,8 +81,7 @@ export async function execInPlace(spec: SpawnSpec, argv: readonly string[], inPl
  */
 export async function servePlan(steps: Step[], options: InPlaceOptions, atSync?: (pid: number) => () => void): Promise<number> {
   const { StepError } = await import('../native/stage.js');
-  const { explaining } = await import('../sys/explain.js');
-  const bytes = encodePlan(steps, explaining());
+  const bytes = encodePlan(steps, explainMode());
   planSent = true;
   send(Buffer.concat([int32s(explaining() ? PLANNER_PLAN_EXPLAIN : PLANNER_PLAN, bytes.length), bytes]));
 

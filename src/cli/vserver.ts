@@ -2,7 +2,7 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { runProgram, waitForProgram } from './run.js';
 import { Command } from 'commander';
-import { program, runTool, applyExplain, documentSubcommands, helpSection, exitLike, ToolError, UsageError } from './common.js';
+import { program, runTool, applyExplain, EXPLAIN_HELP, documentSubcommands, helpSection, exitLike, ToolError, UsageError } from './common.js';
 
 const COMMANDS = ['build', 'start', 'stop', 'restart', 'enter', 'exec', 'status', 'ps', 'kill'] as const;
 
@@ -39,7 +39,7 @@ function subcommands(): Command[] {
       .option('--debootstrap <suite>', 'a Debian root made by debootstrap, e.g. bookworm')
       .option('--force', 'replace an existing root'),
     sub('start', '[--explain] [-- <command>...]', 'Boot its init (or the command) in a new context.')
-      .option('--explain', 'print each system call as it is made (to stderr)'),
+      .option('--explain', EXPLAIN_HELP),
     sub('stop', '', 'TERM its init, kill what is left, remove every trace.'),
     sub('restart', '[-- <command>...]', 'Stop, then start.'),
     sub('enter', '', 'A login shell inside.'),
@@ -186,8 +186,9 @@ async function start(vs: typeof import('../vserver/index.js'), name: string, res
       i++;
       break;
     }
-    if (rest[i] !== '--explain') throw new UsageError(`start: unknown option '${rest[i]}'`);
-    applyExplain({ explain: true });
+    const explain = /^--explain(?:=(.*))?$/.exec(rest[i]);
+    if (!explain) throw new UsageError(`start: unknown option '${rest[i]}'`);
+    applyExplain({ explain: true }, explain[1] ?? '');
   }
   await vs.start(name, rest.slice(i));
   return 0;

@@ -2,10 +2,11 @@
 // The opcodes and the record layout are defined here and mirrored in native/plan.h
 // (test/plan-table.test.ts cross-checks the two).
 import { readSync } from 'node:fs';
-import { cstr } from '../sys/format.js';
+import { cstr, flagNames } from '../sys/format.js';
+import type { ExplainMode } from '../sys/explain.js';
 import { cloneFlagNames } from '../sys/ns.js';
 import { mountArgs, UMOUNT_FLAGS } from '../sys/mount.js';
-import { flagNames } from '../sys/format.js';
+import { whyOf } from './why.js';
 import { prctlArgs } from '../sys/prctl.js';
 import { capsetArgs, type CapSets } from '../sys/caps.js';
 
@@ -223,14 +224,57 @@ function operands(step: Step): { ints: (number | bigint)[]; strs: (string | null
   }
 }
 
-/** The byte stream native/stage.c parses (layout in native/plan.h). */
-export function encodePlan(steps: readonly Step[], traces = true): Buffer {
+const PLUMBING = new Set<Step['op']>(['stdio', 'sync', 'closeFrom', 'note', 'watch', 'exitJson']);
+const OPEN_FLAGS: Record<string, number> = {
+  O_WRONLY: 0o1, O_RDWR: 0o2, O_CREAT: 0o100, O_EXCL: 0o200, O_NOCTTY: 0o400, O_TRUNC: 0o1000,
+  O_DIRECTORY: 0o200000, O_NOFOLLOW: 0o400000, O_CLOEXEC: 0o2000000, O_PATH: 0o10000000,
+};
+
+/** open(2) flags as strace names them (O_RDONLY is the absence of the access bits). */
+function openFlags(flags: number): string {
+  const names = flagNames(flags, OPEN_FLAGS);
+  return (flags & 3) === 0 ? (names === '0' ? 'O_RDONLY' : `O_RDONLY|${names}`) : names;
+}
+
+/**
+ * What --explain shows for a step, as native/runner.c expects it: strace's lines for the
+ * calls the step makes ('\n' between two), \x01 where the descriptor goes that only the
+ * stage knows (a slot's; the open's), \x02 for the file an exec tries; after '\t' the reason.
+ */
+function traceOf(step: Step, mode: ExplainMode): string {
+  if (PLUMBING.has(step.op) && !mode.all) return '';
+  let calls: string;
+  switch (step.op) {
+    case 'writeFile':
+      calls = `openat(AT_FDCWD, ${cstr(step.path)}, O_WRONLY|O_CLOEXEC)\nwrite(\x01, ${cstr(step.data)}, ${Buffer.byteLength(step.data)})`;
+      break;
+    case 'open': calls = `openat(AT_FDCWD, ${cstr(step.path)}, ${openFlags(step.flags | OPEN_FLAGS.O_CLOEXEC)})`; break;
+    case 'createFile': calls = `openat(AT_FDCWD, ${cstr(step.path)}, O_WRONLY|O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC, 0${step.mode.toString(8)})`; break;
+    case 'setns': calls = `setns(${step.fd < 0 ? '\x01' : step.fd}, ${cloneFlagNames(step.nstype)})`; break;
+    case 'fchdir': calls = `fchdir(${step.fd < 0 ? '\x01' : step.fd})`; break;
+    case 'landlock': calls = `landlock_restrict_self(${step.fd < 0 ? '\x01' : step.fd}, 0)`; break;
+    case 'fork': calls = 'clone(child_stack=NULL, flags=SIGCHLD)'; break;
+    case 'remove': calls = `rmdir(${cstr(step.path)})`; break;
+    // A PATH search's misses show with `all` (\x03 asks the stage for them).
+    case 'exec': calls = `${mode.all ? '\x03' : ''}execve(\x02, [${step.argv.map(cstr).join(', ')}], /* ${step.env.length} vars */)`; break;
+    default: {
+      const { call, args } = describe(step);
+      calls = `${call}(${args})`;
+    }
+  }
+  const why = mode.why ? whyOf(step) : undefined;
+  return why ? `${calls}\t${why}` : calls;
+}
+
+const CALLS_ONLY: ExplainMode = { why: false, all: false };
+
+/** The byte stream native/stage.c parses (layout in native/plan.h); traces only when explaining. */
+export function encodePlan(steps: readonly Step[], explain: ExplainMode | null = CALLS_ONLY): Buffer {
   // Strings become bytes once; the buffer is sized from them and written in one pass.
   const records = steps.map((step) => {
     const { ints, strs } = operands(step);
     // An empty trace prints nothing: rendering the calls only pays when they are explained.
-    const shown = traces ? describe(step) : undefined;
-    const trace = shown ? `${shown.call}(${shown.args})` : '';
+    const trace = explain ? traceOf(step, explain) : '';
     const bytes = [...strs, trace].map((s) => (s === null ? null : Buffer.from(s)));
     return { op: OP[step.op], ints, bytes };
   });

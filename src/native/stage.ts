@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { koffi, fn } from '../sys/libc.js';
 import { SysError } from '../sys/errors.js';
-import { explain, explaining } from '../sys/explain.js';
+import { explain, explaining, explainMode } from '../sys/explain.js';
 import { close, pipe2, write } from '../sys/io.js';
 import { cloneFlagNames, CLONE_NEWTIME, CLONE_VFORK, CLONE_VM } from '../sys/ns.js';
 import { decodeWaitStatus, waitpid } from '../sys/proc.js';
@@ -80,7 +80,7 @@ function needsOwnMemory(steps: readonly Step[]): boolean {
  */
 export function runStage(steps: readonly Step[], options: StageOptions): number {
   const spawn = native();
-  const plan = encodePlan(steps, explaining());
+  const plan = encodePlan(steps, explainMode());
   const ownMemory = needsOwnMemory(steps);
   const flags = options.cloneFlags | (ownMemory ? 0 : CLONE_VM | CLONE_VFORK);
   const [reportRead, reportWrite] = pipe2();

@@ -3,7 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { explain } from '../sys/explain.js';
+import { explainExec } from '../sys/explain.js';
 import { NetError } from './errors.js';
 
 // Where `ip` and `nsenter` live when PATH lacks the sbin directories (a user's PATH often does).
@@ -41,7 +41,8 @@ export function ipBatch(where: Where, commands: readonly string[]): void {
     // nsenter enters only the network namespace: the mount namespace (and so `ip`) stays ours.
     : [findProgram('nsenter', 'util-linux'), [`--net=/proc/${where.pid}/ns/net`, '--', ip, '-batch', '-']];
   const prefix = where === 'here' ? 'ip' : `nsenter --net=/proc/${where.pid}/ns/net ip`;
-  for (const c of commands) explain(`${prefix} ${c}`);
+  // One `ip -batch` runs them all; each is shown as the command it stands for.
+  for (const c of commands) explainExec([prefix, c]);
   try {
     execFileSync(file, args, { input: commands.join('\n') + '\n', stdio: ['pipe', 'ignore', 'pipe'], timeout: 10_000 });
   } catch (err) {

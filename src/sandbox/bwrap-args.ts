@@ -20,6 +20,8 @@ export interface ToolOptions {
   version?: boolean;
   dryRun?: boolean;
   explain?: boolean;
+  /** MODE of --explain=MODE (why, all). */
+  explainMode?: string;
   specFile?: string;
   infoFd?: number;
   jsonStatusFd?: number;
@@ -388,6 +390,11 @@ export function parseArgs(argv: readonly string[], readFd: (fd: number) => Buffe
         case '--explain': tool.explain = true; break;
         case '--': return [...args.slice(i + 1)];
         default:
+          if (arg.startsWith('--explain=')) {
+            tool.explain = true;
+            tool.explainMode = arg.slice('--explain='.length);
+            break;
+          }
           if (arg.startsWith('-')) throw new BwrapArgError(`Unknown option ${arg}`);
           return [...args.slice(i)];
       }

@@ -69,7 +69,7 @@ export function startMonitor(spec: SpawnSpec, argv: readonly string[], options: 
   const sync = Object.values(plan.parent).some(Boolean);
   const steps = [...opens, ...plan.steps];
   const planFile = join(options.dir, 'plan');
-  writeFileSync(planFile, encodePlan(steps, false), { mode: 0o600 });
+  writeFileSync(planFile, encodePlan(steps, null), { mode: 0o600 });
   const stdio = setUpStdio([...options.stdio.slice(0, 3)]);
   const [reportRead, reportWrite] = pipe2();
   let [goRead, goWrite] = sync ? pipe2() : [-1, -1];

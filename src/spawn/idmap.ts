@@ -1,7 +1,8 @@
 // uid_map/gid_map contents, and who may write them.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, openSync, readFileSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { explain } from '../sys/explain.js';
+import { explainExec } from '../sys/explain.js';
+import { explainWrite } from '../sys/explain-fs.js';
 import { processCaps } from '../sys/caps.js';
 import type { IdMap, IdRange } from './spec.js';
 
@@ -84,13 +85,17 @@ export function writeChildMap(pid: number, which: 'uid' | 'gid', lines: readonly
   if (processCaps().effective & (1n << cap)) {
     const path = `/proc/${pid}/${which}_map`;
     const text = formatMap(lines);
-    writeFileSync(path, text);
-    explain(`write(${JSON.stringify(path)}, ${JSON.stringify(text)}) = ${Buffer.byteLength(text)}`);
+    const fd = openSync(path, constants.O_WRONLY);
+    try {
+      explainWrite(path, 'O_WRONLY|O_CLOEXEC', fd, text, writeSync(fd, text), `map ${which}s inside the child's user namespace to ids outside`);
+    } finally {
+      closeSync(fd);
+    }
     return;
   }
   const helper = which === 'uid' ? 'newuidmap' : 'newgidmap';
   const args = [String(pid), ...lines.flatMap((l) => [l.inside, l.outside, l.count].map(String))];
-  explain(`execve("${helper}", [${[helper, ...args].map((a) => JSON.stringify(a)).join(', ')}])`);
+  explainExec([helper, ...args], `a setuid helper writes the map: it may map the ranges /etc/sub${which} grants`);
   try {
     // Loaded here, not at start-up: child_process brings net, dgram and streams along.
     const { execFileSync } = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');

@@ -1,7 +1,7 @@
 // ts-cgroup end to end, with real enforcement on this machine: pids, memory (OOM), cpu,
 // freeze/thaw/kill, errors (one line, non-zero exit, nothing left behind), --explain.
 import t from 'tap';
-import { AS_NOBODY, nobodyCannotRunTools } from '../helpers.js';
+import { AS_NOBODY, explainedWrites, nobodyCannotRunTools } from '../helpers.js';
 import { execa } from 'execa';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -188,12 +188,23 @@ t.test('--explain prints every file written and read', { skip }, async (t) => {
   cleanUp(t, name);
   const r = await tool(['run', '--explain', '--name', name, '--pids', '4', '--memory', '64M', '--', 'true']);
   t.equal(r.exitCode, 0, 'exit 0');
-  t.match(r.stderr, new RegExp(`^mkdir \\S+/${name}$`, 'm'));
-  t.match(r.stderr, new RegExp(`^write \\S+/${name}/pids\\.max "4"$`, 'm'));
-  t.match(r.stderr, new RegExp(`^write \\S+/${name}/memory\\.(max|limit_in_bytes) "67108864"$`, 'm'));
-  t.match(r.stderr, new RegExp(`^remove\\("\\S+/${name}"\\) = 0$`, 'm'), 'removed by the stage\'s parent');
+  const lines = r.stderr.split('\n');
+  t.match(r.stderr, new RegExp(`^\\[planner\\] mkdir\\("\\S+/${name}", 0777\\) = 0$`, 'm'), 'the planner makes the groups');
+  const writes = explainedWrites(lines);
+  t.ok(writes.includes('pids.max "4"'), 'pids.max written');
+  t.ok(writes.includes('memory.max "67108864"') || writes.includes('memory.limit_in_bytes "67108864"'), 'the memory limit written');
+  t.match(r.stderr, /^\[child\] write\(\d+, "0", 1\) = 1$/m, 'the child moves itself into the group');
+  t.match(r.stderr, /^\[child\] execve\("\/usr\/bin\/true", \["true"\], \/\* \d+ vars \*\/\)$/m, 'the program\'s execve');
+  t.match(r.stderr, new RegExp(`^\\[parent\\] rmdir\\("\\S+/${name}"\\) = 0$`, 'm'), 'removed by the stage\'s parent');
+  t.notMatch(r.stderr, /O_RDONLY/, 'reads are plumbing: not shown without --explain=all');
   createCgroup(name);
-  const st = await tool(['--explain', 'stats', name]);
-  t.match(st.stderr, new RegExp(`^read \\S+/${name}/pids\\.max = "max"$`, 'm'), 'also before the subcommand; reads too');
-  t.match(st.stderr, /^read \/proc\/self\/cgroup$/m, 'layout detection too');
+  const st = await tool(['--explain=all', 'stats', name]);
+  t.match(st.stderr, new RegExp(`^\\[planner\\] openat\\(AT_FDCWD, "\\S+/${name}/pids\\.max", O_RDONLY\\|O_CLOEXEC\\) = \\d+$`, 'm'), 'also before the subcommand; reads with =all');
+  t.match(st.stderr, /^\[planner\] openat\(AT_FDCWD, "\/proc\/self\/cgroup", O_RDONLY\|O_CLOEXEC\) = \d+$/m, 'layout detection too');
+  const why = await tool(['run', '--explain=why', '--name', name + 'w', '--pids', '4', '--', 'true']);
+  cleanUp(t, name + 'w');
+  t.match(why.stderr, /pids\.max", O_WRONLY\|O_TRUNC\|O_CLOEXEC\) = \d+\n\[planner\] write\(\d+, "4", 1\) = 1   # the group's pids\.max limit$/m, '--explain=why gives the reason');
+  const bad = await tool(['--explain=how', 'stats', name]);
+  t.equal(bad.exitCode, 1);
+  t.match(bad.stderr, /^ts-cgroup: invalid argument 'how' for --explain/);
 });
