@@ -2,6 +2,7 @@
 // (aligned columns, a process tree in COMMAND, -r raw, -J JSON), so that the output is
 // byte for byte what lsns prints for the same processes.
 import { Option } from 'commander';
+import { eastAsianWidth } from 'get-east-asian-width';
 import { applyExplain, program, runTool, ToolError, UsageError } from './common.js';
 import type { NamespaceKind } from '../sys/ns.js';
 import type { Scan, ScannedNamespace, ScannedProcess } from '../ns/list.js';
@@ -75,17 +76,17 @@ function decodeAt(s: string, i: number): [number, number] | null {
 
 const NONPRINT = /[\p{Cc}\p{Cs}\p{Cn}\p{Zl}\p{Zp}]/u;
 const ZERO = /[\p{Mn}\p{Me}\p{Cf}]/u;
-const WIDE: readonly [number, number][] = [
-  [0x1100, 0x115f], [0x2e80, 0x303e], [0x3041, 0x33ff], [0x3400, 0x4dbf], [0x4e00, 0x9fff], [0xa000, 0xa4cf],
-  [0xac00, 0xd7a3], [0xf900, 0xfaff], [0xfe30, 0xfe4f], [0xff00, 0xff60], [0xffe0, 0xffe6], [0x1f300, 0x1f64f],
-  [0x1f900, 0x1f9ff], [0x20000, 0x2fffd], [0x30000, 0x3fffd],
-];
-
-/** wcwidth(3), near enough: 0 for combining and format marks, 2 for wide East Asian, else 1. */
+/**
+ * wcwidth(3) as glibc gives it in a UTF-8 locale: 0 for combining and format marks (but the
+ * soft hyphen) and for Hangul's conjoining vowels and final consonants (they join the
+ * initial before them into one syllable cell), 2 for East Asian wide and fullwidth
+ * characters (CJK, emoji presentation), else 1; ambiguous-width characters are narrow,
+ * as glibc counts them.
+ */
 function wcwidth(cp: number): number {
-  const ch = String.fromCodePoint(cp);
-  if (cp !== 0xad && ZERO.test(ch)) return 0;
-  return WIDE.some(([a, b]) => cp >= a && cp <= b) ? 2 : 1;
+  if (cp !== 0xad && ZERO.test(String.fromCodePoint(cp))) return 0;
+  if ((cp >= 0x1160 && cp <= 0x11ff) || (cp >= 0xd7b0 && cp <= 0xd7ff)) return 0;
+  return eastAsianWidth(cp);
 }
 
 /**
