@@ -10,20 +10,24 @@ import { ROOT, run } from './helpers.js';
 const dir = mkdtempSync(join(tmpdir(), 'tsns-chbind-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
-// One small node program for both sides: `inside` tries to bind another address and its own,
-// then serves one connection on 0.0.0.0:8080 (10 s at most); `client ADDR` connects to it,
-// 50 tries at most, and prints the answer.
+// One small node program for both sides: `inside [OTHER OWN ANY]` tries to bind another
+// address and its own (10.0.0.11, 10.0.0.10 by default), then serves one connection on
+// ANY:8080 (0.0.0.0; 10 s at most); `serve HOST` only serves; `client ADDR` connects to
+// port 8080 there, 50 tries at most, and prints the answer.
 const NETPROG = join(dir, 'net.cjs');
 writeFileSync(NETPROG, `const net = require('node:net');
-const [mode, addr] = process.argv.slice(2);
+const [mode, addr, own, any] = process.argv.slice(2);
 const bind = (host) => new Promise((ok) => { const s = net.createServer();
   s.on('error', (e) => ok(e.code)).listen(0, host, () => s.close(() => ok('bound'))); });
-if (mode === 'inside') (async () => {
-  console.log('bind 10.0.0.11: ' + await bind('10.0.0.11'));
-  console.log('bind 10.0.0.10: ' + await bind('10.0.0.10'));
+const serve = (host) => {
   setTimeout(() => process.exit(2), 10000).unref();
-  const s = net.createServer((c) => { c.end('hello ' + c.remoteAddress + '\\n'); s.close(); }).listen(8080, '0.0.0.0');
+  const s = net.createServer((c) => { c.end('hello ' + c.remoteAddress + '\\n'); s.close(); }).listen(8080, host);
+};
+if (mode === 'inside') (async () => {
+  for (const a of [addr ?? '10.0.0.11', own ?? '10.0.0.10']) console.log('bind ' + a + ': ' + await bind(a));
+  serve(any ?? '0.0.0.0');
 })();
+else if (mode === 'serve') serve(addr);
 else (function attempt(n) {
   const c = net.connect(8080, addr);
   c.setEncoding('utf8');
@@ -42,7 +46,7 @@ function inTestNetns(script: string, timeout = 20_000) {
 // What the test namespace holds once ts-chbind is gone: nothing but lo.
 // The program replaces ts-chbind (exec in place): when it ends, its namespace goes and
 // the kernel removes the veth pair, asynchronously; so wait for that (5 s at most).
-const LEFTOVERS = 'i=0; while [ -n "$(ip -o link show type veth)" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done; echo "--- after"; ip -o link show type veth; ip -4 -o addr show scope global; ip -4 -o addr show scope link; ip route';
+const LEFTOVERS = 'i=0; while [ -n "$(ip -o link show type veth)" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done; echo "--- after"; ip -o link show type veth; ip -4 -o addr show scope global; ip -4 -o addr show scope link; ip route; ip -6 -o addr show scope link; ip -6 route | grep -v "^::1 dev lo "';
 const after = (stdout: string) => stdout.slice(stdout.indexOf('--- after') + '--- after'.length).trim();
 
 t.test('inside: only lo and the given address', async (t) => {
@@ -87,11 +91,44 @@ ${LEFTOVERS}`);
   t.equal(after(r.stdout), '');
 });
 
+t.test('IPv6: bound at once (nodad), reached at its address; another cannot be bound', async (t) => {
+  // The server binds its address as soon as it runs: a tentative address (DAD) would give EADDRNOTAVAIL.
+  const r = await inTestNetns(`$CHBIND --ip 2001:db8::10/64 -- $NODE $NETPROG inside 2001:db8::11 2001:db8::10 :: &
+$NODE $NETPROG client 2001:db8::10
+wait $!; echo server=$?
+${LEFTOVERS}`);
+  t.equal(r.stderr, '');
+  t.match(r.stdout, /^bind 2001:db8::11: EADDRNOTAVAIL$/m, 'another address cannot be bound');
+  t.match(r.stdout, /^bind 2001:db8::10: bound$/m, 'its own is bound at once');
+  t.match(r.stdout, /^hello fe80::1%eth0$/m, "reached from the caller side, from its link-local address (on the pair's link)");
+  t.match(r.stdout, /^server=0$/m);
+  t.equal(after(r.stdout), '');
+});
+
+t.test('IPv4 and IPv6 together: the program connects out over IPv6 from its address', async (t) => {
+  // The test namespace gets a global IPv6 address of its own (on its lo), with a server there.
+  const r = await inTestNetns(`ip addr add 2001:db8:ff::1/128 dev lo
+$NODE $NETPROG serve 2001:db8:ff::1 & server=$!
+$CHBIND --ip 10.0.0.10/24 --ip fd00:0:0:1:0:0:0:10/64 --ip 2001:db8::10 -- sh -c 'ip -o addr show dev eth0 | cut -d" " -f7 | tr "\n" " "; echo; $NODE $NETPROG client 2001:db8:ff::1'
+echo rc=$?; wait $server; echo server=$?
+ip addr del 2001:db8:ff::1/128 dev lo
+${LEFTOVERS}`);
+  t.equal(r.stderr, '');
+  const addrs = r.stdout.split('\n')[0].trim().split(' ').sort();
+  t.same(addrs, ['10.0.0.10/24', '2001:db8::10/128', 'fd00:0:0:1::10/64'], 'both families on eth0, IPv6 in normal form, no link-local');
+  t.match(r.stdout, /^hello (2001:db8::10|fd00:0:0:1::10)$/m, 'the server outside sees one of the program\'s addresses');
+  t.match(r.stdout, /^rc=0\nserver=0$/m);
+  t.equal(after(r.stdout), '');
+});
+
 t.test('bad input: one line, exit 1, nothing made', async (t) => {
   // The wording of each refusal is tested on the library (test/net/); here, the tool's shape.
   const cases: [string, string][] = [
     ['--ip 10.0.0.300', "invalid IP address '10.0.0.300'"],
     ['nonsense', "invalid IP address 'nonsense'"],
+    ['--ip fe80::10', "invalid IP address 'fe80::10': link-local address: give a global or unique local (fd00::/8) one"],
+    ['--ip 2001:db8::10/129', "invalid prefix length '129' in '2001:db8::10/129'"],
+    ['--ip 2001:db8::10 --bcast 10.0.0.255', "broadcast address '10.0.0.255' given, but no IPv4 address"],
   ];
   const r = await inTestNetns(`${cases.map(([args]) => `$CHBIND ${args} -- true 2>&1; echo rc=$?`).join('\n')}
 $CHBIND 2>&1; echo rc=$?

@@ -2,7 +2,9 @@
 // that this test starts, so that the rows compared do not change between the two runs.
 import t, { type Test } from 'tap';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readFileSync, readlinkSync, existsSync } from 'node:fs';
+import { readFileSync, readlinkSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { listNamespaces } from '../src/ns/list.js';
 
@@ -165,6 +167,124 @@ t.test('ts-lsns vs util-linux lsns', { skip }, async (t) => {
       const [jw, jg] = await both(['-J', '-l', '-t', kind]);
       t.same(json(jg.stdout), json(jw.stdout), `rows of -t ${kind} -J`);
     }
+  });
+
+  t.test('character widths: wide, combining and zero-width commands line up as lsns aligns them', async (t) => {
+    // each name is a process's argv[0] (exec -a), in a uts namespace of its own so that it is the row's COMMAND
+    const names = ['漢字テスト', '😀 emoji 🎉 x', 'ｆｕｌｌ', 'e\u0301 combining', '⚡⛔ ambiguous ±×', '한국어 각 jamo',
+      'a\u200bzero-width', '👍🏽 skin'];
+    const pids = names.map((name) => start(['--uts', 'bash', '-c', 'exec -a "$0" sleep 600', name]));
+    await Promise.all(pids.map(execd));
+    const list: string[][] = [];
+    for (const pid of pids) {
+      list.push(['-p', String(pid), '-t', 'uts', '-o', 'COMMAND,NS,PID']);
+      list.push([String(ino(pid, 'uts')), '-o', 'COMMAND,PID,USER']);
+    }
+    await allSame(t, list);
+    // on a terminal, COMMAND is cut to the width left: a wide character never straddles the edge
+    const tty = (tool: string, pid: number) => run('script', ['-qc', `stty cols 29; ${tool} -p ${pid} -t uts -o NS,COMMAND,PID`, '/dev/null']);
+    for (const pid of pids) {
+      const [first, got] = await Promise.all([tty('lsns', pid), tty(bin, pid)]);
+      // lsns 2.38 prints nothing when a process elsewhere exits mid-scan (see lsns() above): again
+      let want = first;
+      for (let i = 0; i < 20 && !want.stdout.includes('COMMAND'); i++, reruns++) want = await tty('lsns', pid);
+      t.equal(got.stdout, want.stdout, `truncated on a 29-column terminal: pid ${pid}`);
+    }
+  });
+
+  t.test('owner and parent trees show the user namespaces no process is in, as lsns does', async (t) => {
+    // the outer unshare execs the inner one, which execs sleep: the outer user namespace keeps no process
+    const g = start(['-r', 'unshare', '-r', 'sleep', '600']);
+    await execd(g);
+    const list: string[][] = [];
+    for (const tree of ['-Towner', '-Tparent', '--tree=owner']) {
+      list.push(['-p', String(g), tree, '-t', 'user', '-o', 'NS,TYPE,PID,USER,UID,PNS,ONS,COMMAND']);
+      list.push(['-p', String(g), tree, '-o', 'NS,TYPE,PID,USER,PNS,ONS']);
+      list.push(['-p', String(g), tree, '-J', '-o', 'NS,TYPE,PID,UID,PNS,ONS']);
+    }
+    await allSame(t, list);
+    const r = await ours(['-p', String(g), '-Towner', '-t', 'user', '-r', '-n', '-o', 'NS,NPROCS,PID']);
+    t.match(r.stdout, / 0 $/m, 'the outer user namespace: no process, no PID');
+  });
+
+  t.test('--filter (util-linux master): rows as -t and -p choose them, columns need not be shown', async (t) => {
+    // lsns 2.38 has no --filter: the same rows chosen its own way must come out alike
+    const pairs: [string[], string[]][] = [
+      [['-p', String(s), '-o', 'NS,TYPE,PID', '-Q', 'TYPE == "uts" or TYPE == "ipc"'], ['-p', String(s), '-o', 'NS,TYPE,PID', '-t', 'uts', '-t', 'ipc']],
+      [['-p', String(s), '-o', 'NS,TYPE', '--filter', 'TYPE =~ "^(uts|ipc)$"'], ['-p', String(s), '-o', 'NS,TYPE', '-t', 'uts', '-t', 'ipc']],
+      [['-p', String(s), '-o', 'NS,TYPE', '--filter=NOT (TYPE != "net")'], ['-p', String(s), '-o', 'NS,TYPE', '-t', 'net']],
+      [['-p', String(s), '-o', 'NS,PID', '-Q', `ONS == ${ino(s, 'user')} && PNS == 0`], ['-p', String(s), '-o', 'NS,PID', '-t', 'uts', '-t', 'ipc', '-t', 'net', '-t', 'mnt', '-t', 'cgroup', '-t', 'time']],
+      [['-p', String(s), '-J', '-Q', 'NETNSID == "unassigned"'], ['-p', String(s), '-J', '-t', 'net', '-o', 'NS,TYPE,NPROCS,PID,USER,COMMAND']],
+      [['-p', String(s), '-Q', ''], ['-p', String(s)]],
+    ];
+    const results = await pool(pairs, 2, ([mine, theirArgs]) => Promise.all([lsns(theirArgs), ours(mine)]));
+    for (const [k, [mine]] of pairs.entries()) check(t, results[k], mine.join(' '));
+    // util-linux master's own test: the one process of a namespace found by inode and count
+    const r = await ours(['-n', '--raw', '-o', 'PID', '-Q', `NS == ${ino(s, 'pid')} && NPROCS == 1`]);
+    t.equal(r.stdout, `${s}\n`, 'NS == inode && NPROCS == 1 gives the pid');
+    // the processes of a namespace: the parent left out, its child is a root of the tree
+    const tree = await ours([String(ino(s, 'user')), '-Q', `PID == ${s}`, '-o', 'PID,COMMAND']);
+    t.equal(tree.stdout, `  PID COMMAND\n${String(s).padStart(5)} sleep 600\n`, 'namespace NSID: the rows the filter keeps');
+  });
+
+  t.test('--filter: a bad expression is one line, exit 1, before any scan', async (t) => {
+    const bad: [string, string][] = [
+      ['NS ==', 'failed to parse "NS ==": syntax error, unexpected end of expression'],
+      ['(NS > 1', `failed to parse "(NS > 1": syntax error, unexpected end of expression, expecting ')'`],
+      ['NS @ 1', `failed to parse "NS @ 1": unexpected character '@'`],
+      ['FOO == 1', 'failed to initialize filter: unknown column: FOO'],
+      ['TYPE =~ "a**"', `failed to parse "TYPE =~ "a**"": unsafe regular expression 'a**'`],
+      ['NETNSID == 5', "failed to apply filter: NETNSID: 'unassigned' is not an unsigned number"],
+    ];
+    const results = await pool(bad, 2, ([expr]) => ours(['-t', 'net', '-Q', expr]));
+    for (const [k, [expr, message]] of bad.entries()) {
+      t.equal(results[k].stderr, `ts-lsns: ${message}\n`, expr);
+      t.equal(results[k].status, 1);
+      t.equal(results[k].stdout, '');
+    }
+    const missing = await ours(['-Q']);
+    t.equal(missing.status, 1);
+    t.match(missing.stderr, /^ts-lsns: option requires an argument -- 'Q'\n/);
+  });
+
+  t.test('--persistent: namespaces only a bind mount holds (util-linux master)', async (t) => {
+    // all in a private mount namespace of its own: no mount outlives the test, even killed
+    const d = mkdtempSync(join(tmpdir(), 'tsns-lsns-'));
+    t.teardown(() => rmSync(d, { recursive: true, force: true }));
+    const script = `touch ${d}/net ${d}/uts && unshare --net=${d}/net --uts=${d}/uts true || exit 9
+for f in net uts; do stat -L -c %i ${d}/$f; done
+echo ---; "$@" -P -r -o NS,TYPE,NPROCS,PID,USER,NETNSID,NSFS,PATH,COMMAND
+echo ---; "$@" -P -t net -Q 'NSFS =~ "/net$"' -n -r -o NS,NETNSID
+echo ---; "$@" -P -p 1; echo rc=$?`;
+    const r = await run('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script, 'sh', bin]);
+    t.equal(r.status, 0);
+    const [inos, all, net, excl] = r.stdout.split('---\n');
+    const [netIno, utsIno] = inos.trim().split('\n');
+    const rows = all.split('\n');
+    t.equal(rows[0], 'NS TYPE NPROCS PID USER NETNSID NSFS PATH COMMAND');
+    t.ok(rows.includes(`${netIno} net 0  root unassigned ${d}/net  `), 'the net namespace: no process, its mount point');
+    t.ok(rows.includes(`${utsIno} uts 0  root  ${d}/uts  `), 'the uts namespace');
+    t.equal(net, `${netIno} unassigned\n`, 'with -t and a filter');
+    t.equal(excl, 'rc=1\n');
+    t.equal(r.stderr, 'ts-lsns: mutually exclusive arguments: --persistent --task\n');
+    // what lsns 2.38 lists is unchanged: without -P, no namespace that no process is in
+    const plain = await run('unshare', ['-m', '--propagation', 'private', 'sh', '-c',
+      `touch ${d}/n2 && unshare --net=${d}/n2 true && stat -L -c %i ${d}/n2 && "$@" -r -n -o NS -t net`, 'sh', bin]);
+    const [held, ...listed] = plain.stdout.trim().split('\n');
+    t.notOk(listed.includes(held), 'not listed without -P');
+  });
+
+  t.test('listNamespaces({ persistent }) gives the mount point as path', async (t) => {
+    const d = mkdtempSync(join(tmpdir(), 'tsns-lsns-'));
+    t.teardown(() => rmSync(d, { recursive: true, force: true }));
+    const script = `import { listNamespaces } from '${fileURLToPath(new URL('../dist/ns/list.js', import.meta.url))}';
+const recs = await listNamespaces({ persistent: true, types: ['uts'], netnsid: true });
+console.log(JSON.stringify(recs.filter((r) => r.nprocs === 0)));`;
+    const r = await run('unshare', ['-m', '--propagation', 'private', 'sh', '-c',
+      `touch ${d}/uts && unshare --uts=${d}/uts true && stat -L -c %i ${d}/uts && "$@"`, 'sh', process.execPath, '--input-type=module', '-e', script]);
+    const [held, json] = r.stdout.trim().split('\n');
+    t.equal(r.stderr, '');
+    t.match(JSON.parse(json ?? '[]'), [{ ns: Number(held), type: 'uts', nprocs: 0, pid: 0, uid: 0, user: 'root', command: '', path: `${d}/uts`, pids: [] }]);
   });
 
   t.test('errors: same status, one line (plus the --help hint where lsns gives one)', async (t) => {

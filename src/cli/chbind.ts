@@ -1,4 +1,4 @@
-// ts-chbind: util-vserver chbind on namespaces — run a program whose only address is the given IP(s).
+// ts-chbind: util-vserver chbind on namespaces — run a program whose only addresses are the given IPv4/IPv6 ones.
 import { program, runTool, applyExplain, UsageError, repeatable } from './common.js';
 import { runProgram } from './run.js';
 import type { NetLease } from '../net/chbind.js';
@@ -11,11 +11,11 @@ interface Options {
 }
 
 async function main(): Promise<number> {
-  const cmd = program('ts-chbind', 'Run a program in its own network namespace whose only address is the given IP (on a veth pair, routed from here).')
+  const cmd = program('ts-chbind', 'Run a program in its own network namespace whose only addresses are the given IPv4 or IPv6 ones (on a veth pair, routed from here).')
     .usage('--ip <addr>[/<prefix>] [options] [--] <program> [<argument>...]\n       ts-chbind <addr>[/<prefix>] <program> [<argument>...]')
     .argument('[program...]')
-    .option('--ip <addr[/prefix]>', 'address of the program (10.0.0.10, 10.0.0.10/24 or 10.0.0.10/255.255.255.0); repeatable', repeatable)
-    .option('--bcast <addr>', 'broadcast address of the first --ip (default: from its prefix)')
+    .option('--ip <addr[/prefix]>', 'address of the program (10.0.0.10, 10.0.0.10/24, 10.0.0.10/255.255.255.0, 2001:db8::10 or 2001:db8::10/64); repeatable', repeatable)
+    .option('--bcast <addr>', 'broadcast address of the first IPv4 --ip (default: from its prefix)')
     .option('--dev <name>', 'name of the veth end that stays here (default: tsns<pid>)');
   cmd.parse(process.argv.slice(2), { from: 'user' });
   const o = cmd.opts<Options>();

@@ -2,9 +2,11 @@
 // (aligned columns, a process tree in COMMAND, -r raw, -J JSON), so that the output is
 // byte for byte what lsns prints for the same processes.
 import { Option } from 'commander';
+import { eastAsianWidth } from 'get-east-asian-width';
 import { applyExplain, program, runTool, ToolError, UsageError } from './common.js';
 import type { NamespaceKind } from '../sys/ns.js';
 import type { Scan, ScannedNamespace, ScannedProcess } from '../ns/list.js';
+import type { Filter, HolderData } from '../ns/filter.js';
 
 /* ---------- columns (lsns.c's table: name, width hint, flags, help, JSON type) ---------- */
 
@@ -75,17 +77,17 @@ function decodeAt(s: string, i: number): [number, number] | null {
 
 const NONPRINT = /[\p{Cc}\p{Cs}\p{Cn}\p{Zl}\p{Zp}]/u;
 const ZERO = /[\p{Mn}\p{Me}\p{Cf}]/u;
-const WIDE: readonly [number, number][] = [
-  [0x1100, 0x115f], [0x2e80, 0x303e], [0x3041, 0x33ff], [0x3400, 0x4dbf], [0x4e00, 0x9fff], [0xa000, 0xa4cf],
-  [0xac00, 0xd7a3], [0xf900, 0xfaff], [0xfe30, 0xfe4f], [0xff00, 0xff60], [0xffe0, 0xffe6], [0x1f300, 0x1f64f],
-  [0x1f900, 0x1f9ff], [0x20000, 0x2fffd], [0x30000, 0x3fffd],
-];
-
-/** wcwidth(3), near enough: 0 for combining and format marks, 2 for wide East Asian, else 1. */
+/**
+ * wcwidth(3) as glibc gives it in a UTF-8 locale: 0 for combining and format marks (but the
+ * soft hyphen) and for Hangul's conjoining vowels and final consonants (they join the
+ * initial before them into one syllable cell), 2 for East Asian wide and fullwidth
+ * characters (CJK, emoji presentation), else 1; ambiguous-width characters are narrow,
+ * as glibc counts them.
+ */
 function wcwidth(cp: number): number {
-  const ch = String.fromCodePoint(cp);
-  if (cp !== 0xad && ZERO.test(ch)) return 0;
-  return WIDE.some(([a, b]) => cp >= a && cp <= b) ? 2 : 1;
+  if (cp !== 0xad && ZERO.test(String.fromCodePoint(cp))) return 0;
+  if ((cp >= 0x1160 && cp <= 0x11ff) || (cp >= 0xd7b0 && cp <= 0xd7ff)) return 0;
+  return eastAsianWidth(cp);
 }
 
 /**
@@ -399,6 +401,8 @@ interface Options {
   notruncate?: boolean;
   nowrap?: boolean;
   type?: NamespaceKind[];
+  persistent?: boolean;
+  filter?: Filter;
   explain?: boolean;
 }
 
@@ -462,12 +466,13 @@ function usageColumns(): string {
 // lsns's getopt_long table: 0 no argument, 1 required, 2 optional (attached only)
 const LONG_OPTS: readonly [string, 0 | 1 | 2][] = [
   ['json', 0], ['task', 1], ['help', 0], ['output', 1], ['output-all', 0], ['notruncate', 0], ['version', 0],
-  ['noheadings', 0], ['nowrap', 0], ['list', 0], ['raw', 0], ['type', 1], ['tree', 2], ['explain', 0],
+  ['noheadings', 0], ['nowrap', 0], ['list', 0], ['raw', 0], ['type', 1], ['tree', 2], ['persistent', 0],
+  ['filter', 1], ['explain', 0],
 ];
 const SHORT_OPTS: Record<string, 0 | 1 | 2> = {
-  J: 0, l: 0, p: 1, o: 1, n: 0, r: 0, u: 0, h: 0, V: 0, t: 1, T: 2, W: 0,
+  J: 0, l: 0, P: 0, p: 1, o: 1, n: 0, r: 0, u: 0, h: 0, V: 0, t: 1, T: 2, W: 0, Q: 1,
 };
-const SHORT_LONG: Record<string, string> = { p: 'task', o: 'output', t: 'type' };
+const SHORT_LONG: Record<string, string> = { p: 'task', o: 'output', t: 'type', Q: 'filter' };
 
 /**
  * Rewrite argv the way getopt_long reads it, for commander: unique prefixes of long options
@@ -537,13 +542,53 @@ function getoptArgs(args: string[]): string[] {
   return out;
 }
 
+/* ---------- --filter ---------- */
+
+let FILTER: typeof import('../ns/filter.js');
+
+/** -Q EXPR: parsed when given, as lsns does, so a bad expression fails before any scan. */
+function parseFilterOption(expr: string): Filter {
+  try {
+    return FILTER.parseFilter(expr);
+  } catch (err) {
+    if (err instanceof FILTER.FilterError) throw new ToolError(`failed to parse "${expr}": ${err.message}`);
+    throw err;
+  }
+}
+
+/** The column ids the filter names (case does not matter, as with -o); an unknown name is an error. */
+function filterColumns(filter: Filter): number[] {
+  return filter.holders.map((name) => {
+    const id = INFOS.findIndex((c) => c.name.toLowerCase() === name.toLowerCase());
+    if (id < 0) throw new ToolError(`failed to initialize filter: unknown column: ${name}`);
+    return id;
+  });
+}
+
+/** Whether a row passes: a number column (NS, PID...) compares as a number, the others as text; an empty cell is empty. */
+function filterMatches(filter: Filter, cell: (id: number) => string): boolean {
+  try {
+    return filter.matches((name): HolderData => {
+      const id = INFOS.findIndex((c) => c.name.toLowerCase() === name.toLowerCase());
+      const data = cell(id);
+      return { data: data === '' ? null : Buffer.from(data, 'latin1').toString('utf8'), type: INFOS[id].number ? 'u64' : 'string' };
+    });
+  } catch (err) {
+    if (err instanceof FILTER.FilterError) throw new ToolError(`failed to apply filter: ${err.message}`);
+    throw err;
+  }
+}
+
 /* ---------- main ---------- */
 
 async function main(): Promise<number> {
+  // util-linux's exclusive groups, each reported with its options in table order
   const seen = new Set<string>();
   const exclusive = (flag: string) => {
     seen.add(flag);
-    if (seen.has('json') && seen.has('raw')) throw new ToolError('mutually exclusive arguments: --json --raw');
+    for (const group of [['json', 'raw'], ['persistent', 'task']]) {
+      if (group.every((f) => seen.has(f))) throw new ToolError(`mutually exclusive arguments: ${group.map((f) => `--${f}`).join(' ')}`);
+    }
   };
   const cmd = program('ts-lsns', 'List system namespaces.')
     .passThroughOptions(false) // like getopt_long, options may follow the <namespace> operand
@@ -554,7 +599,9 @@ async function main(): Promise<number> {
     .option('-n, --noheadings', "don't print headings")
     .option('-o, --output <list>', 'define which output columns to use')
     .option('--output-all', 'output all columns')
+    .option('-P, --persistent', 'namespaces without processes')
     .option('-p, --task <pid>', 'print process namespaces', (v) => parseS32(v, 'invalid PID argument'))
+    .option('-Q, --filter <expr>', 'apply display filter', (v) => parseFilterOption(v))
     .option('-r, --raw', 'use the raw output format')
     .option('-u, --notruncate', "don't truncate text in columns")
     .option('-W, --nowrap', "don't use multi-line representation")
@@ -572,7 +619,9 @@ async function main(): Promise<number> {
     .option('-V, --version', 'display version')
     .addHelpText('after', usageColumns)
     .on('option:json', () => exclusive('json'))
-    .on('option:raw', () => exclusive('raw'));
+    .on('option:raw', () => exclusive('raw'))
+    .on('option:persistent', () => exclusive('persistent'))
+    .on('option:task', () => exclusive('task'));
   cmd.parse(getoptArgs(process.argv.slice(2)), { from: 'user' });
   const opts = cmd.opts<Options & { version?: boolean; tree?: boolean; treeRel?: Tree }>();
   applyExplain(opts);
@@ -608,15 +657,23 @@ async function main(): Promise<number> {
     columns = parsed;
   }
 
-  const has = (id: number) => columns.includes(id);
+  const filter = opts.filter;
+  // the filter's columns, which need not be shown: their data is read all the same
+  const filtered = filter ? filterColumns(filter) : [];
+  const has = (id: number) => columns.includes(id) || filtered.includes(id);
   const scan = await LIST.scanNamespaces({
     types: types.length ? types : undefined,
     relations: has(C.PNS) || has(C.ONS) || tree === 'owner' || tree === 'parent',
     netnsid: has(C.NETNSID),
+    persistent: !!opts.persistent,
+    // the trees show the owners and parents no process is in, as lsns does
+    ancestors: tree === 'owner' || tree === 'parent',
   });
   const mounts = has(C.NSFS) ? LIST.nsfsMounts() : null;
   const users = new LIST.UserNames();
-  if (has(C.USER) && scan.processes.some((p) => !users.inFiles(p.uid))) await LIST.enableNssLookups();
+  const uidOf = (ns: ScannedNamespace, proc: ScannedProcess | null) => proc?.uid ?? ns.ownerUid ?? 0;
+  const uids = [...scan.processes.map((p) => p.uid), ...scan.namespaces.map((n) => n.ownerUid ?? 0)];
+  if (has(C.USER) && uids.some((uid) => !users.inFiles(uid))) await LIST.enableNssLookups();
 
   const cols: Column[] = columns.map((id) => {
     const info = INFOS[id];
@@ -637,7 +694,7 @@ async function main(): Promise<number> {
   const format = opts.json ? 'json' : opts.raw ? 'raw' : 'human';
   const table = new Table(cols, format, !!opts.noheadings);
 
-  const cellsFor = (ns: ScannedNamespace, proc: ScannedProcess | null): string[] => columns.map((id) => {
+  const cellOf = (id: number, ns: ScannedNamespace, proc: ScannedProcess | null): string => {
     const file = LIST.nsFile(ns.kind);
     switch (id) {
       case C.NS: return String(ns.ino);
@@ -647,18 +704,24 @@ async function main(): Promise<number> {
       case C.PID: return proc ? String(proc.pid) : '';
       case C.PPID: return proc ? String(proc.ppid) : '';
       case C.COMMAND: return proc ? LIST.readCommand(proc.pid)?.toString('latin1') ?? '' : '';
-      case C.UID: return String(proc?.uid ?? 0);
-      case C.USER: return bytes(users.name(proc?.uid ?? 0));
+      case C.UID: return String(uidOf(ns, proc));
+      case C.USER: return bytes(users.name(uidOf(ns, proc)));
       case C.NETNSID: {
-        if (!proc || ns.kind !== 'net' || proc.netnsid == null) return '';
-        return proc.netnsid >= 0 ? String(proc.netnsid) : proc.netnsid === -1 ? 'unassigned' : '';
+        const id = proc ? proc.netnsid : ns.netnsid;
+        if (ns.kind !== 'net' || id == null) return '';
+        return id >= 0 ? String(id) : id === -1 ? 'unassigned' : '';
       }
       case C.NSFS: return nsfsCell(mounts?.get(`${file}:[${ns.ino}]`) ?? [], noWrap ? ',' : '\n');
       case C.PNS: return String(ns.parent);
       case C.ONS: return String(ns.owner);
       default: return '';
     }
-  });
+  };
+  // the row's cells, or null when the filter leaves it out
+  const cellsFor = (ns: ScannedNamespace, proc: ScannedProcess | null): string[] | null => {
+    if (filter && !filterMatches(filter, (id) => cellOf(id, ns, proc))) return null;
+    return columns.map((id) => cellOf(id, ns, proc));
+  };
 
   const outline = new Map<ScannedProcess, Line>();
   if (nsid !== null) {
@@ -670,20 +733,25 @@ async function main(): Promise<number> {
         show(proc.parent);
       }
       const parent = tree === 'process' && proc.parent ? outline.get(proc.parent) ?? null : null;
-      outline.set(proc, table.add(cellsFor(ns, proc), parent));
+      const cells = cellsFor(ns, proc);
+      if (cells) outline.set(proc, table.add(cells, parent));
     };
     for (const proc of ns.processes) if (!outline.has(proc)) show(proc);
   } else {
-    showNamespaces(scan, tree, pid, table, cellsFor, outline);
+    showNamespaces(scan, { tree, pid, persistent: !!opts.persistent }, table, cellsFor, outline);
   }
   process.stdout.write(Buffer.from(table.render(), 'latin1'));
   return 0;
 }
 
-/** The rows of the namespace list; with the process tree, each under its process's parent's last row. */
+/**
+ * The rows of the namespace list; with the process tree, each under its process's parent's
+ * last row. -p and -P choose the namespaces listed, yet an owner or parent tree still shows
+ * their owners and parents (as lsns does); a row the filter leaves out has no children.
+ */
 function showNamespaces(
-  scan: Scan, tree: Tree, pid: number, table: Table,
-  cellsFor: (ns: ScannedNamespace, proc: ScannedProcess | null) => string[],
+  scan: Scan, { tree, pid, persistent }: { tree: Tree; pid: number; persistent: boolean }, table: Table,
+  cellsFor: (ns: ScannedNamespace, proc: ScannedProcess | null) => string[] | null,
   outline: Map<ScannedProcess, Line>,
 ): void {
   const nsLine = new Map<number, Line>();
@@ -701,15 +769,18 @@ function showNamespaces(
     const rel = related(ns);
     if (rel && rel !== ns && !nsLine.has(rel.ino)) show(rel);
     let parent: Line | null = null;
-    if (tree === 'process') parent = ns.proc.parent ? outline.get(ns.proc.parent) ?? null : null;
+    if (tree === 'process') parent = ns.proc?.parent ? outline.get(ns.proc.parent) ?? null : null;
     else if (tree === 'owner' && rel && rel !== ns) parent = nsLine.get(rel.ino) ?? null;
     else if (tree === 'parent' && (ns.kind === 'pid' || ns.kind === 'user') && ns.parent) parent = nsLine.get(ns.parent) ?? null;
-    const line = table.add(cellsFor(ns, ns.proc), parent);
+    const cells = cellsFor(ns, ns.proc);
+    if (!cells) return;
+    const line = table.add(cells, parent);
     if (tree === 'owner' || tree === 'parent') nsLine.set(ns.ino, line);
-    else outline.set(ns.proc, line);
+    else if (ns.proc) outline.set(ns.proc, line);
   };
   for (const ns of scan.namespaces) {
     if (pid !== 0 && !ns.processes.some((p) => p.pid === pid)) continue;
+    if (persistent && ns.processes.length) continue;
     if (!nsLine.has(ns.ino)) show(ns);
   }
 }
@@ -734,5 +805,6 @@ function pathIncluded(set: string, elt: string, sep: string): boolean {
 let LIST: typeof import('../ns/list.js');
 void runTool('ts-lsns', async () => {
   LIST = await import('../ns/list.js');
+  FILTER = await import('../ns/filter.js');
   return main();
 });

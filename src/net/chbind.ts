@@ -1,17 +1,17 @@
 // chbind on stock kernels: a program gets its own network namespace whose only
-// non-loopback addresses are the given ones, on one end of a veth pair whose other end
-// stays in the caller's namespace with a route to each address.
+// non-loopback addresses are the given ones (IPv4 and IPv6), on one end of a veth pair
+// whose other end stays in the caller's namespace with a route to each address.
 import { existsSync, readlinkSync } from 'node:fs';
+import { broadcastOf, cidrString, parseCidr, parseIpv4Address, type Cidr } from './address.js';
 import { NetError } from './errors.js';
 import { ipBatch } from './iproute.js';
-import { broadcastOf, parseIpv4, parseIpv4Cidr } from './ipv4.js';
 
 export { NetError } from './errors.js';
 
 export interface ChbindSpec {
-  /** '10.0.0.10' (a /32) or '10.0.0.10/24' (or util-vserver's '10.0.0.10/255.255.255.0'). */
+  /** '10.0.0.10' (a /32), '10.0.0.10/24' (or util-vserver's '10.0.0.10/255.255.255.0'), '2001:db8::10' (a /128) or '2001:db8::10/64'. */
   ips: string[];
-  /** Broadcast address of the first IP; default: computed from its prefix. */
+  /** Broadcast address of the first IPv4 address; default: computed from its prefix. */
   bcast?: string;
   /** Name of the caller-side veth; default 'tsns<pid>'. */
   dev?: string;
@@ -29,6 +29,8 @@ export interface NetLease {
  * own link, and the /32 routes point each context's address at its own veth.
  */
 export const HOST_PEER = '169.254.0.1';
+/** The same for IPv6: a link-local address, on every pair, never one handed out (those are refused). */
+export const HOST_PEER6 = 'fe80::1';
 /** The name of the end inside; the namespace is fresh, so no name there can clash. */
 export const GUEST_DEV = 'eth0';
 
@@ -41,20 +43,23 @@ function checkDevName(name: string): string {
 }
 
 /**
- * Check a spec and put it in normal form: each IP as "a.b.c.d/prefix". Throws a NetError
- * naming the bad value.
+ * Check a spec and put it in normal form: each IP as "address/prefix" (IPv6 compressed).
+ * Throws a NetError naming the bad value.
  */
 export function parseChbindSpec(input: { ips: readonly string[]; bcast?: string; dev?: string }): ChbindSpec {
   if (input.ips.length === 0) throw new NetError('no IP address given');
-  const ips: string[] = [];
+  const cidrs: Cidr[] = [];
   for (const s of input.ips) {
-    const c = parseIpv4Cidr(s);
+    const c = parseCidr(s);
     if (c.address === HOST_PEER) throw new NetError(`invalid IP address '${s}': ${HOST_PEER} is the caller side's own address`);
-    if (ips.some((i) => i.startsWith(`${c.address}/`))) throw new NetError(`IP address '${c.address}' given twice`);
-    ips.push(`${c.address}/${c.prefix}`);
+    if (cidrs.some((i) => i.address === c.address)) throw new NetError(`IP address '${c.address}' given twice`);
+    cidrs.push(c);
   }
-  const spec: ChbindSpec = { ips };
-  if (input.bcast !== undefined) spec.bcast = parseIpv4(input.bcast, 'broadcast address');
+  const spec: ChbindSpec = { ips: cidrs.map(cidrString) };
+  if (input.bcast !== undefined) {
+    spec.bcast = parseIpv4Address(input.bcast, 'broadcast address');
+    if (!cidrs.some((c) => c.family === 4)) throw new NetError(`broadcast address '${input.bcast}' given, but no IPv4 address`);
+  }
   if (input.dev !== undefined) spec.dev = checkDevName(input.dev);
   return spec;
 }
@@ -64,27 +69,43 @@ export function defaultDevName(pid: number): string {
   return `tsns${pid}`.slice(0, IFNAMSIZ - 1);
 }
 
-/** The ip(8) commands, as data: caller side after the pair exists, then inside. */
+/**
+ * The ip(8) commands, as data: caller side after the pair exists, then inside. `ipv6`
+ * says whether the kernel has IPv6 (an IPv6 address without it is refused). Each family
+ * gets its gateway and routes only when one of its addresses is given.
+ */
 export function chbindCommands(spec: ChbindSpec, hostDev: string, ipv6 = true): { host: string[]; inside: string[] } {
-  const cidrs = spec.ips.map((s) => parseIpv4Cidr(s));
+  const cidrs = spec.ips.map((s) => parseCidr(s));
+  const v4 = cidrs.filter((c) => c.family === 4);
+  const v6 = cidrs.filter((c) => c.family === 6);
+  if (v6.length && !ipv6) throw new NetError(`invalid IP address '${cidrString(v6[0])}': this kernel has no IPv6 (no /proc/sys/net/ipv6)`);
+  const firstV4 = v4[0];
   return {
     host: [
-      `addr add ${HOST_PEER}/32 scope link dev ${hostDev}`,
+      ...(v4.length ? [`addr add ${HOST_PEER}/32 scope link dev ${hostDev}`] : []),
+      // The caller side's only IPv6 address is fe80::1, usable at once (nodad): the gateway inside.
+      ...(v6.length ? [`link set ${hostDev} addrgenmode none`, `addr add ${HOST_PEER6}/64 dev ${hostDev} nodad`] : []),
       `link set ${hostDev} up`,
       // Only the address itself: several contexts may share a subnet, each with its own veth.
-      ...cidrs.map((c) => `route add ${c.address}/32 dev ${hostDev} src ${HOST_PEER}`),
+      ...v4.map((c) => `route add ${c.address}/32 dev ${hostDev} src ${HOST_PEER}`),
+      ...v6.map((c) => `route add ${c.address}/128 dev ${hostDev}`),
     ],
     inside: [
       'link set lo up',
       // No IPv6 link-local address: the context's only addresses are lo's and the given ones.
       ...(ipv6 ? [`link set ${GUEST_DEV} addrgenmode none`] : []),
-      ...cidrs.map((c, i) => {
-        const brd = i === 0 && spec.bcast ? spec.bcast : c.prefix <= 30 ? broadcastOf(c) : undefined;
-        return `addr add ${c.address}/${c.prefix}${brd ? ` broadcast ${brd}` : ''} dev ${GUEST_DEV}`;
+      ...v4.map((c) => {
+        const brd = c === firstV4 && spec.bcast ? spec.bcast : c.prefix <= 30 ? broadcastOf(c) : undefined;
+        return `addr add ${cidrString(c)}${brd ? ` broadcast ${brd}` : ''} dev ${GUEST_DEV}`;
       }),
+      // nodad: a new IPv6 address is tentative (bind() fails with EADDRNOTAVAIL) until
+      // duplicate address detection ends, a second or two; nothing else is on this link.
+      ...v6.map((c) => `addr add ${cidrString(c)} dev ${GUEST_DEV} nodad`),
       `link set ${GUEST_DEV} up`,
       // onlink: the gateway is in none of the context's subnets, but is right across the pair.
-      `route add default via ${HOST_PEER} dev ${GUEST_DEV} onlink`,
+      ...(v4.length ? [`route add default via ${HOST_PEER} dev ${GUEST_DEV} onlink`] : []),
+      // "::/0", not "default": ip would read the gateway as an IPv4 one
+      ...(v6.length ? [`route add ::/0 via ${HOST_PEER6} dev ${GUEST_DEV}`] : []),
     ],
   };
 }

@@ -1,5 +1,6 @@
 // listNamespaces(): the namespaces of the running processes, found the way lsns(8) finds
-// them, by walking /proc/PID/ns/*. A namespace with no process in it is not seen.
+// them, by walking /proc/PID/ns/*; with `persistent`, also those that no process is in but
+// a bind mount holds (nsfs mount points, as util-linux master's lsns --persistent).
 import { readdirSync, readlinkSync, readFileSync, statSync, openSync, closeSync, fstatSync } from 'node:fs';
 import { explain, explaining } from '../sys/explain.js';
 import { cstr } from '../sys/format.js';
@@ -45,13 +46,13 @@ export interface NamespaceRecord {
   uid: number;
   user: string;
   command: string;
-  /** /proc/PID/ns/FILE of that process */
+  /** /proc/PID/ns/FILE of that process; for a namespace only a bind mount holds, its (first) mount point */
   path: string;
   /** parent namespace (pid and user namespaces only; 0 if none or not visible) */
   pns: number;
   /** owning user namespace (0 if none or not visible) */
   ons: number;
-  /** all PIDs in it, ascending */
+  /** all PIDs in it, ascending (none for a namespace only a bind mount holds: then pid, ppid are 0, command is '') */
   pids: number[];
   /** net only, with `netnsid: true`: the id the network stack gives it; -1 unassigned, null unknown */
   netnsid?: number | null;
@@ -70,6 +71,10 @@ export interface ListOptions {
   netnsid?: boolean;
   /** find nsfs mount points from /proc/self/mountinfo; default false */
   nsfs?: boolean;
+  /** also the namespaces that no process is in, held by a bind mount (nsfs); default false */
+  persistent?: boolean;
+  /** also the parents and owners (of the wanted kinds) that no process is in, of every namespace (those of held ones come with `persistent`); needs `relations`; default false */
+  ancestors?: boolean;
 }
 
 /** A process as read from /proc, with the namespaces of the wanted kinds it is in. */
@@ -91,10 +96,13 @@ export interface ScannedNamespace {
   kind: NamespaceKind;
   /** its processes, ascending by pid */
   processes: ScannedProcess[];
-  /** the lowest pid */
-  proc: ScannedProcess;
+  /** the lowest pid; null for a namespace no process is in (held by a bind mount, or an ancestor) */
+  proc: ScannedProcess | null;
   parent: number;
   owner: number;
+  /** no process in it: the uid owning it (a user namespace's creator, else 0) and its net id (see ScannedProcess.netnsid) */
+  ownerUid?: number;
+  netnsid?: number | null;
 }
 
 export interface Scan {
@@ -127,19 +135,33 @@ function nsInode(pid: number, file: string): number | null {
 
 type NsModule = typeof import('../sys/ns.js');
 
-/** Parent (pid and user only) and owner of the namespace behind /proc/PID/ns/FILE; 0 where not visible. */
-function relations(ns: NsModule, pid: number, file: string, kind: NamespaceKind): { parent: number; owner: number } {
-  let parent = 0;
-  let owner = 0;
-  const path = `/proc/${pid}/ns/${file}`;
-  let fd: number;
+/** open(path, O_RDONLY), explained; null when it fails (gone, no permission). */
+function openNs(path: string): number | null {
   try {
-    fd = openSync(path, 'r');
+    const fd = openSync(path, 'r');
+    explain(`open(${cstr(path)}, O_RDONLY) = ${fd}`);
+    return fd;
   } catch (err) {
     explainFsError('open', `${cstr(path)}, O_RDONLY`, err as NodeJS.ErrnoException);
-    return { parent, owner };
+    return null;
   }
-  explain(`open(${cstr(path)}, O_RDONLY) = ${fd}`);
+}
+
+/** Parent (pid and user only) and owner of the namespace behind /proc/PID/ns/FILE; 0 where not visible. */
+function relations(ns: NsModule, pid: number, file: string, kind: NamespaceKind): { parent: number; owner: number } {
+  const fd = openNs(`/proc/${pid}/ns/${file}`);
+  if (fd === null) return { parent: 0, owner: 0 };
+  try {
+    return relationsOf(ns, fd, kind);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Parent and owner of the namespace behind an open fd. */
+function relationsOf(ns: NsModule, fd: number, kind: NamespaceKind): { parent: number; owner: number } {
+  let parent = 0;
+  let owner = 0;
   const inodeOf = (get: (fd: number) => number): number => {
     let rfd: number;
     try {
@@ -155,12 +177,8 @@ function relations(ns: NsModule, pid: number, file: string, kind: NamespaceKind)
       closeSync(rfd);
     }
   };
-  try {
-    if (kind === 'pid' || kind === 'user') parent = inodeOf(ns.nsGetParent);
-    owner = inodeOf(ns.nsGetUserns);
-  } finally {
-    closeSync(fd);
-  }
+  if (kind === 'pid' || kind === 'user') parent = inodeOf(ns.nsGetParent);
+  owner = inodeOf(ns.nsGetUserns);
   return { parent, owner };
 }
 
@@ -193,13 +211,16 @@ function procPids(): number[] {
 export async function scanNamespaces(options: ListOptions = {}): Promise<Scan> {
   const kinds = LSNS_KINDS.filter((k) => !options.types?.length || options.types.includes(k.kind));
   const wantRelations = options.relations ?? true;
-  const ns: NsModule | null = wantRelations ? await import('../sys/ns.js') : null;
+  // a bind-mounted namespace's kind and owner are known only through the ioctls
+  const ns: NsModule | null = wantRelations || options.persistent ? await import('../sys/ns.js') : null;
   const netnsids = new Map<number, number | null>();
   const netlink = options.netnsid ? await openNetlink() : null;
 
   const processes: ScannedProcess[] = [];
   const namespaces = new Map<number, ScannedNamespace>();
   const related = new Map<number, { parent: number; owner: number }>();
+  // where a namespace no process is in can be opened (its mount point)
+  const heldAt = new Map<number, string>();
   try {
     for (const pid of procPids()) {
       const info = readProcess(pid);
@@ -209,7 +230,7 @@ export async function scanNamespaces(options: ListOptions = {}): Promise<Scan> {
         const ino = nsInode(pid, file);
         if (ino === null) continue;
         proc.ns[kind] = ino;
-        if (ns && !related.has(ino)) related.set(ino, relations(ns, pid, file, kind));
+        if (ns && wantRelations && !related.has(ino)) related.set(ino, relations(ns, pid, file, kind));
         if (kind === 'net' && netlink) {
           if (!netnsids.has(ino)) netnsids.set(ino, netlink.nsid(`/proc/${pid}/ns/net`));
           proc.netnsid = netnsids.get(ino) ?? null;
@@ -217,27 +238,115 @@ export async function scanNamespaces(options: ListOptions = {}): Promise<Scan> {
       }
       processes.push(proc);
     }
+
+    const byPid = new Map(processes.map((p) => [p.pid, p]));
+    for (const proc of processes) {
+      proc.parent = byPid.get(proc.ppid) ?? null;
+      for (const { kind } of kinds) {
+        const ino = proc.ns[kind];
+        if (ino === undefined) continue;
+        let entry = namespaces.get(ino);
+        if (!entry) {
+          const rel = related.get(ino) ?? { parent: 0, owner: 0 };
+          entry = { ino, kind, processes: [], proc, parent: rel.parent, owner: rel.owner };
+          namespaces.set(ino, entry);
+        }
+        entry.processes.push(proc);
+        if (!entry.proc || proc.pid < entry.proc.pid) entry.proc = proc;
+      }
+    }
+    if (options.persistent) readHeldNamespaces(ns!, kinds.map((k) => k.kind), namespaces, heldAt, wantRelations, netlink);
   } finally {
     netlink?.close();
   }
+  // lsns climbs from every namespace for its trees, and from held ones whenever it reads them
+  const climbFrom = options.ancestors ? [...namespaces.values()] : [...heldAt.keys()].map((ino) => namespaces.get(ino)!);
+  if (ns && wantRelations) readAncestors(ns, kinds.map((k) => k.kind), namespaces, heldAt, climbFrom);
+  return { processes, namespaces: [...namespaces.values()].sort((a, b) => a.ino - b.ino) };
+}
 
-  const byPid = new Map(processes.map((p) => [p.pid, p]));
-  for (const proc of processes) {
-    proc.parent = byPid.get(proc.ppid) ?? null;
-    for (const { kind } of kinds) {
-      const ino = proc.ns[kind];
-      if (ino === undefined) continue;
-      let entry = namespaces.get(ino);
-      if (!entry) {
-        const rel = related.get(ino) ?? { parent: 0, owner: 0 };
-        entry = { ino, kind, processes: [], proc, parent: rel.parent, owner: rel.owner };
-        namespaces.set(ino, entry);
-      }
-      entry.processes.push(proc);
-      if (proc.pid < entry.proc.pid) entry.proc = proc;
+/** A namespace no process is in, read through an fd on it; null if it is not of a wanted kind. */
+function unheldNamespace(ns: NsModule, fd: number, ino: number, kinds: NamespaceKind[], wantRelations: boolean): ScannedNamespace | null {
+  let kind: NamespaceKind;
+  try {
+    kind = ns.nsGetType(fd);
+  } catch {
+    return null; // not a namespace file after all (explained)
+  }
+  if (!kinds.includes(kind)) return null;
+  const rel = wantRelations ? relationsOf(ns, fd, kind) : { parent: 0, owner: 0 };
+  let ownerUid = 0;
+  try {
+    if (kind === 'user') ownerUid = ns.nsGetOwnerUid(fd);
+  } catch { /* explained; root, as lsns falls back to */ }
+  return { ino, kind, processes: [], proc: null, ...rel, ownerUid };
+}
+
+/**
+ * Add the namespaces of the wanted kinds that nsfs mount points hold and no process is
+ * in, each once (its first mount point is the one opened), as lsns --persistent reads
+ * them: kind, parent, owner and owner uid through the ioctls on the mount point.
+ */
+function readHeldNamespaces(
+  ns: NsModule, kinds: NamespaceKind[], namespaces: Map<number, ScannedNamespace>, heldAt: Map<number, string>,
+  wantRelations: boolean, netlink: Netlink | null,
+): void {
+  for (const [root, targets] of nsfsMounts()) {
+    const ino = Number(/\[(\d+)\]$/.exec(root)?.[1]);
+    if (!Number.isSafeInteger(ino) || namespaces.has(ino)) continue;
+    const fd = openNs(targets[0]);
+    if (fd === null) continue;
+    try {
+      const entry = unheldNamespace(ns, fd, ino, kinds, wantRelations);
+      if (!entry) continue;
+      if (entry.kind === 'net' && netlink) entry.netnsid = netlink.nsid(targets[0]);
+      namespaces.set(ino, entry);
+      heldAt.set(ino, targets[0]);
+    } finally {
+      closeSync(fd);
     }
   }
-  return { processes, namespaces: [...namespaces.values()].sort((a, b) => a.ino - b.ino) };
+}
+
+/**
+ * Add the parents and owners that no process is in (a user namespace whose only process
+ * went on into a child namespace), up to the first one already known, as lsns does for
+ * its owner and parent trees: each is reached through the ioctls on its child.
+ */
+function readAncestors(
+  ns: NsModule, kinds: NamespaceKind[], namespaces: Map<number, ScannedNamespace>, heldAt: Map<number, string>,
+  from: ScannedNamespace[],
+): void {
+  const climb = (entry: ScannedNamespace, fd: number) => {
+    const up: [number, (fd: number) => number][] = [[entry.parent, ns.nsGetParent], [entry.owner, ns.nsGetUserns]];
+    for (const [ino, get] of up) {
+      if (!ino || namespaces.has(ino)) continue;
+      let rfd: number;
+      try {
+        rfd = get(fd);
+      } catch {
+        continue; // outside our view (explained)
+      }
+      try {
+        const found = unheldNamespace(ns, rfd, ino, kinds, true);
+        if (!found) continue;
+        namespaces.set(ino, found);
+        climb(found, rfd);
+      } finally {
+        closeSync(rfd);
+      }
+    }
+  };
+  for (const entry of from) {
+    if ((!entry.parent || namespaces.has(entry.parent)) && (!entry.owner || namespaces.has(entry.owner))) continue;
+    const fd = openNs(entry.proc ? `/proc/${entry.proc.pid}/ns/${nsFile(entry.kind)}` : heldAt.get(entry.ino)!);
+    if (fd === null) continue;
+    try {
+      climb(entry, fd);
+    } finally {
+      closeSync(fd);
+    }
+  }
 }
 
 /**
@@ -254,25 +363,27 @@ export async function listNamespaces(options: ListOptions = {}): Promise<Namespa
   }
   opts.types = opts.types?.map((t) => kindOfName(t)!);
   const scan = await scanNamespaces(opts);
-  const mounts = opts.nsfs ? nsfsMounts() : null;
+  // a namespace only a bind mount holds has its mount point as its path
+  const mounts = opts.nsfs || opts.persistent ? nsfsMounts() : null;
   const users = new UserNames();
-  if (scan.namespaces.some((n) => !users.inFiles(n.proc.uid))) await enableNssLookups();
+  if (scan.namespaces.some((n) => !users.inFiles(n.proc?.uid ?? n.ownerUid ?? 0))) await enableNssLookups();
   const out: NamespaceRecord[] = [];
   for (const n of scan.namespaces) {
     if (opts.pid !== undefined && !n.processes.some((p) => p.pid === opts.pid)) continue;
     const p = n.proc;
     const file = nsFile(n.kind);
-    const cmd = readCommand(p.pid);
+    const cmd = p ? readCommand(p.pid) : null;
+    const uid = p?.uid ?? n.ownerUid ?? 0;
     const rec: NamespaceRecord = {
       ns: n.ino, type: n.kind, nprocs: n.processes.length,
-      pid: p.pid, ppid: p.ppid, uid: p.uid, user: users.name(p.uid),
+      pid: p?.pid ?? 0, ppid: p?.ppid ?? 0, uid, user: users.name(uid),
       command: cmd ? cmd.toString('utf8') : '',
-      path: `/proc/${p.pid}/ns/${file}`,
+      path: p ? `/proc/${p.pid}/ns/${file}` : mounts?.get(`${file}:[${n.ino}]`)?.[0] ?? '',
       pns: n.parent, ons: n.owner,
       pids: n.processes.map((q) => q.pid),
     };
-    if (opts.netnsid && n.kind === 'net') rec.netnsid = p.netnsid ?? null;
-    if (mounts) rec.nsfs = mounts.get(`${file}:[${n.ino}]`) ?? [];
+    if (opts.netnsid && n.kind === 'net') rec.netnsid = (p ? p.netnsid : n.netnsid) ?? null;
+    if (opts.nsfs) rec.nsfs = mounts!.get(`${file}:[${n.ino}]`) ?? [];
     out.push(rec);
   }
   return out;

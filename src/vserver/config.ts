@@ -159,7 +159,7 @@ const words = (v: string) => v.split(/[\s,]+/).filter(Boolean);
 /** Parse and check a config text; `name` is the vserver's. */
 export async function parseConfig(text: string, file: string, name: string): Promise<VserverConfig> {
   const { parseMemory, parseCount, parseCpu } = await import('../cgroup/parse.js');
-  const { parseIpv4Cidr, parseIpv4 } = await import('../net/ipv4.js');
+  const { parseCidr, parseIpv4Address, cidrString } = await import('../net/address.js');
   const { parseCap } = await import('../sys/caps.js');
   const cfg: VserverConfig = {
     name, file, hostname: name, ips: [], flags: [], ulimit: [], caps: [], onboot: false,
@@ -190,18 +190,19 @@ export async function parseConfig(text: string, file: string, name: string): Pro
   });
   const mask = check('IPROOTMASK', (v) => {
     // Validated through a sample address; the prefix (or dotted mask) is what is kept.
-    parseIpv4Cidr(`10.0.0.1/${v}`);
+    parseCidr(`10.0.0.1/${v}`);
     return v;
   });
+  // IPROOTMASK is util-vserver's IPv4 netmask: an IPv6 address without a prefix is a /128
   cfg.ips = check('IPROOT', (v) => words(v).map((ip) => {
-    const c = parseIpv4Cidr(ip.includes('/') || mask === undefined ? ip : `${ip}/${mask}`);
-    return `${c.address}/${c.prefix}`;
+    const ipv4 = !ip.includes(':');
+    return cidrString(parseCidr(ip.includes('/') || mask === undefined || !ipv4 ? ip : `${ip}/${mask}`));
   })) ?? [];
   cfg.dev = check('IPROOTDEV', (v) => {
     if (!/^[A-Za-z0-9_.-]{1,15}$/.test(v) || v === '.' || v === '..') throw new Error(`invalid device name '${v}': 1 to 15 letters, digits, '_', '.', '-'`);
     return v;
   });
-  cfg.bcast = check('IPROOTBCAST', (v) => parseIpv4(v, 'broadcast address'));
+  cfg.bcast = check('IPROOTBCAST', (v) => parseIpv4Address(v, 'broadcast address'));
   cfg.nice = check('S_NICE', (v) => {
     if (!/^-?\d+$/.test(v) || Number(v) < -20 || Number(v) > 19) throw new Error(`expected a number from -20 to 19, got '${v}'`);
     return Number(v);

@@ -138,6 +138,7 @@ t.test('config errors name FILE:LINE', async (t) => {
     ['S_HOSTNAME=x\n\nFOO=1\n', /:3: unknown key 'FOO'/],
     ['S_NICE=99\n', /:1: S_NICE: expected a number from -20 to 19, got '99'/],
     ['IPROOT="10.0.0.300"\n', /:1: IPROOT: invalid IP address/],
+    ['IPROOT="10.0.0.10 fe80::1"\n', /:1: IPROOT: invalid IP address 'fe80::1': link-local address/],
     ['# c\nS_FLAGS="lock bogus"\n', /:2: S_FLAGS: unknown flag 'bogus'/],
     ['MEMORY=lots\n', /:1: MEMORY: invalid memory limit/],
     ['S_CAPS=CAP_NOPE\n', /:1: S_CAPS: unknown capability/],
@@ -146,6 +147,9 @@ t.test('config errors name FILE:LINE', async (t) => {
   ];
   const { parseConfig } = await import('../../dist/vserver/config.js');
   for (const [text, re] of cases) await t.rejects(parseConfig(text, '/x/v.conf', 'v'), { name: 'ConfigError', message: new RegExp(`^/x/v\\.conf${re.source}`) }, text);
+  // IPv6 in IPROOT: IPROOTMASK (an IPv4 netmask) applies to the IPv4 addresses only
+  const v6 = await parseConfig('IPROOT="10.0.0.10 2001:db8::10 fd00::1/64"\nIPROOTMASK=255.255.255.0\n', '/x/v.conf', 'v');
+  t.same(v6.ips, ['10.0.0.10/24', '2001:db8::10/128', 'fd00::1/64']);
   // And through the tool: one line, exit 1, nothing made.
   const n = `${tag}bad`;
   config(n, cases[0][0]);
