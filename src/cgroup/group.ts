@@ -5,7 +5,7 @@ import { CgroupError } from './errors.js';
 import type { DeviceRule } from './devices.js';
 import { attachDeviceFilter } from './device-filter.js';
 import { childDirs, makeDir, readKeyed, readOptional, readValue, removeDir, writeValue } from './fs.js';
-import { detectLayout, hierarchyFor, joinPath, V1_CONTROLLERS, type Hierarchy, type Layout } from './layout.js';
+import { currentLayout, hierarchyFor, joinPath, V1_CONTROLLERS, type Hierarchy, type Layout } from './layout.js';
 import { LIMIT_RULES, limitFromV1, parseLimits, type Limits, type Write } from './limits.js';
 import type { Limit } from './parse.js';
 
@@ -13,7 +13,7 @@ import type { Limit } from './parse.js';
 export const GROUP_CONTROLLERS = ['memory', 'pids', 'cpu', 'io'] as const;
 
 export interface GroupOptions {
-  /** The layout to use; default detectLayout() of this process (detected once). */
+  /** The layout to use; default currentLayout(), this process's (detected once). */
   layout?: Layout;
   /** createCgroup: also make it in the v1 devices hierarchy, for a `devices` limit (where the host has one). */
   devices?: boolean;
@@ -53,11 +53,6 @@ export interface CgroupEvents {
   /** Times the memory limit was hit hard enough to invoke the OOM killer (v1: same as oomKill). */
   oom: number;
   oomKill: number;
-}
-
-let cachedLayout: Layout | undefined;
-function currentLayout(): Layout {
-  return (cachedLayout ??= detectLayout());
 }
 
 // A group's directory sits among its parent's control files: a name that is (or may

@@ -43,6 +43,13 @@ export const V1_CONTROLLERS = new Set([
   'blkio', 'perf_event', 'hugetlb', 'pids', 'rdma', 'misc',
 ]);
 
+let cachedLayout: Layout | undefined;
+
+/** This process's layout, detected once: it changes only if cgroupfs is remounted. */
+export function currentLayout(): Layout {
+  return (cachedLayout ??= detectLayout());
+}
+
 /** Detect the layout from the given texts, or from this process's /proc files. */
 export function detectLayout(sources: LayoutSources = {}): Layout {
   const cgroupText = sources.cgroup ?? readExplained('/proc/self/cgroup');

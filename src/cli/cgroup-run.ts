@@ -9,7 +9,7 @@
 import { mkdirSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { constants } from 'node:os';
-import { detectLayout, formatSize, openCgroup, type Cgroup, type Layout } from '../cgroup/index.js';
+import { currentLayout, formatSize, openCgroup, type Cgroup, type Layout } from '../cgroup/index.js';
 import { removalSteps } from '../cgroup/steps.js';
 import { explain } from '../sys/explain.js';
 import { startTimeOf } from '../sys/proc.js';
@@ -41,7 +41,7 @@ function basesOf(layout: Layout): string[] {
  */
 export function recordRun(name: string): string | undefined {
   const pid = stagePid()!;
-  const record: RunRecord = { pid, start: String(startTimeOf(pid) ?? ''), name, bases: basesOf(detectLayout()) };
+  const record: RunRecord = { pid, start: String(startTimeOf(pid) ?? ''), name, bases: basesOf(currentLayout()) };
   const file = join(recordDir(), String(pid));
   try {
     mkdirSync(recordDir(), { recursive: true, mode: 0o700 });
@@ -61,7 +61,7 @@ export async function reapRuns(): Promise<void> {
   } catch {
     return;
   }
-  const bases = JSON.stringify(basesOf(detectLayout()));
+  const bases = JSON.stringify(basesOf(currentLayout()));
   for (const f of files) {
     const file = join(recordDir(), f);
     let record: RunRecord;

@@ -4,7 +4,7 @@ import { rmSync } from 'node:fs';
 import type { Command } from 'commander';
 import { applyExplain, EXPLAIN_HELP, program, runTool, UsageError, repeatable } from './common.js';
 import {
-  controllersByVersion, createCgroup, detectLayout, formatSize, hierarchyFor, listCgroups, openCgroup, parseLimits,
+  controllersByVersion, createCgroup, currentLayout, formatSize, hierarchyFor, listCgroups, openCgroup, parseLimits,
   GROUP_CONTROLLERS, type Cgroup, type CgroupStats, type Limits, type ParsedLimits,
 } from '../cgroup/index.js';
 
@@ -70,7 +70,7 @@ function table(rows: string[][], leftColumns = 1): string {
 // ---- subcommands -------------------------------------------------------------------------
 
 function info(o: CommonOptions): number {
-  const layout = detectLayout();
+  const layout = currentLayout();
   const rows = [['VERSION', 'CONTROLLERS', 'MOUNT', 'CALLER']];
   if (layout.unified) rows.push(['v2', layout.unified.controllers.join(',') || '-', layout.unified.mount, layout.unified.self]);
   for (const h of layout.v1) rows.push(['v1', h.controllers.join(','), h.mount, h.self]);
