@@ -3,37 +3,16 @@
 // traced between its fork into the vserver and its exec (while it still holds every
 // capability and the admin's environment), and kills and races around start/stop.
 import t from 'tap';
-import { execa, type ResultPromise } from 'execa';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { execa } from 'execa';
+import { scratch } from './fixture.js';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-const BIN = new URL('../../bin/', import.meta.url).pathname;
-const base = mkdtempSync(join(tmpdir(), 'tsns-attack-'));
-chmodSync(base, 0o755);
-const conf = join(base, 'conf');
-const run = join(base, 'run');
-const rootBase = join(base, 'root');
-mkdirSync(conf);
-const env = { TSNS_VSERVER_CONFDIR: conf, TSNS_VSERVER_ROOT: rootBase, TSNS_RUN_DIR: run };
-const tag = `a${process.pid}`;
-const names: string[] = [];
-
-// Without NODE_OPTIONS: tap's coverage hook there would double every tool's start-up.
-const tool = (name: string, args: string[], opts: Record<string, unknown> = {}): ResultPromise =>
-  execa('env', ['-u', 'NODE_OPTIONS', `${BIN}${name}`, ...args], { env, reject: false, timeout: 60_000, ...opts } as never) as ResultPromise;
-const vserver = (args: string[], opts: Record<string, unknown> = {}) => tool('ts-vserver', args, opts);
+const { base, env, tag, tool, vserver, config: writeConfig } = scratch('tsns-attack-', 'a', { worldReadable: true });
 
 function config(name: string, extra = ''): string {
-  writeFileSync(join(conf, `${name}.conf`), `S_HOSTNAME=${name}\n${extra}`);
-  names.push(name);
-  return join(rootBase, name);
+  return writeConfig(name, `S_HOSTNAME=${name}\n${extra}`);
 }
-
-t.teardown(async () => {
-  for (const n of names) await vserver([n, 'stop']);
-  rmSync(base, { recursive: true, force: true });
-});
 
 t.test('build --force over a root changed from inside writes nothing outside ROOTDIR', async (t) => {
   const name = `${tag}b`;

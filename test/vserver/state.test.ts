@@ -3,39 +3,18 @@
 // records of vservers and contexts apart, signals of exec reaching the program, detached
 // inits without the caller's descriptors, anonymous contexts swept by the next run.
 import t from 'tap';
-import { execa, type ResultPromise } from 'execa';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { scratch } from './fixture.js';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { cgroup } from '../../dist/index.js';
 
-const BIN = new URL('../../bin/', import.meta.url).pathname;
-const base = mkdtempSync(join(tmpdir(), 'tsns-vs-state-'));
-const conf = join(base, 'conf');
-const run = join(base, 'run');
-const rootBase = join(base, 'root');
-mkdirSync(conf);
-const env = { TSNS_VSERVER_CONFDIR: conf, TSNS_VSERVER_ROOT: rootBase, TSNS_RUN_DIR: run };
-const tag = `s${process.pid}`;
-const names: string[] = [];
-
-// Without NODE_OPTIONS: tap's coverage hook there would double every tool's start-up.
-const tool = (name: string, args: string[], opts: Record<string, unknown> = {}): ResultPromise =>
-  execa('env', ['-u', 'NODE_OPTIONS', `${BIN}${name}`, ...args], { env, reject: false, timeout: 60_000, ...opts } as never) as ResultPromise;
-const vserver = (args: string[], opts: Record<string, unknown> = {}) => tool('ts-vserver', args, opts);
+const { run, rootBase, tag, tool, vserver, config: writeConfig } = scratch('tsns-vs-state-', 's', { atEnd: (s) => s.tool('ts-chcontext', ['--list']) });
 const chcontext = (args: string[], opts: Record<string, unknown> = {}) => tool('ts-chcontext', args, opts);
 
 const shared = join(rootBase, 'shared');
 function config(name: string): void {
-  writeFileSync(join(conf, `${name}.conf`), `S_HOSTNAME=${name}\nROOTDIR=${shared}\n`);
-  names.push(name);
+  writeConfig(name, `S_HOSTNAME=${name}\nROOTDIR=${shared}\n`);
 }
-
-t.teardown(async () => {
-  for (const n of names) await vserver([n, 'stop']);
-  await chcontext(['--list']);
-  rmSync(base, { recursive: true, force: true });
-});
 
 function groupExists(name: string): boolean {
   try {

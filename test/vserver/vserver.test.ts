@@ -1,34 +1,11 @@
 // ts-vserver on the real kernel: build, two vservers at once, enter/exec/ps/kill/stop,
 // config errors with FILE:LINE, failed starts, and nothing left behind.
 import t from 'tap';
-import { execa } from 'execa';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { scratch } from './fixture.js';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
-const BIN = new URL('../../bin/ts-vserver', import.meta.url).pathname;
-const base = mkdtempSync(join(tmpdir(), 'tsns-vs-test-'));
-const conf = join(base, 'conf');
-const run = join(base, 'run');
-const rootBase = join(base, 'root');
-mkdirSync(conf);
-const env = { TSNS_VSERVER_CONFDIR: conf, TSNS_VSERVER_ROOT: rootBase, TSNS_RUN_DIR: run };
-const tag = `t${process.pid}`;
-const names: string[] = [];
-
-const vserver = (args: string[], opts: Record<string, unknown> = {}) =>
-  // Without NODE_OPTIONS: tap's coverage hook there would double every tool's start-up.
-  execa('env', ['-u', 'NODE_OPTIONS', BIN, ...args], { env, reject: false, ...opts });
-
-function config(name: string, text: string): void {
-  writeFileSync(join(conf, `${name}.conf`), text);
-  names.push(name);
-}
-
-t.teardown(async () => {
-  for (const n of names) await vserver([n, 'stop']);
-  rmSync(base, { recursive: true, force: true });
-});
+const { base, conf, run, rootBase, tag, vserver, config } = scratch('tsns-vs-test-', 't');
 
 function leftovers(name: string): string[] {
   const out: string[] = [];
