@@ -5,7 +5,8 @@ import { unshare, setns, CLONE_NEWUSER, CLONE_NEWUTS, nsGetType, nsGetUserns, ns
 import { SysError } from '../src/sys/errors.js';
 import { capget, processCaps, parseCap, capsOfMask, CAP_NAMES } from '../src/sys/caps.js';
 import { getNoNewPrivs, capbsetRead } from '../src/sys/prctl.js';
-import { pidfdOpen, waitpid, decodeWaitStatus } from '../src/sys/proc.js';
+import { pidfdOpen, waitpid, decodeWaitStatus, isLiveProcess, startTimeOf } from '../src/sys/proc.js';
+import { spawn } from 'node:child_process';
 import { mount, chroot, pivotRoot, umount2 } from '../src/sys/mount.js';
 import { setExplain } from '../src/sys/explain.js';
 
@@ -61,6 +62,25 @@ t.test('pidfd_open and waitpid', async (t) => {
   t.same(decodeWaitStatus(0x0900), { code: 9, signal: null });
   t.same(decodeWaitStatus(9), { code: null, signal: 9 });
   t.match(t.throws(() => waitpid(-1, 1)), { code: 'ECHILD' });
+});
+
+t.test('isLiveProcess: the same start time and no zombie', async (t) => {
+  t.ok(isLiveProcess(process.pid, startTimeOf(process.pid)), 'this process');
+  t.notOk(isLiveProcess(process.pid, startTimeOf(process.pid)! - 1), 'another start time: a reused pid');
+  t.notOk(isLiveProcess(2 ** 22 + 1, 0), 'no such process');
+  // A child of sleep, which never reaps it: a zombie as long as sleep runs.
+  const sh = spawn('sh', ['-c', 'true & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const line = await new Promise<string>((resolve) => sh.stdout.once('data', (d) => resolve(String(d))));
+  const zombie = Number(line.trim());
+  try {
+    const start = startTimeOf(zombie);
+    t.ok(start !== undefined, 'the zombie has a start time');
+    // It may take a moment to end: bounded, no timing asserted.
+    for (let k = 0; k < 500 && isLiveProcess(zombie, start); k++) await new Promise((r) => setTimeout(r, 10));
+    t.notOk(isLiveProcess(zombie, start), 'a zombie is no live process');
+  } finally {
+    sh.kill('SIGKILL');
+  }
 });
 
 t.test('--explain lines for in-process calls', async (t) => {

@@ -27,7 +27,7 @@ import type { NamespaceKind } from '../sys/ns.js';
 import { lockName } from '../vserver/lock.js';
 import { runDir, sandboxDir } from '../vserver/paths.js';
 import { readJson, writeJson } from '../vserver/context.js';
-import { startTimeOf } from '../sys/proc.js';
+import { isLiveProcess, startTimeOf } from '../sys/proc.js';
 import { compile, type Compiled } from './compile.js';
 import { applyLimits, cgroupLimits, exitFrom, groupControllers, limitCounters, monitorArgs, type SandboxExit, type SandboxLimits } from './limits.js';
 import { monitorsOf, startMonitor, statusFile, type SandboxStdio } from './monitor.js';
@@ -116,18 +116,7 @@ function conditionOf(dir: string): Condition {
     return owner && startTimeOf(owner.pid) === owner.startTime ? 'created' : 'broken';
   }
   // The monitor lives until it has recorded the end.
-  return liveProcess(state.monitor.pid, state.monitor.startTime) ? 'running' : 'broken';
-}
-
-/** Whether `pid` is still the process that started at `startTime`, and no zombie (an orphan waits for a reaper that may be slow). */
-function liveProcess(pid: number, startTime: number | undefined): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return fields[0] !== 'Z' && Number(fields[19]) === startTime;
-  } catch {
-    return false;
-  }
+  return isLiveProcess(state.monitor.pid, state.monitor.startTime) ? 'running' : 'broken';
 }
 
 /** Kill and remove what a record names: a monitor not yet recorded, its cgroup (and so every process), then the record. */
@@ -182,7 +171,7 @@ async function sweep(): Promise<void> {
 
 /** Resolves once `dir`'s monitor, not this process's child, has ended. */
 function foreignEnd(dir: string, monitor: SandboxState['monitor']): Promise<void> {
-  const ended = () => existsSync(statusFile(dir)) || !existsSync(dir) || !liveProcess(monitor.pid, monitor.startTime);
+  const ended = () => existsSync(statusFile(dir)) || !existsSync(dir) || !isLiveProcess(monitor.pid, monitor.startTime);
   return new Promise((resolve) => {
     if (ended()) return resolve();
     // The exit record's rename is watched; a monitor killed before it writes one tells
@@ -346,7 +335,7 @@ export class Sandbox {
   /** Run a second program inside: the sandbox's cgroup first, then its namespaces (joined, as a context's joiners). */
   async exec(argv: readonly string[], options: ExecOptions = {}): Promise<Spawned> {
     const state = this.state;
-    if (!state || conditionOf(this.dir) !== 'running' || !liveProcess(state.pid, state.startTime))
+    if (!state || conditionOf(this.dir) !== 'running' || !isLiveProcess(state.pid, state.startTime))
       throw new Error(`sandbox ${JSON.stringify(this.id)} is not running`);
     const child = enter(state.pid, state.namespaces, argv, {
       cgroups: this.group?.dirs.filter((d) => existsSync(d)),
@@ -364,7 +353,7 @@ export class Sandbox {
   async stop(options: { signal?: NodeJS.Signals | number; timeoutMs?: number } = {}): Promise<SandboxExit> {
     const state = this.state;
     if (!state) throw new Error(`sandbox ${JSON.stringify(this.id)} was not started`);
-    if (conditionOf(this.dir) === 'running' && liveProcess(state.pid, state.startTime)) {
+    if (conditionOf(this.dir) === 'running' && isLiveProcess(state.pid, state.startTime)) {
       try {
         process.kill(state.pid, options.signal ?? 'SIGTERM');
       } catch {
@@ -385,7 +374,7 @@ export class Sandbox {
   /** SIGKILL to every process of the sandbox: its cgroup's, or else its pid namespace's (whose pid 1 takes the rest along). */
   private async killTree(state: SandboxState): Promise<void> {
     if (this.group?.exists()) await this.group.kill();
-    else if (liveProcess(state.pid, state.startTime)) process.kill(state.pid, 'SIGKILL');
+    else if (isLiveProcess(state.pid, state.startTime)) process.kill(state.pid, 'SIGKILL');
   }
 
   /** How the program ended: the monitor's record and the cgroup's counters. */
