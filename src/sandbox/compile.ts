@@ -1,12 +1,13 @@
 // A SandboxSpec becomes what spawn() and the tools' stage run: a SpawnSpec whose root is
-// built by compiled steps (filesystem.ts) and whose last steps are the policies
-// (policy.ts), plus what must exist around the process (its cgroup limits, limits.ts).
+// built by compiled steps (filesystem.ts), whose last steps are the policies and whose
+// security steps are placed by no_new_privs (policy.ts), plus what must exist around the
+// process (its cgroup limits, limits.ts).
 // Policy lives here and in those modules; the stage only performs the steps.
 import { NAMESPACES, type NamespaceKind } from '../sys/ns.js';
 import type { IdMap, JoinTarget, SpawnSpec } from '../spawn/spec.js';
 import type { SandboxSpec } from './spec.js';
 import { filesystemSteps } from './filesystem.js';
-import { dropCapsOf, policySteps } from './policy.js';
+import { dropCapsOf, policySteps, securitySteps } from './policy.js';
 
 /** Namespaces a sandbox gets when its spec names none: all but time, as bwrap --unshare-all. */
 export const DEFAULT_NAMESPACES: readonly NamespaceKind[] = ['user', 'pid', 'mount', 'net', 'uts', 'ipc', 'cgroup'];
@@ -63,6 +64,7 @@ export function compile(spec: SandboxSpec, argv: readonly string[] = []): Compil
     domainname: spec.domainname,
     rootSteps: fresh.includes('mount') ? filesystemSteps(spec, fresh) : undefined,
     finalSteps: policySteps(spec),
+    securitySteps: securitySteps(spec),
     cwd: undefined,
     cwdInside: p.cwd,
     uid: p.uid,

@@ -1,7 +1,9 @@
-// The sandbox's policies as the last plan steps before the exec (SpawnSpec.finalSteps),
-// which run after the ids, capDrop's capset, no_new_privs and setsid: umask and rlimits,
-// OCI's five capability sets, then Landlock, then the seccomp filter last of all, so that
-// no step of ours has to pass it. Both need no_new_privs (the default) or CAP_SYS_ADMIN.
+// The sandbox's policies as plan steps. policySteps (SpawnSpec.finalSteps) run after the
+// ids, capDrop's capset, no_new_privs and setsid: umask and rlimits, OCI's five capability
+// sets. securitySteps (SpawnSpec.securitySteps): Landlock, then the seccomp filter, which
+// src/spawn/steps.ts places last of all with no_new_privs (the default), so that no step
+// of ours has to pass the filter, and else before the capabilities and ids change, while
+// the child still has the CAP_SYS_ADMIN both need then (runc's order).
 import type { Step } from '../native/plan.js';
 import { capLastCap, maskOfCaps, parseCap } from '../sys/caps.js';
 import { PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, PR_CAPBSET_DROP } from '../sys/prctl.js';
@@ -85,8 +87,14 @@ export function policySteps(spec: SandboxSpec): Step[] {
     if (sec.capAdd?.length || sec.capDrop?.length) throw new SpecError('security.capabilities', 'the five sets are exact: leave capAdd and capDrop out');
     steps.push(...capabilitySteps(sec.capabilities));
   }
+  return steps;
+}
+
+export function securitySteps(spec: SandboxSpec): Step[] {
+  const steps: Step[] = [];
+  const sec = spec.security;
   if (sec?.landlock) steps.push(...landlockSteps(sec.landlock));
-  const filter = sec?.seccomp && seccompStep(sec.seccomp);
+  const filter = sec?.seccomp && seccompStep(sec.seccomp, 'security.seccomp', sec.noNewPrivs === false);
   if (filter) steps.push(filter);
   return steps;
 }

@@ -72,10 +72,17 @@ export interface SpawnSpec {
    */
   rootSteps?: readonly Step[];
   /**
-   * Steps run last, after ids, capabilities, no_new_privs and setsid, right before the
-   * exec: rlimits, Landlock, and the seccomp filter last of all (src/sandbox/).
+   * Steps run after ids, capabilities, no_new_privs and setsid, before the exec: umask,
+   * rlimits, OCI's capability sets (src/sandbox/).
    */
   finalSteps?: readonly Step[];
+  /**
+   * Landlock's and the seccomp filter's steps. With `noNewPrivs` they run last of all, after
+   * finalSteps, so that no step of ours has to pass them; without it the kernel wants
+   * CAP_SYS_ADMIN for both, so they run before the bounding set, the ids and the
+   * capabilities change (runc's order), and the filter then applies to those steps too.
+   */
+  securitySteps?: readonly Step[];
   /** Directory to chdir to (an fd from open() also works for nsenter's -w). */
   cwd?: string;
   /**

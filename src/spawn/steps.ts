@@ -211,6 +211,11 @@ export function childPlan(spec: SpawnSpec, argv: readonly string[], fds: ChildFd
     steps.push(...procSteps(procDir));
   }
 
+  // Without no_new_privs, Landlock and seccomp need CAP_SYS_ADMIN: they go in while the
+  // child still has it, before anything below takes it (runc: seccomp before
+  // finalizeNamespace when NoNewPrivileges is false).
+  if (!spec.noNewPrivs) steps.push(...(spec.securitySteps ?? []));
+
   // Capabilities and ids in runc's order: the bounding set first (dropping needs
   // CAP_SETPCAP, which a new uid takes away), then the ids, then capset last. A change to
   // a non-zero uid clears the permitted, effective and ambient sets by itself (as for
@@ -256,6 +261,8 @@ export function childPlan(spec: SpawnSpec, argv: readonly string[], fds: ChildFd
   if (spec.setsid) steps.push({ op: 'setsid' });
 
   steps.push(...(spec.finalSteps ?? []));
+  // With no_new_privs, as late as possible: the fewest calls of ours pass the filter.
+  if (spec.noNewPrivs) steps.push(...(spec.securitySteps ?? []));
 
   const env = spec.env ?? process.env;
   const program = programOf(argv, env);

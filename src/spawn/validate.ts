@@ -185,6 +185,7 @@ const FIELDS: { [K in keyof SpawnSpec]?: Check } = {
   protectProc: boolean,
   rootSteps: (f, v) => steps(f, v),
   finalSteps: (f, v) => steps(f, v),
+  securitySteps: (f, v) => steps(f, v),
   cwd: (f, v) => path(f, v),
   uid: (f, v) => id(f, v),
   gid: (f, v) => id(f, v),
