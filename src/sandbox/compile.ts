@@ -5,6 +5,8 @@
 // Policy lives here and in those modules; the stage only performs the steps.
 import { NAMESPACES, type NamespaceKind } from '../sys/ns.js';
 import type { IdMap, JoinTarget, SpawnSpec } from '../spawn/spec.js';
+import { idToTake } from '../spawn/idmap.js';
+import type { Step } from '../native/plan.js';
 import type { SandboxSpec } from './spec.js';
 import { filesystemSteps } from './filesystem.js';
 import { dropCapsOf, policySteps, securitySteps } from './policy.js';
@@ -44,6 +46,23 @@ function environment(p: SandboxSpec['process']): Record<string, string | undefin
 }
 
 /**
+ * Id-map ranges that leave the caller's own ids out (newuidmap's 0 -> 100000) make the
+ * child the overflow ids inside, and a file it makes on a filesystem of its own (the
+ * staging tmpfs of its root) cannot be owned: EOVERFLOW. So it takes mapped ids before
+ * building its root, as runc's nsexec becomes root in the namespace; process.uid and gid
+ * still apply after. (ts-unshare leaves the overflow ids, as util-linux does.)
+ */
+function mappedIdSteps(spec: SandboxSpec, newUser: boolean): Step[] {
+  if (!newUser) return [];
+  const steps: Step[] = [];
+  const gid = Array.isArray(spec.gidMap) ? idToTake(spec.gidMap, process.getegid!()) : undefined;
+  const uid = Array.isArray(spec.uidMap) ? idToTake(spec.uidMap, process.geteuid!()) : undefined;
+  if (gid !== undefined) steps.push({ op: 'setgid', gid });
+  if (uid !== undefined) steps.push({ op: 'setuid', uid });
+  return steps;
+}
+
+/**
  * Compile `spec` (already checked by parseSpec) for `argv` (the spec's process.args when
  * empty). Throws a SpecError for what the schema cannot see (paths that must exist, names
  * this kernel lacks).
@@ -62,7 +81,7 @@ export function compile(spec: SandboxSpec, argv: readonly string[] = []): Compil
     gidMap: idMap(spec.gidMap as IdMap | undefined),
     hostname: spec.hostname,
     domainname: spec.domainname,
-    rootSteps: fresh.includes('mount') ? filesystemSteps(spec, fresh) : undefined,
+    rootSteps: fresh.includes('mount') ? [...mappedIdSteps(spec, newUser), ...filesystemSteps(spec, fresh)] : undefined,
     finalSteps: policySteps(spec),
     securitySteps: securitySteps(spec),
     cwd: undefined,

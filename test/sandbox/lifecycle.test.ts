@@ -128,6 +128,31 @@ t.test('id-map ranges: written by this process while the program waits at its sy
   t.same(records(), []);
 });
 
+t.test('id-map ranges that leave the caller\'s ids out: the program takes mapped ids, its tmpfs takes files (no EOVERFLOW)', { skip }, async (t) => {
+  const cases = [
+    // newuidmap-style: root inside is 100000 outside; the caller's 0 is not mapped.
+    { ranges: [{ inside: 0, outside: 100000, count: 65536 }], ids: '0 0' },
+    // No 0 inside either: the first id inside.
+    { ranges: [{ inside: 1000, outside: 200000, count: 10 }], ids: '1000 1000' },
+  ];
+  for (const { ranges, ids } of cases) {
+    const out = join(RUN, 'unmapped');
+    const fd = openSync(out, 'w');
+    const script = 'echo $(id -u) $(id -g); touch /tmp/made && stat -c %u /tmp/made';
+    const spec = { uidMap: ranges, gidMap: ranges, filesystem: { root: 'host', mounts: [{ type: 'tmpfs', dest: '/tmp' }] } };
+    const sb = await Sandbox.create(hostSpec(['sh', '-c', script], spec), { stdio: ['ignore', fd, fd] });
+    try {
+      await sb.start();
+    } finally {
+      closeSync(fd);
+    }
+    t.match(await sb.wait(), { reason: 'exited', code: 0 }, `${JSON.stringify(ranges)}: started and ended well`);
+    t.equal(readFileSync(out, 'utf8'), `${ids}\n${ids.split(' ')[0]}\n`, 'ids inside, and a file it made owned by it');
+    await sb.delete();
+  }
+  t.same(records(), []);
+});
+
 t.test('stdio pipes: written and read by this process, ended with the program (the monitor keeps none)', { skip }, async (t) => {
   const sb = await Sandbox.create(hostSpec(['sh', '-c', 'read x; echo "got $x"; echo oops >&2']), { stdio: ['pipe', 'pipe', 'pipe'] });
   t.equal(sb.stdout, null, 'no stream before start');
