@@ -7,6 +7,8 @@ import { capget, processCaps, parseCap, capsOfMask, CAP_NAMES } from '../src/sys
 import { getNoNewPrivs, capbsetRead } from '../src/sys/prctl.js';
 import { pidfdOpen, waitpid, decodeWaitStatus, isLiveProcess, startTimeOf } from '../src/sys/proc.js';
 import { spawn } from 'node:child_process';
+import { drainEventfd, eventfd, onReadable } from '../src/sys/readiness.js';
+import { write } from '../src/sys/io.js';
 import { mount, chroot, pivotRoot, umount2 } from '../src/sys/mount.js';
 import { setExplain } from '../src/sys/explain.js';
 
@@ -81,6 +83,29 @@ t.test('isLiveProcess: the same start time and no zombie', async (t) => {
   } finally {
     sh.kill('SIGKILL');
   }
+});
+
+t.test('onReadable: an eventfd signalled, seen by the worker thread, drained, and again', async (t) => {
+  const fd = eventfd();
+  let calls = 0;
+  let woke: () => void = () => {};
+  const stop = onReadable(fd, () => {
+    drainEventfd(fd);
+    calls++;
+    woke();
+  });
+  // The worker keeps no process alive: this test's wait must.
+  const hold = setInterval(() => {}, 1000);
+  t.teardown(() => clearInterval(hold));
+  const one = Buffer.from([1, 0, 0, 0, 0, 0, 0, 0]);
+  for (const n of [1, 2]) {
+    const seen = new Promise<void>((r) => { woke = r; });
+    write(fd, one);
+    await seen;
+    t.equal(calls, n, `signal ${n}: one call`);
+  }
+  stop();
+  closeSync(fd);
 });
 
 t.test('--explain lines for in-process calls', async (t) => {

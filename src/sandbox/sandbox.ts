@@ -31,6 +31,7 @@ import { isLiveProcess, startTimeOf } from '../sys/proc.js';
 import { compile, type Compiled } from './compile.js';
 import { applyLimits, cgroupLimits, exitFrom, groupControllers, limitCounters, monitorArgs, type SandboxExit, type SandboxLimits } from './limits.js';
 import { monitorsOf, startMonitor, statusFile, type SandboxStdio } from './monitor.js';
+import { watchCounters } from './notify.js';
 import { parseSpec, SpecError, type SandboxSpec } from './spec.js';
 
 export type { SandboxExit, ExitReason, SandboxLimits } from './limits.js';
@@ -211,7 +212,8 @@ export class Sandbox {
   private exited: Promise<SandboxExit> | undefined;
   private readonly history: SandboxEvent[] = [];
   private readonly listeners = new Set<() => void>();
-  private poller: NodeJS.Timeout | undefined;
+  /** Stops the watching of the cgroup's counters (notify.ts), once events() has started it. */
+  private unwatch: (() => void) | undefined;
   private seen = { oomKills: 0, limitsHit: [] as string[] };
 
   private constructor(id: string, spec: SandboxSpec, compiled: Compiled, group: Cgroup | undefined, stdio: readonly SandboxStdio[], state?: SandboxState) {
@@ -398,7 +400,7 @@ export class Sandbox {
     this.pollCounters(exit);
     if (exit.reason === 'oom' && this.seen.oomKills === 0) this.emit({ type: 'oom', kills: 1 });
     this.emit({ type: 'exited', exit });
-    clearInterval(this.poller);
+    this.unwatch?.();
     return exit;
   }
 
@@ -427,11 +429,16 @@ export class Sandbox {
     return { cpuUsageUsec: s.cpuUsageUsec ?? 0, memoryCurrent: s.memoryCurrent, memoryPeak: s.memoryPeak, pidsCurrent: s.pidsCurrent, ...counters };
   }
 
-  /** started, exec, limit-hit, oom, exited: from the beginning, each iterator on its own; it ends after exited. */
+  /**
+   * started, exec, limit-hit, oom, exited: from the beginning, each iterator on its own; it
+   * ends after exited. limit-hit and oom come as the kernel notifies them (notify.ts); the
+   * exit as the monitor ends.
+   */
   async *events(): AsyncGenerator<SandboxEvent> {
-    if (this.state && this.group && !this.poller && !this.history.some((e) => e.type === 'exited')) {
-      this.poller = setInterval(() => this.pollCounters(), 100);
-      this.poller.unref();
+    if (this.state && this.group && !this.unwatch && !this.history.some((e) => e.type === 'exited')) {
+      this.unwatch = watchCounters(this.group, () => this.pollCounters());
+      // What changed before the watching began.
+      this.pollCounters();
     }
     if (this.state) void this.wait().catch(() => {});
     for (let at = 0; ; at++) {
