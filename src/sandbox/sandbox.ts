@@ -16,7 +16,7 @@
 //   delete.
 // A monitor that is gone without an exit record (killed, or its owner died with
 // dieWithParent) leaves a broken record, which the next create removes too.
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, unlinkSync, watch, type FSWatcher } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, unlinkSync, watch, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
 import { createCgroup, openCgroup, type Cgroup } from '../cgroup/index.js';
 import type { Readable, Writable } from 'node:stream';
@@ -27,7 +27,8 @@ import type { NamespaceKind } from '../sys/ns.js';
 import { lockName } from '../vserver/lock.js';
 import { runDir, sandboxDir } from '../vserver/paths.js';
 import { readJson, writeJson } from '../vserver/context.js';
-import { isLiveProcess, startTimeOf } from '../sys/proc.js';
+import { isLiveProcess, pidfdOpen, startTimeOf } from '../sys/proc.js';
+import { onReadable } from '../sys/readiness.js';
 import { compile, type Compiled } from './compile.js';
 import { applyLimits, cgroupLimits, exitFrom, groupControllers, limitCounters, monitorArgs, type SandboxExit, type SandboxLimits } from './limits.js';
 import { monitorsOf, startMonitor, statusFile, type SandboxStdio } from './monitor.js';
@@ -175,19 +176,31 @@ function foreignEnd(dir: string, monitor: SandboxState['monitor']): Promise<void
   const ended = () => existsSync(statusFile(dir)) || !existsSync(dir) || !isLiveProcess(monitor.pid, monitor.startTime);
   return new Promise((resolve) => {
     if (ended()) return resolve();
-    // The exit record's rename is watched; a monitor killed before it writes one tells
-    // no watcher, so its liveness is also looked at every second.
+    // The exit record's rename is watched; a monitor killed before it writes one is seen
+    // through a pidfd (readable once it has ended), opened before its identity is checked
+    // again so that a reused pid cannot stand in for it.
     let watcher: FSWatcher | undefined;
+    let pidfd: number | undefined;
+    let unwatchPid = () => {};
     try {
       watcher = watch(dir, () => check()).on('error', () => check());
     } catch {
       // the directory went meanwhile (deleted elsewhere): check() sees it
     }
-    const timer = setInterval(() => check(), 1000);
+    try {
+      const fd = pidfdOpen(monitor.pid);
+      pidfd = fd;
+      unwatchPid = onReadable(fd, () => check());
+    } catch {
+      // gone already (ESRCH): check() sees it
+    }
     function check() {
       if (!ended()) return;
       watcher?.close();
-      clearInterval(timer);
+      unwatchPid();
+      if (pidfd !== undefined) closeSync(pidfd);
+      pidfd = undefined;
+      unwatchPid = () => {};
       resolve();
     }
     check();

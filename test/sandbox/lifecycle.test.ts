@@ -73,7 +73,7 @@ t.test('SIGKILL of the owning Node process', { skip: skip || (!existsSync(dist) 
     const q = { stdio: ['ignore', 'ignore', 'ignore'] };
     const spec = (args, die) => ({ filesystem: { root: 'host' }, process: { args, dieWithParent: die } });
     const out = {};
-    for (const [name, args, die] of [['dies', ['sleep', '120'], true], ['lives', ['sleep', '120'], false], ['ends', ['sh', '-c', 'sleep 1; exit 7'], false]]) {
+    for (const [name, args, die] of [['dies', ['sleep', '120'], true], ['lives', ['sleep', '120'], false], ['ends', ['sh', '-c', 'sleep 1; exit 7'], false], ['orphan', ['sleep', '120'], false]]) {
       const sb = await Sandbox.create(spec(args, die), q);
       await sb.start();
       out[name] = { id: sb.id, pid: sb.status().pid };
@@ -87,7 +87,7 @@ t.test('SIGKILL of the owning Node process', { skip: skip || (!existsSync(dist) 
   let text = '';
   owner.stdout.on('data', (d) => { text += d; });
   await until(() => text.includes('\n'), 30_000);
-  const made = JSON.parse(text) as Record<'dies' | 'lives' | 'ends', { id: string; pid: number }>;
+  const made = JSON.parse(text) as Record<'dies' | 'lives' | 'ends' | 'orphan', { id: string; pid: number }>;
   owner.kill('SIGKILL');
   await new Promise((r) => owner.once('exit', r));
   clearTimeout(guard);
@@ -105,6 +105,13 @@ t.test('SIGKILL of the owning Node process', { skip: skip || (!existsSync(dist) 
   t.equal(lives.status().status, 'running');
   t.match(await lives.stop({ signal: 'SIGKILL', timeoutMs: 5000 }), { reason: 'signaled', signal: 'SIGKILL' });
   await lives.delete();
+  // A monitor of another process killed before it could record anything: its pidfd says so.
+  const orphan = await Sandbox.get(made.orphan.id);
+  const ended = orphan.wait();
+  const { monitor } = JSON.parse(readFileSync(join(RUN, 'sandbox', made.orphan.id, 'state.json'), 'utf8')) as { monitor: { pid: number } };
+  process.kill(monitor.pid, 'SIGKILL');
+  t.match(await ended, { reason: 'signaled', signal: 'SIGKILL' }, 'a killed foreign monitor ends the wait');
+  await orphan.delete();
   // What the dead one left is removed by the next create.
   const next = await Sandbox.create(hostSpec(['true']));
   await next.delete();
