@@ -10,6 +10,7 @@ import type { Step } from '../native/plan.js';
 import type { SandboxSpec } from './spec.js';
 import { filesystemSteps } from './filesystem.js';
 import { dropCapsOf, policySteps, securitySteps } from './policy.js';
+import { landlockRules } from './landlock.js';
 
 /** Namespaces a sandbox gets when its spec names none: all but time, as bwrap --unshare-all. */
 export const DEFAULT_NAMESPACES: readonly NamespaceKind[] = ['user', 'pid', 'mount', 'net', 'uts', 'ipc', 'cgroup'];
@@ -83,6 +84,7 @@ export function compile(spec: SandboxSpec, argv: readonly string[] = []): Compil
     domainname: spec.domainname,
     rootSteps: fresh.includes('mount') ? [...mappedIdSteps(spec, newUser), ...filesystemSteps(spec, fresh)] : undefined,
     finalSteps: policySteps(spec),
+    landlock: spec.security?.landlock && landlockRules(spec.security.landlock),
     securitySteps: securitySteps(spec),
     cwd: undefined,
     cwdInside: p.cwd,

@@ -1,14 +1,14 @@
 // The sandbox's policies as plan steps. policySteps (SpawnSpec.finalSteps) run after the
 // ids, capDrop's capset, no_new_privs and setsid: umask and rlimits, OCI's five capability
-// sets. securitySteps (SpawnSpec.securitySteps): Landlock, then the seccomp filter, which
-// src/spawn/steps.ts places last of all with no_new_privs (the default), so that no step
-// of ours has to pass the filter, and else before the capabilities and ids change, while
-// the child still has the CAP_SYS_ADMIN both need then (runc's order).
+// sets. securitySteps (SpawnSpec.securitySteps): the seccomp filter, which follows
+// Landlock's restriction (SpawnSpec.landlock, landlock.ts). src/spawn/steps.ts places both
+// last of all with no_new_privs (the default), so that no step of ours has to pass the
+// filter, and else before the capabilities and ids change, while the child still has the
+// CAP_SYS_ADMIN both need then (runc's order).
 import type { Step } from '../native/plan.js';
 import { capLastCap, maskOfCaps, parseCap } from '../sys/caps.js';
 import { PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, PR_CAPBSET_DROP } from '../sys/prctl.js';
 import { resolveCapDrop } from './caps.js';
-import { landlockSteps } from './landlock.js';
 import { seccompStep } from './seccomp.js';
 import { RLIMITS, SpecError, type SandboxSpec } from './spec.js';
 
@@ -90,11 +90,9 @@ export function policySteps(spec: SandboxSpec): Step[] {
   return steps;
 }
 
+/** The seccomp filter's step (Landlock's, which go before it, are SpawnSpec.landlock: compile.ts). */
 export function securitySteps(spec: SandboxSpec): Step[] {
-  const steps: Step[] = [];
   const sec = spec.security;
-  if (sec?.landlock) steps.push(...landlockSteps(sec.landlock));
   const filter = sec?.seccomp && seccompStep(sec.seccomp, 'security.seccomp', sec.noNewPrivs === false);
-  if (filter) steps.push(filter);
-  return steps;
+  return filter ? [filter] : [];
 }

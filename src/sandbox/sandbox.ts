@@ -357,6 +357,7 @@ export class Sandbox {
       cwdInside: options.cwd ?? '/',
       noNewPrivs: this.compiled.spawn.noNewPrivs,
       finalSteps: this.compiled.spawn.finalSteps,
+      landlock: this.compiled.spawn.landlock,
       securitySteps: this.compiled.spawn.securitySteps,
       env: options.env ?? this.compiled.spawn.env,
       stdio: options.stdio,

@@ -11,6 +11,7 @@ import { monitorsOf, startMonitor } from '../../src/sandbox/monitor.js';
 import { Sandbox } from '../../src/sandbox/sandbox.js';
 import { parseSpec } from '../../src/sandbox/spec.js';
 import { watchExit } from '../../src/spawn/reaper.js';
+import { landlockAbi } from '../../src/sys/landlock.js';
 import { RUN, alive, cleanup, groups, hostSpec, records, skip, until } from './fixtures/sandbox.js';
 
 t.teardown(cleanup);
@@ -158,6 +159,27 @@ t.test('id-map ranges that leave the caller\'s ids out: the program takes mapped
     await sb.delete();
   }
   t.same(records(), []);
+});
+
+t.test('Landlock under the monitor: the ruleset made here reaches the program through it, rules from its root', { skip: skip || (!landlockAbi() && 'this kernel has no Landlock') }, async (t) => {
+  const out = join(RUN, 'landlock');
+  const fd = openSync(out, 'w');
+  const script = 'echo inside > /tmp/f && cat /tmp/f; cat /etc/hostname > /tmp/g && echo read; echo no > /etc/tsns-denied; ls -l /proc/self/fd/';
+  const spec = { filesystem: { root: 'host', mounts: [{ type: 'tmpfs', dest: '/tmp' }] }, security: { landlock: { ro: ['/usr', '/etc', '/proc'], rw: ['/tmp'] } } };
+  const sb = await Sandbox.create(hostSpec(['sh', '-c', script], spec), { stdio: ['ignore', fd, fd] });
+  try {
+    await sb.start();
+  } finally {
+    closeSync(fd);
+  }
+  await sb.wait();
+  const text = readFileSync(out, 'utf8');
+  t.match(text, /^inside$/m, 'the sandbox\'s own /tmp is writable');
+  t.match(text, /^read$/m, '/etc reads');
+  t.match(text, /tsns-denied: Permission denied/, 'and is not written');
+  t.notMatch(text, /landlock-ruleset/, 'no ruleset descriptor in the program');
+  t.notOk(existsSync('/etc/tsns-denied'));
+  await sb.delete();
 });
 
 t.test('stdio pipes: written and read by this process, ended with the program (the monitor keeps none)', { skip }, async (t) => {

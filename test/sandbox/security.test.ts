@@ -138,7 +138,20 @@ t.test('Landlock: only the listed paths', { skip: !landlockAbi() && 'this kernel
   const file = await run({ landlock: { ro: ['/usr', '/etc', join(open, 'f')] } }, ['cat', join(open, 'f')]);
   t.equal(file.out, 'listed\n', 'a listed file');
   const missing = await run({ landlock: { ro: ['/usr', join(work, 'nonexistent')] } }, ['true']).catch((e: Error) => e);
-  t.match(String((missing as Error).message ?? ''), /landlock_create_ruleset.*ENOENT/, 'a missing path fails the spawn, naming the call');
+  t.match(String((missing as Error).message ?? ''), /^openat2\("\/proc\/\d+\/root", ".*\/nonexistent", .*ENOENT/, 'a missing path fails the spawn, naming the call and the path');
+});
+
+t.test('Landlock: the ruleset is the parent\'s, its paths the sandbox\'s, and it does not reach the program', { skip: !landlockAbi() && 'this kernel has no Landlock' }, async (t) => {
+  // The sandbox's /tmp is a tmpfs of its own: a rule made from the host's /tmp would not cover it.
+  const fs = { root: 'host', mounts: [{ type: 'tmpfs', dest: '/tmp' }] };
+  const landlock = { ro: ['/usr', '/etc', '/proc'], rw: ['/tmp'] };
+  const r = await run({ landlock }, ['sh', '-c', 'echo inside > /tmp/f && cat /tmp/f; ls -l /proc/self/fd/'], { filesystem: fs });
+  t.match(r.out, /^inside$/m, `a path resolved in the sandbox's root (${r.err.trim()})`);
+  t.notMatch(r.out, /landlock-ruleset/, 'no ruleset descriptor in the program');
+  const c = compile(parseSpec({ filesystem: fs, security: { landlock } }), ['true']);
+  const ops = childPlan(c.spawn, c.argv, { join: [], stdio: [], ruleset: 40 }).steps.map((s) => s.op);
+  t.notOk(ops.includes('landlockRuleset'), 'the library\'s child builds no ruleset');
+  t.ok(ops.indexOf('sync') < ops.indexOf('landlock'), 'it waits for the rules, then restricts itself');
 });
 
 t.test('capabilities: capDrop and capAdd by name, OCI\'s five sets', async (t) => {
