@@ -106,6 +106,21 @@ t.test('onReadable: an eventfd signalled, seen by the worker thread, drained, an
   }
   stop();
   closeSync(fd);
+  // 32 at once through the one worker: each handler hears its own.
+  const many = Array.from({ length: 32 }, () => eventfd());
+  const heard = new Set<number>();
+  let all: () => void = () => {};
+  const done = new Promise<void>((r) => { all = r; });
+  const stops = many.map((efd) => onReadable(efd, () => {
+    drainEventfd(efd);
+    heard.add(efd);
+    if (heard.size === many.length) all();
+  }));
+  for (const efd of many) write(efd, one);
+  await done;
+  t.equal(heard.size, 32, '32 descriptors, each heard');
+  for (const s of stops) s();
+  for (const efd of many) closeSync(efd);
 });
 
 t.test('--explain lines for in-process calls', async (t) => {
