@@ -365,7 +365,7 @@ export async function prepareContext(spec: ContextSpec, persist = true): Promise
   const kinds: NamespaceKind[] = ['ipc', 'uts', 'pid', 'mount'];
   if (spec.net) kinds.push('net');
   const persisted = dir && persist ? NS_PERSISTED.filter((k) => k !== 'net' || spec.net) : [];
-  const finalSteps = await seccompSteps(spec.seccomp).catch(async (err) => { await undo(); throw err; });
+  const securitySteps = await seccompSteps(spec.seccomp).catch(async (err) => { await undo(); throw err; });
   const spawnSpec: SpawnSpec = {
     namespaces: kinds,
     pidInit: true,
@@ -378,7 +378,8 @@ export async function prepareContext(spec: ContextSpec, persist = true): Promise
     cgroups: group.dirs,
     dropCaps: spec.dropCaps,
     noNewPrivs: spec.noNewPrivs,
-    finalSteps,
+    // Placed by noNewPrivs: last, or before dropCaps takes the CAP_SYS_ADMIN a filter needs without it.
+    securitySteps,
     setsid: spec.setsid || spec.detached,
     deathSignal: spec.deathSignal,
     stdio: spec.detached ? detachedStdio() : spec.stdio,
@@ -494,7 +495,7 @@ export async function joinSpec(state: ContextState, dir: string | undefined, opt
     cwdInside: options.cwd ?? '/',
     dropCaps: state.dropCaps,
     noNewPrivs: state.noNewPrivs,
-    finalSteps: await seccompSteps(state.seccomp),
+    securitySteps: await seccompSteps(state.seccomp),
     setsid: options.setsid || options.detached,
     stdio: options.detached ? detachedStdio() : options.stdio,
     env: options.env,
