@@ -132,6 +132,14 @@ t.test('other fields', async (t) => {
   rejects(t, bad({ cgroups: '/sys/fs/cgroup/x' }), ['true'], type(/`cgroups` option to be an array.*got/), 'cgroups');
 });
 
+t.test('landlock: the rights as integers, the paths strings', async (t) => {
+  const ok = { handled: 8191, fileAccess: 7, rules: [{ path: '/usr', access: 13 }] };
+  rejects(t, bad({ landlock: 'ro' }), ['true'], type(/`landlock` option to be an object \{ handled, fileAccess, rules \}, got `'ro'`$/), 'not an object');
+  rejects(t, bad({ landlock: { ...ok, handled: 0 } }), ['true'], range(/`landlock\.handled`.*got `0`$/), 'no right handled');
+  rejects(t, bad({ landlock: { ...ok, rules: [{ path: 5, access: 13 }] } }), ['true'], type(/`landlock\.rules\[0\]\.path`.*got `5`$/), 'a path that is no string');
+  rejects(t, bad({ landlock: { ...ok, rules: [{ path: '/usr', access: -1 }] } }), ['true'], range(/`landlock\.rules\[0\]\.access`.*got `-1`$/), 'a negative right');
+});
+
 t.test('pivotRoot and protectProc: what each needs of the other fields', async (t) => {
   for (const field of ['pivotRoot', 'protectProc']) {
     rejects(t, bad({ [field]: 1 }), ['true'], type(`Expected the \`${field}\` option to be a boolean, got \`1\``), field);

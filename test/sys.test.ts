@@ -5,7 +5,10 @@ import { unshare, setns, CLONE_NEWUSER, CLONE_NEWUTS, nsGetType, nsGetUserns, ns
 import { SysError } from '../src/sys/errors.js';
 import { capget, processCaps, parseCap, capsOfMask, CAP_NAMES } from '../src/sys/caps.js';
 import { getNoNewPrivs, capbsetRead } from '../src/sys/prctl.js';
-import { pidfdOpen, waitpid, decodeWaitStatus } from '../src/sys/proc.js';
+import { pidfdOpen, waitpid, decodeWaitStatus, isLiveProcess, startTimeOf } from '../src/sys/proc.js';
+import { spawn } from 'node:child_process';
+import { drainEventfd, eventfd, onReadable } from '../src/sys/readiness.js';
+import { write } from '../src/sys/io.js';
 import { mount, chroot, pivotRoot, umount2 } from '../src/sys/mount.js';
 import { setExplain } from '../src/sys/explain.js';
 
@@ -61,6 +64,63 @@ t.test('pidfd_open and waitpid', async (t) => {
   t.same(decodeWaitStatus(0x0900), { code: 9, signal: null });
   t.same(decodeWaitStatus(9), { code: null, signal: 9 });
   t.match(t.throws(() => waitpid(-1, 1)), { code: 'ECHILD' });
+});
+
+t.test('isLiveProcess: the same start time and no zombie', async (t) => {
+  t.ok(isLiveProcess(process.pid, startTimeOf(process.pid)), 'this process');
+  t.notOk(isLiveProcess(process.pid, startTimeOf(process.pid)! - 1), 'another start time: a reused pid');
+  t.notOk(isLiveProcess(2 ** 22 + 1, 0), 'no such process');
+  // A child of sleep, which never reaps it: a zombie as long as sleep runs.
+  const sh = spawn('sh', ['-c', 'true & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const line = await new Promise<string>((resolve) => sh.stdout.once('data', (d) => resolve(String(d))));
+  const zombie = Number(line.trim());
+  try {
+    const start = startTimeOf(zombie);
+    t.ok(start !== undefined, 'the zombie has a start time');
+    // It may take a moment to end: bounded, no timing asserted.
+    for (let k = 0; k < 500 && isLiveProcess(zombie, start); k++) await new Promise((r) => setTimeout(r, 10));
+    t.notOk(isLiveProcess(zombie, start), 'a zombie is no live process');
+  } finally {
+    sh.kill('SIGKILL');
+  }
+});
+
+t.test('onReadable: an eventfd signalled, seen by the worker thread, drained, and again', async (t) => {
+  const fd = eventfd();
+  let calls = 0;
+  let woke: () => void = () => {};
+  const stop = onReadable(fd, () => {
+    drainEventfd(fd);
+    calls++;
+    woke();
+  });
+  // The worker keeps no process alive: this test's wait must.
+  const hold = setInterval(() => {}, 1000);
+  t.teardown(() => clearInterval(hold));
+  const one = Buffer.from([1, 0, 0, 0, 0, 0, 0, 0]);
+  for (const n of [1, 2]) {
+    const seen = new Promise<void>((r) => { woke = r; });
+    write(fd, one);
+    await seen;
+    t.equal(calls, n, `signal ${n}: one call`);
+  }
+  stop();
+  closeSync(fd);
+  // 32 at once through the one worker: each handler hears its own.
+  const many = Array.from({ length: 32 }, () => eventfd());
+  const heard = new Set<number>();
+  let all: () => void = () => {};
+  const done = new Promise<void>((r) => { all = r; });
+  const stops = many.map((efd) => onReadable(efd, () => {
+    drainEventfd(efd);
+    heard.add(efd);
+    if (heard.size === many.length) all();
+  }));
+  for (const efd of many) write(efd, one);
+  await done;
+  t.equal(heard.size, 32, '32 descriptors, each heard');
+  for (const s of stops) s();
+  for (const efd of many) closeSync(efd);
 });
 
 t.test('--explain lines for in-process calls', async (t) => {

@@ -218,6 +218,7 @@ async function main(): Promise<number> {
   // bwrap sets PWD to where the program starts, even after --clearenv.
   if (tool.specFile === undefined) spawn.env = { ...spawn.env, PWD: spec.process?.cwd ?? process.cwd() };
   const finalSteps = [...(spawn.finalSteps ?? [])];
+  const securitySteps = [...(spawn.securitySteps ?? [])];
   // bwrap's compiled filters go in last, in the order given, after any filter by name.
   for (const fd of spec.security?.seccompFilters ?? []) {
     let filter: Buffer;
@@ -227,11 +228,12 @@ async function main(): Promise<number> {
       throw new ToolError(`Can't read seccomp data: ${(err as Error).message}`);
     }
     if (filter.length === 0 || filter.length % 8 !== 0) throw new ToolError('Invalid seccomp data, must be multiple of 8');
-    finalSteps.push({ op: 'seccomp', flags: 0, filter });
+    securitySteps.push({ op: 'seccomp', flags: 0, filter });
   }
-  // In place, the program is the caller's child: its death signal is set last, after the ids.
+  // In place, the program is the caller's child: its death signal is set after the ids.
   if (spec.process?.dieWithParent) finalSteps.push({ op: 'prctl', option: 1 /* PR_SET_PDEATHSIG */, arg2: constants.signals.SIGKILL });
   spawn.finalSteps = finalSteps;
+  spawn.securitySteps = securitySteps;
   if (tool.blockFd !== undefined) blockOn(tool.blockFd);
 
   const { FORK } = await import('../native/plan.js');

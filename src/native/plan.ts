@@ -82,8 +82,11 @@ export type Step =
   | { op: 'stdio'; sources: (number | 'keep' | 'close')[] }
   /** Open a path now (close-on-exec) into slot k, for a later setns or fchdir (fd -1-k). */
   | { op: 'open'; path: string; flags: number; slot: number }
-  /** Report "ready" to the parent and wait until it has done its part (id maps, bind mounts). */
-  | { op: 'sync' }
+  /**
+   * Report "ready" to the parent and wait until it has done its part (id maps, bind mounts;
+   * `for: 'landlock'`: the rules of the ruleset it made, from paths in the child's root).
+   */
+  | { op: 'sync'; for?: 'landlock' }
   /**
    * Go on in a new child; the old one waits and exits as it does (FORK mode bits; the
    * child's death signal). The next `parentSteps` steps are the old one's, run after the

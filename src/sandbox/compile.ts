@@ -1,12 +1,16 @@
 // A SandboxSpec becomes what spawn() and the tools' stage run: a SpawnSpec whose root is
-// built by compiled steps (filesystem.ts) and whose last steps are the policies
-// (policy.ts), plus what must exist around the process (its cgroup limits, limits.ts).
+// built by compiled steps (filesystem.ts), whose last steps are the policies and whose
+// security steps are placed by no_new_privs (policy.ts), plus what must exist around the
+// process (its cgroup limits, limits.ts).
 // Policy lives here and in those modules; the stage only performs the steps.
 import { NAMESPACES, type NamespaceKind } from '../sys/ns.js';
 import type { IdMap, JoinTarget, SpawnSpec } from '../spawn/spec.js';
+import { idToTake } from '../spawn/idmap.js';
+import type { Step } from '../native/plan.js';
 import type { SandboxSpec } from './spec.js';
 import { filesystemSteps } from './filesystem.js';
-import { dropCapsOf, policySteps } from './policy.js';
+import { dropCapsOf, policySteps, securitySteps } from './policy.js';
+import { landlockRules } from './landlock.js';
 
 /** Namespaces a sandbox gets when its spec names none: all but time, as bwrap --unshare-all. */
 export const DEFAULT_NAMESPACES: readonly NamespaceKind[] = ['user', 'pid', 'mount', 'net', 'uts', 'ipc', 'cgroup'];
@@ -43,6 +47,23 @@ function environment(p: SandboxSpec['process']): Record<string, string | undefin
 }
 
 /**
+ * Id-map ranges that leave the caller's own ids out (newuidmap's 0 -> 100000) make the
+ * child the overflow ids inside, and a file it makes on a filesystem of its own (the
+ * staging tmpfs of its root) cannot be owned: EOVERFLOW. So it takes mapped ids before
+ * building its root, as runc's nsexec becomes root in the namespace; process.uid and gid
+ * still apply after. (ts-unshare leaves the overflow ids, as util-linux does.)
+ */
+function mappedIdSteps(spec: SandboxSpec, newUser: boolean): Step[] {
+  if (!newUser) return [];
+  const steps: Step[] = [];
+  const gid = Array.isArray(spec.gidMap) ? idToTake(spec.gidMap, process.getegid!()) : undefined;
+  const uid = Array.isArray(spec.uidMap) ? idToTake(spec.uidMap, process.geteuid!()) : undefined;
+  if (gid !== undefined) steps.push({ op: 'setgid', gid });
+  if (uid !== undefined) steps.push({ op: 'setuid', uid });
+  return steps;
+}
+
+/**
  * Compile `spec` (already checked by parseSpec) for `argv` (the spec's process.args when
  * empty). Throws a SpecError for what the schema cannot see (paths that must exist, names
  * this kernel lacks).
@@ -61,8 +82,10 @@ export function compile(spec: SandboxSpec, argv: readonly string[] = []): Compil
     gidMap: idMap(spec.gidMap as IdMap | undefined),
     hostname: spec.hostname,
     domainname: spec.domainname,
-    rootSteps: fresh.includes('mount') ? filesystemSteps(spec, fresh) : undefined,
+    rootSteps: fresh.includes('mount') ? [...mappedIdSteps(spec, newUser), ...filesystemSteps(spec, fresh)] : undefined,
     finalSteps: policySteps(spec),
+    landlock: spec.security?.landlock && landlockRules(spec.security.landlock),
+    securitySteps: securitySteps(spec),
     cwd: undefined,
     cwdInside: p.cwd,
     uid: p.uid,

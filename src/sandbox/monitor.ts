@@ -12,8 +12,9 @@ import { PR_SET_PDEATHSIG } from '../sys/prctl.js';
 import { SysError } from '../sys/errors.js';
 import { close, pipe2, write } from '../sys/io.js';
 import { waitpid } from '../sys/proc.js';
-import { parentWork, setUpStdio } from '../spawn/index.js';
-import { childFds, childPlan, openInPlan } from '../spawn/steps.js';
+import { setUpStdio, syncWork } from '../spawn/index.js';
+import { makeRuleset } from '../spawn/landlock.js';
+import { childFds, childPlan, openInPlan, rulesetInParent } from '../spawn/steps.js';
 import type { SpawnSpec } from '../spawn/spec.js';
 
 export const MONITOR = fileURLToPath(new URL('../../native/build/tsns-monitor', import.meta.url));
@@ -63,10 +64,15 @@ export function startMonitor(spec: SpawnSpec, argv: readonly string[], options: 
   if (!existsSync(MONITOR)) throw new Error(`the sandbox monitor is not built (${MONITOR} is missing): run \`npm install\` or \`make -C native\``);
   // Paths to join are opened by the program's process itself, as in the tools' stage.
   const opens: Step[] = [];
-  const plan = childPlan({ ...spec, deathSignal: undefined }, argv, childFds(spec, [], openInPlan(opens)));
+  const fds = childFds(spec, [], openInPlan(opens));
+  // A Landlock ruleset made here reaches the program through the monitor as fd 5, after
+  // the report and reply pipes; its rules are added from here at a sync step.
+  const inParent = rulesetInParent(spec);
+  if (inParent) fds.ruleset = 5;
+  const plan = childPlan({ ...spec, deathSignal: undefined }, argv, fds);
   // Id-map ranges (and the rest of a parent's part) are written from here while the
   // program waits at its sync step for a reply on a pipe the monitor passes on (-g).
-  const sync = Object.values(plan.parent).some(Boolean);
+  const sync = inParent || Object.values(plan.parent).some(Boolean);
   const steps = [...opens, ...plan.steps];
   const planFile = join(options.dir, 'plan');
   writeFileSync(planFile, encodePlan(steps, null), { mode: 0o600 });
@@ -75,8 +81,9 @@ export function startMonitor(spec: SpawnSpec, argv: readonly string[], options: 
   let [goRead, goWrite] = sync ? pipe2() : [-1, -1];
   const sources = stdio.fds.map((s): number | 'keep' => (s === 'inherit' || s === 'close' ? 'keep' : s));
   while (sources.length < 3) sources.push('keep');
+  const ruleset = inParent ? makeRuleset(spec.landlock!, 0) : undefined;
   const outer: Step[] = [
-    { op: 'stdio', sources: [...sources, reportWrite, ...(sync ? [goRead] : [])] },
+    { op: 'stdio', sources: [...sources, reportWrite, ...(sync ? [goRead] : []), ...(ruleset !== undefined ? [ruleset] : [])] },
     ...(options.dieWithParent ? [{ op: 'prctl', option: PR_SET_PDEATHSIG, arg2: 9 } as Step] : []),
     // Its own session: a terminal's signals to this process's group are not the monitor's.
     { op: 'setsid' },
@@ -87,6 +94,7 @@ export function startMonitor(spec: SpawnSpec, argv: readonly string[], options: 
     monitor = runStage(outer, { cloneFlags: 0 });
   } catch (err) {
     for (const fd of stdio.parentEnds) if (fd !== null) close(fd);
+    if (ruleset !== undefined) close(ruleset);
     throw err;
   } finally {
     close(reportWrite);
@@ -96,12 +104,12 @@ export function startMonitor(spec: SpawnSpec, argv: readonly string[], options: 
   let pid: number | undefined;
   let failure: unknown;
   let execd = false;
-  let waiting = false;
+  let waitingAt: number | undefined;
   let undo = () => {};
   try {
     for (let rec = readRecord(reportRead); rec; rec = readRecord(reportRead)) {
       if (rec.kind === REPORT_PID) pid = rec.value;
-      else if (rec.kind === REPORT_READY) waiting = true;
+      else if (rec.kind === REPORT_READY) waitingAt = rec.index;
       else if (rec.kind === REPORT_ERROR) {
         failure ??= new StepError(steps[rec.index], rec.value);
         // A failed step waits for a word from its parent: EOF lets it end as it would alone.
@@ -109,11 +117,14 @@ export function startMonitor(spec: SpawnSpec, argv: readonly string[], options: 
         goWrite = -1;
       } else execd = true;
       // The monitor reports the program's pid, which the parent's part needs, in a race with the program's READY.
-      if (waiting && pid !== undefined) {
-        waiting = false;
+      if (waitingAt !== undefined && pid !== undefined) {
+        const at = waitingAt;
+        waitingAt = undefined;
         let reply = REPLY_GO;
         try {
-          undo = parentWork(spec, plan.parent, pid);
+          const undoThis = syncWork(spec, steps, plan.parent, pid, at, ruleset);
+          const before = undo;
+          undo = () => { undoThis(); before(); };
         } catch (err) {
           failure ??= err;
           reply = 1; // the program's exit status before its exec
@@ -129,6 +140,7 @@ export function startMonitor(spec: SpawnSpec, argv: readonly string[], options: 
   } finally {
     close(reportRead);
     if (goWrite >= 0) close(goWrite);
+    if (ruleset !== undefined) close(ruleset);
   }
   if (failure || pid === undefined || !execd) {
     undo();

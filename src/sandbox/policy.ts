@@ -1,12 +1,14 @@
-// The sandbox's policies as the last plan steps before the exec (SpawnSpec.finalSteps),
-// which run after the ids, capDrop's capset, no_new_privs and setsid: umask and rlimits,
-// OCI's five capability sets, then Landlock, then the seccomp filter last of all, so that
-// no step of ours has to pass it. Both need no_new_privs (the default) or CAP_SYS_ADMIN.
+// The sandbox's policies as plan steps. policySteps (SpawnSpec.finalSteps) run after the
+// ids, capDrop's capset, no_new_privs and setsid: umask and rlimits, OCI's five capability
+// sets. securitySteps (SpawnSpec.securitySteps): the seccomp filter, which follows
+// Landlock's restriction (SpawnSpec.landlock, landlock.ts). src/spawn/steps.ts places both
+// last of all with no_new_privs (the default), so that no step of ours has to pass the
+// filter, and else before the capabilities and ids change, while the child still has the
+// CAP_SYS_ADMIN both need then (runc's order).
 import type { Step } from '../native/plan.js';
 import { capLastCap, maskOfCaps, parseCap } from '../sys/caps.js';
 import { PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, PR_CAPBSET_DROP } from '../sys/prctl.js';
 import { resolveCapDrop } from './caps.js';
-import { landlockSteps } from './landlock.js';
 import { seccompStep } from './seccomp.js';
 import { RLIMITS, SpecError, type SandboxSpec } from './spec.js';
 
@@ -85,8 +87,12 @@ export function policySteps(spec: SandboxSpec): Step[] {
     if (sec.capAdd?.length || sec.capDrop?.length) throw new SpecError('security.capabilities', 'the five sets are exact: leave capAdd and capDrop out');
     steps.push(...capabilitySteps(sec.capabilities));
   }
-  if (sec?.landlock) steps.push(...landlockSteps(sec.landlock));
-  const filter = sec?.seccomp && seccompStep(sec.seccomp);
-  if (filter) steps.push(filter);
   return steps;
+}
+
+/** The seccomp filter's step (Landlock's, which go before it, are SpawnSpec.landlock: compile.ts). */
+export function securitySteps(spec: SandboxSpec): Step[] {
+  const sec = spec.security;
+  const filter = sec?.seccomp && seccompStep(sec.seccomp, 'security.seccomp', sec.noNewPrivs === false);
+  return filter ? [filter] : [];
 }

@@ -69,3 +69,12 @@ export const STARTUP_SYSCALLS: readonly string[] = [
   'brk', 'mmap', 'munmap', 'mprotect', 'arch_prctl', 'set_tid_address', 'set_robust_list', 'rseq',
   'prlimit64', 'openat', 'close', 'newfstatat', 'fstat', 'pread64', 'access', 'getrandom',
 ];
+
+/**
+ * With an allow list installed before the ids and capabilities change (noNewPrivs false:
+ * policy.ts), what the stage's steps after it call: allowed too, or the stage could not
+ * finish. The spec's deny list still wins over these.
+ */
+export const CREDENTIAL_SYSCALLS: readonly string[] = [
+  'prctl', 'capset', 'setgroups', 'setresuid', 'setresgid', 'setsid', 'umask', 'close_range', 'landlock_restrict_self',
+];

@@ -16,7 +16,7 @@
 //   delete.
 // A monitor that is gone without an exit record (killed, or its owner died with
 // dieWithParent) leaves a broken record, which the next create removes too.
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, unlinkSync, watch, type FSWatcher } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, unlinkSync, watch, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
 import { createCgroup, openCgroup, type Cgroup } from '../cgroup/index.js';
 import type { Readable, Writable } from 'node:stream';
@@ -27,10 +27,12 @@ import type { NamespaceKind } from '../sys/ns.js';
 import { lockName } from '../vserver/lock.js';
 import { runDir, sandboxDir } from '../vserver/paths.js';
 import { readJson, writeJson } from '../vserver/context.js';
-import { startTimeOf } from '../sys/proc.js';
+import { isLiveProcess, pidfdOpen, startTimeOf } from '../sys/proc.js';
+import { onReadable } from '../sys/readiness.js';
 import { compile, type Compiled } from './compile.js';
 import { applyLimits, cgroupLimits, exitFrom, groupControllers, limitCounters, monitorArgs, type SandboxExit, type SandboxLimits } from './limits.js';
 import { monitorsOf, startMonitor, statusFile, type SandboxStdio } from './monitor.js';
+import { watchCounters } from './notify.js';
 import { parseSpec, SpecError, type SandboxSpec } from './spec.js';
 
 export type { SandboxExit, ExitReason, SandboxLimits } from './limits.js';
@@ -116,18 +118,7 @@ function conditionOf(dir: string): Condition {
     return owner && startTimeOf(owner.pid) === owner.startTime ? 'created' : 'broken';
   }
   // The monitor lives until it has recorded the end.
-  return liveProcess(state.monitor.pid, state.monitor.startTime) ? 'running' : 'broken';
-}
-
-/** Whether `pid` is still the process that started at `startTime`, and no zombie (an orphan waits for a reaper that may be slow). */
-function liveProcess(pid: number, startTime: number | undefined): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return fields[0] !== 'Z' && Number(fields[19]) === startTime;
-  } catch {
-    return false;
-  }
+  return isLiveProcess(state.monitor.pid, state.monitor.startTime) ? 'running' : 'broken';
 }
 
 /** Kill and remove what a record names: a monitor not yet recorded, its cgroup (and so every process), then the record. */
@@ -182,22 +173,34 @@ async function sweep(): Promise<void> {
 
 /** Resolves once `dir`'s monitor, not this process's child, has ended. */
 function foreignEnd(dir: string, monitor: SandboxState['monitor']): Promise<void> {
-  const ended = () => existsSync(statusFile(dir)) || !existsSync(dir) || !liveProcess(monitor.pid, monitor.startTime);
+  const ended = () => existsSync(statusFile(dir)) || !existsSync(dir) || !isLiveProcess(monitor.pid, monitor.startTime);
   return new Promise((resolve) => {
     if (ended()) return resolve();
-    // The exit record's rename is watched; a monitor killed before it writes one tells
-    // no watcher, so its liveness is also looked at every second.
+    // The exit record's rename is watched; a monitor killed before it writes one is seen
+    // through a pidfd (readable once it has ended), opened before its identity is checked
+    // again so that a reused pid cannot stand in for it.
     let watcher: FSWatcher | undefined;
+    let pidfd: number | undefined;
+    let unwatchPid = () => {};
     try {
       watcher = watch(dir, () => check()).on('error', () => check());
     } catch {
       // the directory went meanwhile (deleted elsewhere): check() sees it
     }
-    const timer = setInterval(() => check(), 1000);
+    try {
+      const fd = pidfdOpen(monitor.pid);
+      pidfd = fd;
+      unwatchPid = onReadable(fd, () => check());
+    } catch {
+      // gone already (ESRCH): check() sees it
+    }
     function check() {
       if (!ended()) return;
       watcher?.close();
-      clearInterval(timer);
+      unwatchPid();
+      if (pidfd !== undefined) closeSync(pidfd);
+      pidfd = undefined;
+      unwatchPid = () => {};
       resolve();
     }
     check();
@@ -222,7 +225,8 @@ export class Sandbox {
   private exited: Promise<SandboxExit> | undefined;
   private readonly history: SandboxEvent[] = [];
   private readonly listeners = new Set<() => void>();
-  private poller: NodeJS.Timeout | undefined;
+  /** Stops the watching of the cgroup's counters (notify.ts), once events() has started it. */
+  private unwatch: (() => void) | undefined;
   private seen = { oomKills: 0, limitsHit: [] as string[] };
 
   private constructor(id: string, spec: SandboxSpec, compiled: Compiled, group: Cgroup | undefined, stdio: readonly SandboxStdio[], state?: SandboxState) {
@@ -346,13 +350,15 @@ export class Sandbox {
   /** Run a second program inside: the sandbox's cgroup first, then its namespaces (joined, as a context's joiners). */
   async exec(argv: readonly string[], options: ExecOptions = {}): Promise<Spawned> {
     const state = this.state;
-    if (!state || conditionOf(this.dir) !== 'running' || !liveProcess(state.pid, state.startTime))
+    if (!state || conditionOf(this.dir) !== 'running' || !isLiveProcess(state.pid, state.startTime))
       throw new Error(`sandbox ${JSON.stringify(this.id)} is not running`);
     const child = enter(state.pid, state.namespaces, argv, {
       cgroups: this.group?.dirs.filter((d) => existsSync(d)),
       cwdInside: options.cwd ?? '/',
       noNewPrivs: this.compiled.spawn.noNewPrivs,
       finalSteps: this.compiled.spawn.finalSteps,
+      landlock: this.compiled.spawn.landlock,
+      securitySteps: this.compiled.spawn.securitySteps,
       env: options.env ?? this.compiled.spawn.env,
       stdio: options.stdio,
     });
@@ -364,7 +370,7 @@ export class Sandbox {
   async stop(options: { signal?: NodeJS.Signals | number; timeoutMs?: number } = {}): Promise<SandboxExit> {
     const state = this.state;
     if (!state) throw new Error(`sandbox ${JSON.stringify(this.id)} was not started`);
-    if (conditionOf(this.dir) === 'running' && liveProcess(state.pid, state.startTime)) {
+    if (conditionOf(this.dir) === 'running' && isLiveProcess(state.pid, state.startTime)) {
       try {
         process.kill(state.pid, options.signal ?? 'SIGTERM');
       } catch {
@@ -385,7 +391,7 @@ export class Sandbox {
   /** SIGKILL to every process of the sandbox: its cgroup's, or else its pid namespace's (whose pid 1 takes the rest along). */
   private async killTree(state: SandboxState): Promise<void> {
     if (this.group?.exists()) await this.group.kill();
-    else if (liveProcess(state.pid, state.startTime)) process.kill(state.pid, 'SIGKILL');
+    else if (isLiveProcess(state.pid, state.startTime)) process.kill(state.pid, 'SIGKILL');
   }
 
   /** How the program ended: the monitor's record and the cgroup's counters. */
@@ -408,7 +414,7 @@ export class Sandbox {
     this.pollCounters(exit);
     if (exit.reason === 'oom' && this.seen.oomKills === 0) this.emit({ type: 'oom', kills: 1 });
     this.emit({ type: 'exited', exit });
-    clearInterval(this.poller);
+    this.unwatch?.();
     return exit;
   }
 
@@ -437,11 +443,16 @@ export class Sandbox {
     return { cpuUsageUsec: s.cpuUsageUsec ?? 0, memoryCurrent: s.memoryCurrent, memoryPeak: s.memoryPeak, pidsCurrent: s.pidsCurrent, ...counters };
   }
 
-  /** started, exec, limit-hit, oom, exited: from the beginning, each iterator on its own; it ends after exited. */
+  /**
+   * started, exec, limit-hit, oom, exited: from the beginning, each iterator on its own; it
+   * ends after exited. limit-hit and oom come as the kernel notifies them (notify.ts); the
+   * exit as the monitor ends.
+   */
   async *events(): AsyncGenerator<SandboxEvent> {
-    if (this.state && this.group && !this.poller && !this.history.some((e) => e.type === 'exited')) {
-      this.poller = setInterval(() => this.pollCounters(), 100);
-      this.poller.unref();
+    if (this.state && this.group && !this.unwatch && !this.history.some((e) => e.type === 'exited')) {
+      this.unwatch = watchCounters(this.group, () => this.pollCounters());
+      // What changed before the watching began.
+      this.pollCounters();
     }
     if (this.state) void this.wait().catch(() => {});
     for (let at = 0; ; at++) {

@@ -1,11 +1,12 @@
 // The spec's seccomp section compiled to BPF with libseccomp, in the parent: the plan's
-// last step installs it (after no_new_privs, without which it would need CAP_SYS_ADMIN).
+// last step installs it (after no_new_privs), or, without no_new_privs, a step before the
+// ids and capabilities change (it needs CAP_SYS_ADMIN then: policy.ts).
 // Precedence is the order rules are added in: the spec's own deny list, then its OCI
 // rules, then the allow list, then the default profile; the first rule without conditions
 // for a call decides it (libseccomp would drop a conditional rule behind it anyway).
 import type { Step } from '../native/plan.js';
 import { archToken, SCMP_ACT, SeccompFilter, syscallNumber, type ArgCmp } from '../sys/seccomp.js';
-import { DEFAULT_ARCHES, DEFAULT_PROFILE, EPERM, STARTUP_SYSCALLS } from './profile.js';
+import { CREDENTIAL_SYSCALLS, DEFAULT_ARCHES, DEFAULT_PROFILE, EPERM, STARTUP_SYSCALLS } from './profile.js';
 import { SpecError } from './errors.js';
 import type { SandboxSpec } from './spec.js';
 
@@ -50,9 +51,10 @@ function conditionSets(args: NonNullable<NonNullable<SeccompSpec['rules']>[numbe
 
 /**
  * The seccomp step for this section, or undefined when it asks for no filter. `field` is
- * the section's path in the spec, for SpecErrors.
+ * the section's path in the spec, for SpecErrors. `beforeCredentials`: the filter is
+ * installed before the ids and capabilities change, whose calls an allow list then admits.
  */
-export function seccompStep(s: SeccompSpec, field = 'security.seccomp'): Step | undefined {
+export function seccompStep(s: SeccompSpec, field = 'security.seccomp', beforeCredentials = false): Step | undefined {
   const profile = s.profile === 'default';
   if (!profile && !s.deny?.length && !s.allow?.length && !s.rules?.length && s.defaultAction === undefined) return undefined;
   const log = s.log ?? false;
@@ -106,7 +108,8 @@ export function seccompStep(s: SeccompSpec, field = 'security.seccomp'): Step | 
         const masked = profileRules.find((r) => r.masked && r.names.includes(name))?.masked;
         add(SCMP_ACT.allow, n, masked ? [{ index: masked.index, op: 'MASKED_EQ', a: BigInt(masked.mask), b: 0n }] : []);
       });
-      for (const name of STARTUP_SYSCALLS) if (!s.deny?.includes(name)) add(SCMP_ACT.allow, syscallNumber(name));
+      const startup = beforeCredentials ? [...STARTUP_SYSCALLS, ...CREDENTIAL_SYSCALLS] : STARTUP_SYSCALLS;
+      for (const name of startup) if (!s.deny?.includes(name)) add(SCMP_ACT.allow, syscallNumber(name));
     }
     for (const rule of profileRules) {
       const action = actionValue('errno', rule.errno, log);

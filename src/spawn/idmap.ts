@@ -57,6 +57,17 @@ export function singleId(map: IdMap | undefined, own: number): number | undefine
 }
 
 /**
+ * The id the child must take inside once `ranges` are written, where they leave its own
+ * (`own`, outside) out: it is the overflow id then, and nothing it makes can be owned
+ * (mkdir in its own tmpfs fails with EOVERFLOW). The namespace's root where 0 is mapped,
+ * as runc's nsexec becomes it, else the first id inside; undefined where `own` is mapped.
+ */
+export function idToTake(ranges: readonly IdRange[], own: number): number | undefined {
+  if (ranges.some((r) => own >= r.outside && own < r.outside + r.count)) return undefined;
+  return ranges.some((r) => r.inside === 0) ? 0 : Math.min(...ranges.map((r) => r.inside));
+}
+
+/**
  * A user's first range in /etc/subuid or /etc/subgid, mapped from 0 inside
  * (`--map-users=auto`). Lines are "name:start:count" or "uid:start:count".
  */

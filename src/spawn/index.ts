@@ -9,7 +9,9 @@ import { close, pipe2 } from '../sys/io.js';
 import { kill as sysKill } from '../sys/proc.js';
 import { mount, umount2, MNT_DETACH, MS_BIND } from '../sys/mount.js';
 import { NAMESPACES, namespaceInfo, type NamespaceKind } from '../sys/ns.js';
-import { childFds, childPlan, signalNumber, type ChildFds, type ParentWork } from './steps.js';
+import { childFds, childPlan, rulesetInParent, signalNumber, type ChildFds, type ParentWork } from './steps.js';
+import { addRules, makeRuleset } from './landlock.js';
+import type { Step } from '../native/plan.js';
 import { writeChildMap } from './idmap.js';
 import { watchExit } from './reaper.js';
 import { validateSpawn } from './validate.js';
@@ -165,6 +167,20 @@ export function parentWork(spec: SpawnSpec, parent: ParentWork, child: number): 
 }
 
 /**
+ * The parent's part at the child's sync step `index` of `steps`: at the one marked for
+ * Landlock, the rules of `ruleset` for paths in the root of `child`; else parentWork.
+ * Returns what undoes it.
+ */
+export function syncWork(spec: SpawnSpec, steps: readonly Step[], parent: ParentWork, child: number, index: number, ruleset: number | undefined): () => void {
+  const step = steps[index];
+  if (step?.op === 'sync' && step.for === 'landlock') {
+    addRules(ruleset!, child, spec.landlock!);
+    return () => {};
+  }
+  return parentWork(spec, parent, child);
+}
+
+/**
  * Start `argv` (default: $SHELL) as described by `spec`. Returns once the program has
  * been exec'd; a failure of any set-up step throws a SysError naming the step, and
  * leaves no child behind.
@@ -181,10 +197,16 @@ export function spawn(spec: SpawnSpec, argv: readonly string[] = []): Spawned {
   let pid: number;
   let programPid: number | undefined;
   try {
-    const plan = childPlan(spec, argv, childFds(spec, stdio.fds, open));
+    const fds = childFds(spec, stdio.fds, open);
+    if (rulesetInParent(spec)) {
+      // The child's copy keeps the number (no CLONE_FILES); close-on-exec in both.
+      fds.ruleset = makeRuleset(spec.landlock!, stdio.fds.length);
+      opened.push(fds.ruleset);
+    }
+    const plan = childPlan(spec, argv, fds);
     pid = runStage(plan.steps, {
       cloneFlags: plan.cloneFlags,
-      onSync: (child) => parentWork(spec, plan.parent, child),
+      onSync: (child, index) => syncWork(spec, plan.steps, plan.parent, child, index, fds.ruleset),
       onPid: (program) => { programPid = program; },
     });
   } catch (err) {

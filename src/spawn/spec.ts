@@ -72,10 +72,27 @@ export interface SpawnSpec {
    */
   rootSteps?: readonly Step[];
   /**
-   * Steps run last, after ids, capabilities, no_new_privs and setsid, right before the
-   * exec: rlimits, Landlock, and the seccomp filter last of all (src/sandbox/).
+   * Steps run after ids, capabilities, no_new_privs and setsid, before the exec: umask,
+   * rlimits, OCI's capability sets (src/sandbox/).
    */
   finalSteps?: readonly Step[];
+  /**
+   * A Landlock ruleset for the program, by paths as it will see them (inside its root).
+   * spawn() makes the ruleset here; the child inherits it, this process adds the rules once
+   * the child's root is in place (resolved through /proc/PID/root, never outside it), and
+   * the child only calls landlock_restrict_self, where securitySteps go. Where there is no
+   * such parent (the tools' stage), or a fork comes first (a pid namespace joined), the
+   * child builds the ruleset itself from the same paths.
+   */
+  landlock?: LandlockRules;
+  /**
+   * The seccomp filter's steps, which follow Landlock's restrict_self. With `noNewPrivs`
+   * both run last of all, after finalSteps, so that no step of ours has to pass them;
+   * without it the kernel wants CAP_SYS_ADMIN for both, so they run before the bounding
+   * set, the ids and the capabilities change (runc's order), and the filter then applies
+   * to those steps too.
+   */
+  securitySteps?: readonly Step[];
   /** Directory to chdir to (an fd from open() also works for nsenter's -w). */
   cwd?: string;
   /**
@@ -113,6 +130,14 @@ export interface SpawnSpec {
    * (e.g. to move a veth into its network namespace). Synchronous; throwing aborts the spawn.
    */
   prepare?: (pid: number) => void;
+}
+
+/** A Landlock ruleset: the rights it handles (LANDLOCK_ACCESS_FS_*), and what each path keeps. */
+export interface LandlockRules {
+  handled: number;
+  /** The rights a path that is no directory can keep (the kernel refuses the others on a file). */
+  fileAccess: number;
+  rules: readonly { path: string; access: number }[];
 }
 
 export interface ExitStatus {

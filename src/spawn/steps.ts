@@ -36,6 +36,32 @@ export interface ChildFds {
   cwd?: number;
   /** child fd -> parent fd to dup onto it, 'inherit', or 'close' */
   stdio: (number | 'inherit' | 'close')[];
+  /** The child's descriptor of the Landlock ruleset the parent made (rulesetInParent), whose rules it adds at the `sync` marked for them. */
+  ruleset?: number;
+}
+
+/** The slot of a ruleset the child builds itself: the last one, as `open` steps take theirs from 0 upward. */
+const RULESET_SLOT = 63;
+
+/**
+ * Whether the parent makes spec.landlock's ruleset (and adds its rules at a sync step):
+ * not in place (the tools' stage has no such parent), nor after a fork (which process
+ * reached the sync would be a race between two reports).
+ */
+export function rulesetInParent(spec: SpawnSpec, inPlace?: InPlace): boolean {
+  return spec.landlock !== undefined && !inPlace && !(spec.forkAfterJoin && spec.join?.some((t) => t.kind === 'pid'));
+}
+
+/** The Landlock steps where the security steps go: restrict_self with the parent's ruleset, or the child's own. */
+function landlockSteps(spec: SpawnSpec, fds: ChildFds): Step[] {
+  const l = spec.landlock;
+  if (!l) return [];
+  // The descriptor must not outlive the restriction into the program (it may not be close-on-exec here: the monitor's is).
+  if (fds.ruleset !== undefined) return [{ op: 'landlock', fd: fds.ruleset }, { op: 'closeFrom', first: fds.ruleset }];
+  return [
+    { op: 'landlockRuleset', handled: l.handled, fileAccess: l.fileAccess, slot: RULESET_SLOT, rules: [...l.rules] },
+    { op: 'landlock', fd: -1 - RULESET_SLOT },
+  ];
 }
 
 /**
@@ -211,6 +237,15 @@ export function childPlan(spec: SpawnSpec, argv: readonly string[], fds: ChildFd
     steps.push(...procSteps(procDir));
   }
 
+  // The root is final: the parent adds the Landlock rules for paths as the program will see them.
+  if (fds.ruleset !== undefined) steps.push({ op: 'sync', for: 'landlock' });
+
+  // Without no_new_privs, Landlock and seccomp need CAP_SYS_ADMIN: they go in while the
+  // child still has it, before anything below takes it (runc: seccomp before
+  // finalizeNamespace when NoNewPrivileges is false).
+  const security = [...landlockSteps(spec, fds), ...(spec.securitySteps ?? [])];
+  if (!spec.noNewPrivs) steps.push(...security);
+
   // Capabilities and ids in runc's order: the bounding set first (dropping needs
   // CAP_SETPCAP, which a new uid takes away), then the ids, then capset last. A change to
   // a non-zero uid clears the permitted, effective and ambient sets by itself (as for
@@ -256,6 +291,8 @@ export function childPlan(spec: SpawnSpec, argv: readonly string[], fds: ChildFd
   if (spec.setsid) steps.push({ op: 'setsid' });
 
   steps.push(...(spec.finalSteps ?? []));
+  // With no_new_privs, as late as possible: the fewest calls of ours pass the filter.
+  if (spec.noNewPrivs) steps.push(...security);
 
   const env = spec.env ?? process.env;
   const program = programOf(argv, env);

@@ -185,6 +185,18 @@ const FIELDS: { [K in keyof SpawnSpec]?: Check } = {
   protectProc: boolean,
   rootSteps: (f, v) => steps(f, v),
   finalSteps: (f, v) => steps(f, v),
+  securitySteps: (f, v) => steps(f, v),
+  landlock: (f, v) => {
+    object(f, v, 'an object { handled, fileAccess, rules }');
+    integer(`${f}.handled`, v.handled, 1, 0x7fffffff);
+    integer(`${f}.fileAccess`, v.fileAccess, 0, 0x7fffffff);
+    array(`${f}.rules`, v.rules, 'an array of { path, access }');
+    (v.rules as unknown[]).forEach((r, i) => {
+      object(`${f}.rules[${i}]`, r, 'an object { path, access }');
+      path(`${f}.rules[${i}].path`, (r as { path: unknown }).path);
+      integer(`${f}.rules[${i}].access`, (r as { access: unknown }).access, 0, 0x7fffffff);
+    });
+  },
   cwd: (f, v) => path(f, v),
   uid: (f, v) => id(f, v),
   gid: (f, v) => id(f, v),

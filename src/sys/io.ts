@@ -1,5 +1,5 @@
 // File descriptors at the libc level: what the native stage needs from the parent side.
-import { check, fn } from './libc.js';
+import { check, fn, rawSyscall } from './libc.js';
 import { cstr } from './format.js';
 
 export const O_CLOEXEC = 0o2000000;
@@ -44,4 +44,29 @@ export function flock(fd: number, operation: number): boolean {
     if (operation & LOCK_NB && (err as { code?: string }).code === 'EAGAIN') return false;
     throw err;
   }
+}
+
+const SYS_openat2 = 437; // asm-generic numbering: the same on every architecture
+export const O_PATH = 0o10000000;
+export const RESOLVE_NO_MAGICLINKS = 0x02;
+export const RESOLVE_IN_ROOT = 0x10;
+
+/**
+ * openat2(2): `path` from `dirfd` with RESOLVE_* `resolve`. With RESOLVE_IN_ROOT, `dirfd` is
+ * the root for the lookup: "..", and absolute symlinks, stay below it (a path as a process
+ * whose root `dirfd` is sees it: /proc/PID/root). `shownDir` names `dirfd` in errors.
+ */
+export function openat2(dirfd: number, path: string, flags: number, resolve: number, shownDir = String(dirfd)): number {
+  const how = Buffer.alloc(24);
+  how.writeBigUInt64LE(BigInt(flags | O_CLOEXEC), 0);
+  how.writeBigUInt64LE(BigInt(resolve), 16);
+  return check('openat2', `${shownDir}, ${cstr(path)}, {flags=${flags | O_CLOEXEC}, resolve=${resolve}}, 24`, () =>
+    rawSyscall()(SYS_openat2, 'int', dirfd, 'const char *', path, 'void *', how, 'size_t', 24));
+}
+
+const F_DUPFD_CLOEXEC = 1030;
+
+/** A close-on-exec copy of `fd` numbered `lowest` or above (fcntl F_DUPFD_CLOEXEC). */
+export function dupAbove(fd: number, lowest: number): number {
+  return check('fcntl', `${fd}, F_DUPFD_CLOEXEC, ${lowest}`, () => fn('int fcntl(int fd, int cmd, int arg)')(fd, F_DUPFD_CLOEXEC, lowest));
 }

@@ -15,15 +15,18 @@ const declared = new Map<string, Func>();
  * tool's start-up). Where npm did not hoist it next to koffi, koffi itself finds it.
  */
 export function koffi(): typeof Koffi {
-  if (!koffiModule) {
-    const require = createRequire(import.meta.url);
-    try {
-      koffiModule = require(`@koromix/koffi-${process.platform}-${process.arch}`) as typeof Koffi;
-    } catch {
-      koffiModule = require('koffi') as typeof Koffi;
-    }
-  }
+  koffiModule ??= createRequire(import.meta.url)(koffiPath()) as typeof Koffi;
   return koffiModule;
+}
+
+/** Where koffi() loads koffi from: for a worker thread that needs it too (readiness.ts). */
+export function koffiPath(): string {
+  const require = createRequire(import.meta.url);
+  try {
+    return require.resolve(`@koromix/koffi-${process.platform}-${process.arch}`);
+  } catch {
+    return require.resolve('koffi');
+  }
 }
 
 /** A libc function from its C prototype, declared once. */

@@ -3,18 +3,34 @@ import { check, fn, rawSyscall, SYS } from './libc.js';
 import { cstr } from './format.js';
 import { readFileSync } from 'node:fs';
 
+/** The fields of /proc/PID/stat after the command ([0] is the state), or undefined when there is no such process. */
+function statFields(pid: number): string[] | undefined {
+  try {
+    // Counted after the command, which may hold spaces and parentheses.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Field 22 of /proc/PID/stat (clock ticks after boot), or undefined when there is no such
  * process: with the pid, what tells a process from a later one that reused its pid.
  */
 export function startTimeOf(pid: number): number | undefined {
-  try {
-    // Counted after the command, which may hold spaces and parentheses.
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
-  } catch {
-    return undefined;
-  }
+  const fields = statFields(pid);
+  return fields && Number(fields[19]);
+}
+
+/**
+ * Whether `pid` is still the process that started at `startTime` and has not ended: a
+ * zombie has (an orphan waits for a reaper that may be slow, and a zombie init's
+ * namespaces take no new members). One read of /proc/PID/stat answers both.
+ */
+export function isLiveProcess(pid: number, startTime: number | undefined): boolean {
+  const fields = statFields(pid);
+  return fields !== undefined && fields[0] !== 'Z' && Number(fields[19]) === startTime;
 }
 
 export function sethostname(name: string): void {

@@ -15,7 +15,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync,
 import { setPriority } from 'node:os';
 import { join } from 'node:path';
 import { runDir } from './paths.js';
-import { startTimeOf } from '../sys/proc.js';
+import { isLiveProcess, startTimeOf } from '../sys/proc.js';
 
 export { startTimeOf };
 import { AT_RECURSIVE, MNT_DETACH, MOUNT_ATTR, MS_NODEV, MS_NOEXEC, MS_NOSUID, umount2 } from '../sys/mount.js';
@@ -170,19 +170,14 @@ function nsInode(path: string): number | undefined {
 
 /** Whether the context's init still runs (the same process, in the same pid namespace). */
 export function isAlive(state: ContextState, dir?: string): boolean {
-  if (startTimeOf(state.pid) !== state.startTime) return false;
+  if (!isLiveProcess(state.pid, state.startTime)) return false;
   if (dir && state.persisted.includes('pid')) {
     const kept = nsInode(join(dir, 'ns', 'pid'));
     if (kept === undefined || kept !== nsInode(`/proc/${state.pid}/ns/pid`)) return false;
   } else if (state.pidNs !== undefined && state.pidNs !== nsInode(`/proc/${state.pid}/ns/pid`)) {
     return false;
   }
-  // A zombie init has ended: its namespace takes no new members.
-  try {
-    return !/^State:\s*Z/m.test(readFileSync(`/proc/${state.pid}/status`, 'utf8'));
-  } catch {
-    return false;
-  }
+  return true;
 }
 
 export function readJson<T>(dir: string, file: string): T | undefined {
@@ -255,7 +250,7 @@ export async function destroyContext(state: ContextState | undefined, dir: strin
       // gone already
     }
     const until = Date.now() + timeout;
-    while (Date.now() < until && sameProcess(state.pid, state.startTime) && isAliveNotZombie(state.pid)) await sleep(50);
+    while (Date.now() < until && isLiveProcess(state.pid, state.startTime)) await sleep(50);
   }
   const cgroup = state?.cgroup ?? (dir ? readRecord(dir)?.cgroup : undefined);
   let group;
@@ -295,14 +290,6 @@ export function condition(dir: string): Condition {
   const owner = readRecord(dir)?.owner;
   if (!state && owner && startTimeOf(owner.pid) === owner.startTime) return 'starting';
   return 'broken';
-}
-
-function isAliveNotZombie(pid: number): boolean {
-  try {
-    return !/^State:\s*Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  } catch {
-    return false;
-  }
 }
 
 
@@ -378,7 +365,7 @@ export async function prepareContext(spec: ContextSpec, persist = true): Promise
   const kinds: NamespaceKind[] = ['ipc', 'uts', 'pid', 'mount'];
   if (spec.net) kinds.push('net');
   const persisted = dir && persist ? NS_PERSISTED.filter((k) => k !== 'net' || spec.net) : [];
-  const finalSteps = await seccompSteps(spec.seccomp).catch(async (err) => { await undo(); throw err; });
+  const securitySteps = await seccompSteps(spec.seccomp).catch(async (err) => { await undo(); throw err; });
   const spawnSpec: SpawnSpec = {
     namespaces: kinds,
     pidInit: true,
@@ -391,7 +378,8 @@ export async function prepareContext(spec: ContextSpec, persist = true): Promise
     cgroups: group.dirs,
     dropCaps: spec.dropCaps,
     noNewPrivs: spec.noNewPrivs,
-    finalSteps,
+    // Placed by noNewPrivs: last, or before dropCaps takes the CAP_SYS_ADMIN a filter needs without it.
+    securitySteps,
     setsid: spec.setsid || spec.detached,
     deathSignal: spec.deathSignal,
     stdio: spec.detached ? detachedStdio() : spec.stdio,
@@ -507,7 +495,7 @@ export async function joinSpec(state: ContextState, dir: string | undefined, opt
     cwdInside: options.cwd ?? '/',
     dropCaps: state.dropCaps,
     noNewPrivs: state.noNewPrivs,
-    finalSteps: await seccompSteps(state.seccomp),
+    securitySteps: await seccompSteps(state.seccomp),
     setsid: options.setsid || options.detached,
     stdio: options.detached ? detachedStdio() : options.stdio,
     env: options.env,

@@ -11,6 +11,7 @@ import { monitorsOf, startMonitor } from '../../src/sandbox/monitor.js';
 import { Sandbox } from '../../src/sandbox/sandbox.js';
 import { parseSpec } from '../../src/sandbox/spec.js';
 import { watchExit } from '../../src/spawn/reaper.js';
+import { landlockAbi } from '../../src/sys/landlock.js';
 import { RUN, alive, cleanup, groups, hostSpec, records, skip, until } from './fixtures/sandbox.js';
 
 t.teardown(cleanup);
@@ -73,7 +74,7 @@ t.test('SIGKILL of the owning Node process', { skip: skip || (!existsSync(dist) 
     const q = { stdio: ['ignore', 'ignore', 'ignore'] };
     const spec = (args, die) => ({ filesystem: { root: 'host' }, process: { args, dieWithParent: die } });
     const out = {};
-    for (const [name, args, die] of [['dies', ['sleep', '120'], true], ['lives', ['sleep', '120'], false], ['ends', ['sh', '-c', 'sleep 1; exit 7'], false]]) {
+    for (const [name, args, die] of [['dies', ['sleep', '120'], true], ['lives', ['sleep', '120'], false], ['ends', ['sh', '-c', 'sleep 1; exit 7'], false], ['orphan', ['sleep', '120'], false]]) {
       const sb = await Sandbox.create(spec(args, die), q);
       await sb.start();
       out[name] = { id: sb.id, pid: sb.status().pid };
@@ -87,7 +88,7 @@ t.test('SIGKILL of the owning Node process', { skip: skip || (!existsSync(dist) 
   let text = '';
   owner.stdout.on('data', (d) => { text += d; });
   await until(() => text.includes('\n'), 30_000);
-  const made = JSON.parse(text) as Record<'dies' | 'lives' | 'ends', { id: string; pid: number }>;
+  const made = JSON.parse(text) as Record<'dies' | 'lives' | 'ends' | 'orphan', { id: string; pid: number }>;
   owner.kill('SIGKILL');
   await new Promise((r) => owner.once('exit', r));
   clearTimeout(guard);
@@ -105,6 +106,13 @@ t.test('SIGKILL of the owning Node process', { skip: skip || (!existsSync(dist) 
   t.equal(lives.status().status, 'running');
   t.match(await lives.stop({ signal: 'SIGKILL', timeoutMs: 5000 }), { reason: 'signaled', signal: 'SIGKILL' });
   await lives.delete();
+  // A monitor of another process killed before it could record anything: its pidfd says so.
+  const orphan = await Sandbox.get(made.orphan.id);
+  const ended = orphan.wait();
+  const { monitor } = JSON.parse(readFileSync(join(RUN, 'sandbox', made.orphan.id, 'state.json'), 'utf8')) as { monitor: { pid: number } };
+  process.kill(monitor.pid, 'SIGKILL');
+  t.match(await ended, { reason: 'signaled', signal: 'SIGKILL' }, 'a killed foreign monitor ends the wait');
+  await orphan.delete();
   // What the dead one left is removed by the next create.
   const next = await Sandbox.create(hostSpec(['true']));
   await next.delete();
@@ -126,6 +134,52 @@ t.test('id-map ranges: written by this process while the program waits at its sy
   t.same(lines, ['0 0 1', '1 100001 65535', '0 0 1', '1 100001 65535'], 'both maps, every range');
   await sb.delete();
   t.same(records(), []);
+});
+
+t.test('id-map ranges that leave the caller\'s ids out: the program takes mapped ids, its tmpfs takes files (no EOVERFLOW)', { skip }, async (t) => {
+  const cases = [
+    // newuidmap-style: root inside is 100000 outside; the caller's 0 is not mapped.
+    { ranges: [{ inside: 0, outside: 100000, count: 65536 }], ids: '0 0' },
+    // No 0 inside either: the first id inside.
+    { ranges: [{ inside: 1000, outside: 200000, count: 10 }], ids: '1000 1000' },
+  ];
+  for (const { ranges, ids } of cases) {
+    const out = join(RUN, 'unmapped');
+    const fd = openSync(out, 'w');
+    const script = 'echo $(id -u) $(id -g); touch /tmp/made && stat -c %u /tmp/made';
+    const spec = { uidMap: ranges, gidMap: ranges, filesystem: { root: 'host', mounts: [{ type: 'tmpfs', dest: '/tmp' }] } };
+    const sb = await Sandbox.create(hostSpec(['sh', '-c', script], spec), { stdio: ['ignore', fd, fd] });
+    try {
+      await sb.start();
+    } finally {
+      closeSync(fd);
+    }
+    t.match(await sb.wait(), { reason: 'exited', code: 0 }, `${JSON.stringify(ranges)}: started and ended well`);
+    t.equal(readFileSync(out, 'utf8'), `${ids}\n${ids.split(' ')[0]}\n`, 'ids inside, and a file it made owned by it');
+    await sb.delete();
+  }
+  t.same(records(), []);
+});
+
+t.test('Landlock under the monitor: the ruleset made here reaches the program through it, rules from its root', { skip: skip || (!landlockAbi() && 'this kernel has no Landlock') }, async (t) => {
+  const out = join(RUN, 'landlock');
+  const fd = openSync(out, 'w');
+  const script = 'echo inside > /tmp/f && cat /tmp/f; cat /etc/hostname > /tmp/g && echo read; echo no > /etc/tsns-denied; ls -l /proc/self/fd/';
+  const spec = { filesystem: { root: 'host', mounts: [{ type: 'tmpfs', dest: '/tmp' }] }, security: { landlock: { ro: ['/usr', '/etc', '/proc'], rw: ['/tmp'] } } };
+  const sb = await Sandbox.create(hostSpec(['sh', '-c', script], spec), { stdio: ['ignore', fd, fd] });
+  try {
+    await sb.start();
+  } finally {
+    closeSync(fd);
+  }
+  await sb.wait();
+  const text = readFileSync(out, 'utf8');
+  t.match(text, /^inside$/m, 'the sandbox\'s own /tmp is writable');
+  t.match(text, /^read$/m, '/etc reads');
+  t.match(text, /tsns-denied: Permission denied/, 'and is not written');
+  t.notMatch(text, /landlock-ruleset/, 'no ruleset descriptor in the program');
+  t.notOk(existsSync('/etc/tsns-denied'));
+  await sb.delete();
 });
 
 t.test('stdio pipes: written and read by this process, ended with the program (the monitor keeps none)', { skip }, async (t) => {

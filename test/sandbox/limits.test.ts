@@ -4,7 +4,7 @@
 import t from 'tap';
 import { existsSync } from 'node:fs';
 import { openCgroup } from '../../src/cgroup/index.js';
-import { Sandbox } from '../../src/sandbox/sandbox.js';
+import { Sandbox, type SandboxEvent } from '../../src/sandbox/sandbox.js';
 import { startTimeOf } from '../../src/vserver/context.js';
 import { alive, cleanup, groups, hostSpec, records, skip, until } from './fixtures/sandbox.js';
 
@@ -41,6 +41,32 @@ t.test('a fork loop is contained by pids, and reported beside the reason', { ski
   const exit = await run(hostSpec(['sh', '-c', loop], { limits: { pids: 6, timeoutMs: 60_000 } }));
   t.not(exit.reason, 'timeout');
   t.same(exit.limitsHit, ['pids']);
+});
+
+t.test('an OOM kill and a hit pids limit arrive as events while the program runs', { skip }, async (t) => {
+  // The hog is killed, the shell goes on; a subshell's forks then run into the pids limit
+  // (it dies of it, the shell does not); the shell waits on. The system's python3: a
+  // version manager's shim would fork into the pids limit first.
+  const python = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+  const script = `${python} -c "b = b'a' * (256 << 20)"; (for i in 1 2 3 4 5 6 7 8 9 10 11 12; do sleep 300 & done); sleep 300`;
+  const sb = await Sandbox.create(hostSpec(['sh', '-c', script], { limits: { memory: '32M', pids: 8, timeoutMs: 120_000 } }), { stdio: [...quiet.stdio] });
+  t.teardown(() => sb.delete());
+  await sb.start();
+  const seen: SandboxEvent[] = [];
+  const running: boolean[] = [];
+  const both = () => seen.some((e) => e.type === 'oom') && seen.some((e) => e.type === 'limit-hit' && e.limit === 'pids');
+  // Bounded: should they never come, the stop below ends the iteration and the test fails.
+  const deadline = setTimeout(() => void sb.stop({ signal: 'SIGKILL' }), 90_000);
+  for await (const event of sb.events()) {
+    seen.push(event);
+    running.push(sb.status().status === 'running');
+    if (both()) break;
+  }
+  clearTimeout(deadline);
+  t.ok(both(), `oom and limit-hit pids came: ${JSON.stringify(seen)}`);
+  t.notOk(seen.some((e) => e.type === 'exited'), 'before the program ended');
+  t.ok(running.every(Boolean), 'while it ran');
+  t.match(await sb.stop({ signal: 'SIGKILL' }), { signal: 'SIGKILL' });
 });
 
 for (const [label, namespaces] of [['host namespaces', {}], ['own pid namespace', undefined]] as const) {

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { compile } from '../../src/sandbox/compile.js';
 import { parseSpec, SpecError } from '../../src/sandbox/spec.js';
 import { spawn } from '../../src/spawn/index.js';
+import { childPlan } from '../../src/spawn/steps.js';
 import { landlockAbi } from '../../src/sys/landlock.js';
 
 type Security = NonNullable<ReturnType<typeof parseSpec>['security']>;
@@ -17,9 +18,9 @@ interface Run { code: number | null; signal: string | null; out: string; err: st
 const work = mkdtempSync(join(tmpdir(), 'tsns-security-'));
 t.teardown(() => rmSync(work, { recursive: true, force: true }));
 
-/** Run argv in a sandbox with the host's root (in its own mount namespace) and `security`. */
-async function run(security: Security, argv: string[]): Promise<Run> {
-  const c = compile(parseSpec({ filesystem: { root: 'host' }, security }), argv);
+/** Run argv in a sandbox with the host's root (in its own mount namespace) and `security` (and more of a spec). */
+async function run(security: Security, argv: string[], more: Record<string, unknown> = {}): Promise<Run> {
+  const c = compile(parseSpec({ filesystem: { root: 'host' }, security, ...more }), argv);
   const s = spawn({ ...c.spawn, stdio: ['ignore', 'pipe', 'pipe'] }, c.argv);
   const timer = setTimeout(() => s.kill('SIGKILL'), 20_000);
   // The output is all there once both pipes end, which may be after the exit is reaped.
@@ -137,7 +138,20 @@ t.test('Landlock: only the listed paths', { skip: !landlockAbi() && 'this kernel
   const file = await run({ landlock: { ro: ['/usr', '/etc', join(open, 'f')] } }, ['cat', join(open, 'f')]);
   t.equal(file.out, 'listed\n', 'a listed file');
   const missing = await run({ landlock: { ro: ['/usr', join(work, 'nonexistent')] } }, ['true']).catch((e: Error) => e);
-  t.match(String((missing as Error).message ?? ''), /landlock_create_ruleset.*ENOENT/, 'a missing path fails the spawn, naming the call');
+  t.match(String((missing as Error).message ?? ''), /^openat2\("\/proc\/\d+\/root", ".*\/nonexistent", .*ENOENT/, 'a missing path fails the spawn, naming the call and the path');
+});
+
+t.test('Landlock: the ruleset is the parent\'s, its paths the sandbox\'s, and it does not reach the program', { skip: !landlockAbi() && 'this kernel has no Landlock' }, async (t) => {
+  // The sandbox's /tmp is a tmpfs of its own: a rule made from the host's /tmp would not cover it.
+  const fs = { root: 'host', mounts: [{ type: 'tmpfs', dest: '/tmp' }] };
+  const landlock = { ro: ['/usr', '/etc', '/proc'], rw: ['/tmp'] };
+  const r = await run({ landlock }, ['sh', '-c', 'echo inside > /tmp/f && cat /tmp/f; ls -l /proc/self/fd/'], { filesystem: fs });
+  t.match(r.out, /^inside$/m, `a path resolved in the sandbox's root (${r.err.trim()})`);
+  t.notMatch(r.out, /landlock-ruleset/, 'no ruleset descriptor in the program');
+  const c = compile(parseSpec({ filesystem: fs, security: { landlock } }), ['true']);
+  const ops = childPlan(c.spawn, c.argv, { join: [], stdio: [], ruleset: 40 }).steps.map((s) => s.op);
+  t.notOk(ops.includes('landlockRuleset'), 'the library\'s child builds no ruleset');
+  t.ok(ops.indexOf('sync') < ops.indexOf('landlock'), 'it waits for the rules, then restricts itself');
 });
 
 t.test('capabilities: capDrop and capAdd by name, OCI\'s five sets', async (t) => {
@@ -160,4 +174,40 @@ t.test('capabilities: capDrop and capAdd by name, OCI\'s five sets', async (t) =
     },
   });
   t.same(oci, { CapInh: 0x400n, CapPrm: 0x401n, CapEff: 0x401n, CapBnd: 0x401n, CapAmb: 0x400n }, 'the five sets exactly');
+});
+
+t.test('noNewPrivs false: seccomp and Landlock go in before the capabilities and ids change (runc\'s order)', async (t) => {
+  const SYS_ADMIN = 1n << 21n;
+  const keepRoot = { namespaces: { mount: 'new', pid: 'new' } };
+  const landlock = landlockAbi() ? { ro: ['/usr', '/etc', '/proc'] } : undefined;
+  writeFileSync(join(work, 'nothing-listed'), 'secret\n');
+  const probe = ['sh', '-c', `grep -E '^(NoNewPrivs|CapEff|Uid)' /proc/self/status; mkdir ${join(work, 'nnp')}; cat ${work}/nothing-listed`];
+  for (const [name, more] of [['real root', keepRoot], ['a new user namespace', {}]] as const) {
+    for (const change of [{ capDrop: ['SYS_ADMIN'] }, { capDrop: ['ALL'] }] as Security[]) {
+      const r = await run({ ...change, noNewPrivs: false, seccomp: { deny: MKDIR }, ...(landlock ? { landlock } : {}) }, probe, more);
+      const what = `${name}, capDrop ${change.capDrop}`;
+      t.match(r.out, /^NoNewPrivs:\s+0$/m, `${what}: no_new_privs stays off (${r.err.trim()})`);
+      const eff = BigInt('0x' + (/^CapEff:\s+([0-9a-f]+)$/m.exec(r.out)?.[1] ?? '0'));
+      t.equal(eff & SYS_ADMIN, 0n, `${what}: CAP_SYS_ADMIN is gone`);
+      t.match(r.err, /mkdir: .*Operation not permitted/, `${what}: the filter holds`);
+      if (landlock) t.match(r.err, /nothing-listed: Permission denied/, `${what}: Landlock holds`);
+    }
+  }
+  // A change of uid (which clears every capability) after an allow list: the list admits what the stage calls after it.
+  const asNobody = await run({ noNewPrivs: false, seccomp: { allow: ['uname'] } }, ['true'], { ...keepRoot, process: { uid: 65534, gid: 65534 } });
+  t.equal(asNobody.code, 0, `an allow list installed before setgroups, setgid and setuid (${asNobody.err.trim()})`);
+  const nnp = await run({ seccomp: { deny: MKDIR } }, ['grep', '^NoNewPrivs', '/proc/self/status'], keepRoot);
+  t.match(nnp.out, /^NoNewPrivs:\s+1$/m, 'the default keeps no_new_privs');
+});
+
+t.test('where the security steps go: last with no_new_privs, before the capability drop without', async (t) => {
+  const order = (noNewPrivs: boolean) => {
+    const c = compile(parseSpec({ filesystem: { root: 'host' }, process: { uid: 1000 }, security: { noNewPrivs, capDrop: ['NET_RAW'], seccomp: { deny: MKDIR } } }), ['true']);
+    const ops = childPlan(c.spawn, c.argv, { join: [], stdio: [] }).steps.map((s) => s.op);
+    return { seccomp: ops.indexOf('seccomp'), setuid: ops.indexOf('setuid'), exec: ops.indexOf('exec'), firstDrop: ops.indexOf('prctl') };
+  };
+  const late = order(true);
+  t.equal(late.seccomp, late.exec - 1, 'with no_new_privs: right before the exec');
+  const early = order(false);
+  t.ok(early.seccomp < early.setuid && early.seccomp < early.firstDrop, 'without: before the bounding set and the uid change');
 });
