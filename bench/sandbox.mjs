@@ -6,7 +6,7 @@
 //   side of a ratio: a shell loop of that bwrap line; `runc run` on a busybox bundle; crun
 //   on the same bundle, inside a private mount namespace with cgroup2 on /sys/fs/cgroup
 //   and --cgroup-manager=disabled (crun refuses this hybrid host otherwise); and the
-//   kernel's floor, the same tree from a minimal C loop (sandbox-floor.c);
+//   kernel's floor, the same tree from a minimal C loop (`floor N sandbox`, floor.c);
 // - density: 100 idle sandboxes (sleep), the RSS of what tsns keeps beside each program
 //   (its monitor) against what bwrap keeps (its processes), both summed from /proc.
 import { execFileSync, spawn as spawnChild } from 'node:child_process';
@@ -82,9 +82,9 @@ function ociBundle() {
 
 /** The floor program, compiled here; or why not. */
 function floorProgram() {
-  const out = join(work, 'sandbox-floor');
+  const out = join(work, 'floor');
   try {
-    execFileSync('cc', ['-O2', '-o', out, new URL('sandbox-floor.c', import.meta.url).pathname], { stdio: ['ignore', 'ignore', 'inherit'] });
+    execFileSync('cc', ['-O2', '-o', out, new URL('floor.c', import.meta.url).pathname], { stdio: ['ignore', 'ignore', 'inherit'] });
     return out;
   } catch {
     return 'no C compiler';
@@ -113,7 +113,7 @@ function contenders() {
     else skipped.push('crun: not installed');
   }
   const floor = floorProgram();
-  if (floor.startsWith('/')) all.push({ name: 'kernel floor (C)', short: 'floor', run: (n) => Number(execFileSync(floor, [String(n)], { encoding: 'utf8' })) * n });
+  if (floor.startsWith('/')) all.push({ name: 'kernel floor (C)', short: 'floor', run: (n) => Number(execFileSync(floor, [String(n), 'sandbox'], { encoding: 'utf8' })) * n });
   else skipped.push(`kernel floor: ${floor}`);
   return { all, skipped };
 }
