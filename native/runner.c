@@ -271,7 +271,14 @@ static void explain(const struct stage *st, const struct step *s, long result, i
 	put(st->explain_fd, " = ");
 	put_num(st->explain_fd, result);
 	if (result < 0) {
+#ifdef __GLIBC__
 		const char *name = strerrorname_np(err), *desc = strerrordesc_np(err);
+#else
+		/* musl (the monitor's libc where it is there) has no errno names; the monitor
+		 * never explains, and the library and the tools are built with glibc. */
+		const char *name = NULL, *desc = NULL;
+		(void)err;
+#endif
 		put(st->explain_fd, " ");
 		put(st->explain_fd, name ? name : "E?");
 		if (desc) {
