@@ -165,7 +165,9 @@ async function density() {
   const tsns = monitors.reduce((a, p) => a + rssKb(p), 0);
   await Promise.all(boxes.map((sb) => sb.delete()));
   const before = new Set(pidsNamed('bwrap'));
-  const children = Array.from({ length: IDLE }, () => spawnChild('sh', ['-c', `exec ${BWRAP} sleep 600`], { stdio: 'ignore' }));
+  // Each in a process group of its own: bwrap's pid 1 inside and the program outlive a
+  // SIGKILL of its outer process (no --die-with-parent), the group's kill takes them all.
+  const children = Array.from({ length: IDLE }, () => spawnChild('sh', ['-c', `exec ${BWRAP} sleep 600`], { stdio: 'ignore', detached: true }));
   let bw = [];
   for (let tries = 0; tries < 200; tries++) {
     bw = pidsNamed('bwrap').filter((p) => !before.has(p));
@@ -173,7 +175,7 @@ async function density() {
     await new Promise((r) => setTimeout(r, 50));
   }
   const bwrap = bw.reduce((a, p) => a + rssKb(p), 0);
-  for (const c of children) c.kill('SIGKILL');
+  for (const c of children) process.kill(-c.pid, 'SIGKILL');
   return { tsns, bwrap, monitors: monitors.length, bwrapProcs: bw.length };
 }
 
