@@ -293,7 +293,14 @@ static void put_result(int fd, long result, int err)
 	put(fd, " = ");
 	put_num(fd, result);
 	if (result < 0) {
+#ifdef __GLIBC__
 		const char *name = strerrorname_np(err), *desc = strerrordesc_np(err);
+#else
+		/* musl (the monitor's libc where it is there) has no errno names; the monitor
+		 * never explains, and the library and the tools are built with glibc. */
+		const char *name = NULL, *desc = NULL;
+		(void)err;
+#endif
 		put(fd, " ");
 		put(fd, name ? name : "E?");
 		if (desc) {

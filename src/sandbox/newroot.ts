@@ -43,7 +43,9 @@ function under(at: string, path: string): string | undefined {
 
 function hostEntry(path: string): Entry | undefined {
   try {
-    const st = lstatSync(path);
+    // Missing is an answer here (the plan makes it), not an error worth an exception.
+    const st = lstatSync(path, { throwIfNoEntry: false });
+    if (st === undefined) return undefined;
     if (st.isSymbolicLink()) return { kind: 'symlink', target: readlinkSync(path) };
     return { kind: st.isDirectory() ? 'dir' : st.isFile() ? 'file' : 'other' };
   } catch {

@@ -61,10 +61,16 @@ export function protectProcSteps(dir: string, devNull = '/dev/null'): Step[] {
   return steps;
 }
 
-/** What /proc/NAME is in this kernel, if it has one. */
+/**
+ * What /proc/NAME is in this kernel, if it has one. Looked up on every plan: a module
+ * loaded since (sound, scsi) adds its entry. Most of the list is missing on most kernels,
+ * so a missing entry is an answer, not a thrown error (an exception each cost more than
+ * the stat).
+ */
 function entryOf(name: string): 'dir' | 'file' | undefined {
   try {
-    return statSync(`/proc/${name}`).isDirectory() ? 'dir' : 'file';
+    const st = statSync(`/proc/${name}`, { throwIfNoEntry: false });
+    return st === undefined ? undefined : st.isDirectory() ? 'dir' : 'file';
   } catch {
     return undefined;
   }

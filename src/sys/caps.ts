@@ -19,8 +19,10 @@ export type CapName = (typeof CAP_NAMES)[number];
 export const _LINUX_CAPABILITY_VERSION_3 = 0x20080522;
 
 /** The highest capability this kernel knows. */
+let lastCap: number | undefined;
+/** The kernel's highest capability number: read once, it cannot change while it runs (every plan asks). */
 export function capLastCap(): number {
-  return Number(readFileSync('/proc/sys/kernel/cap_last_cap', 'utf8').trim());
+  return (lastCap ??= Number(readFileSync('/proc/sys/kernel/cap_last_cap', 'utf8').trim()));
 }
 
 export function capName(cap: number): string {
