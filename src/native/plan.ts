@@ -14,11 +14,11 @@ export const OP = {
   fchdir: 9, sethostname: 10, setdomainname: 11, setgroups: 12, setgid: 13, setuid: 14, prctl: 15,
   capset: 16, stdio: 17, sync: 18, fork: 19, mkdir: 20, setsid: 21, exec: 22, open: 23, remove: 24, note: 25,
   symlink: 26, chmod: 27, mountSetattr: 28, seccomp: 29, landlock: 30, setrlimit: 31, umask: 32, closeFrom: 33,
-  createFile: 34, mknod: 35, landlockRuleset: 36, watch: 37, exitJson: 38,
+  createFile: 34, mknod: 35, landlockRuleset: 36, watch: 37, exitJson: 38, init: 39, lockFile: 40,
 } as const;
 
 /** FORK's mode bits (native/plan.h enum tsns_fork). */
-export const FORK = { blockIntTerm: 1, forward: 2, stops: 4, reportPid: 8, closeFds: 16, ignoreInt: 32 } as const;
+export const FORK = { blockIntTerm: 1, forward: 2, stops: 4, reportPid: 8, closeFds: 16, ignoreInt: 32, initStatus: 64 } as const;
 
 /** What the child writes to the report pipe (native/plan.h enum tsns_report). */
 export const REPORT_READY = 1;
@@ -128,7 +128,15 @@ export type Step =
    */
   | { op: 'watch'; timeoutMs: number; cpuMs: number; cpuFile: string | null; cpuNs: boolean; killFile: string | null; timeoutNote: string | null; cpuNote: string | null }
   /** A fork's parent step: bwrap's `{ "exit-code": N }` line on descriptor `fd` (--json-status-fd). */
-  | { op: 'exitJson'; fd: number };
+  | { op: 'exitJson'; fd: number }
+  /**
+   * bwrap's init: the program goes on in a child (pid 2 in a new pid namespace); this
+   * process runs the next `initSteps` steps, passes signals on (FORK's forward and
+   * ignoreInt bits), reaps every child until the program has ended and ends as it did.
+   */
+  | { op: 'init'; mode: number; initSteps?: number }
+  /** Open `path` read-only and read-lock it (F_SETLK) for this process's life (bwrap --lock-file). */
+  | { op: 'lockFile'; path: string };
 
 /** The call a step makes and its strace-style arguments, for --explain and SysError. */
 export function describe(step: Step): { call: string; args: string } {
@@ -173,6 +181,8 @@ export function describe(step: Step): { call: string; args: string } {
       args: `{handled_access_fs=0x${step.handled.toString(16)}}, [${step.rules.map((r) => `${cstr(r.path)}: 0x${r.access.toString(16)}`).join(', ')}] -> slot ${step.slot}`,
     };
     case 'exitJson': return { call: 'write', args: `${step.fd}, "{ \\"exit-code\\": N }\\n"` };
+    case 'init': return { call: 'clone', args: 'SIGCHLD (init: reaps until the program ends)' };
+    case 'lockFile': return { call: 'fcntl', args: `open(${cstr(step.path)}, O_RDONLY), F_SETLK, {F_RDLCK}` };
     case 'watch': return { call: 'watch', args: `timeout=${step.timeoutMs}ms, cpu=${step.cpuMs}ms, ${step.cpuFile ? cstr(step.cpuFile) : 'NULL'}, ${step.killFile ? cstr(step.killFile) : 'NULL'}` };
   }
 }
@@ -220,6 +230,8 @@ function operands(step: Step): { ints: (number | bigint)[]; strs: (string | null
     case 'landlockRuleset': return { ints: [step.handled, step.fileAccess, step.slot, ...step.rules.map((r) => r.access)], strs: step.rules.map((r) => r.path) };
     case 'watch': return { ints: [step.timeoutMs, step.cpuMs, step.cpuNs ? 1 : 0], strs: [step.cpuFile, step.killFile, step.timeoutNote, step.cpuNote] };
     case 'exitJson': return { ints: [step.fd], strs: [] };
+    case 'init': return { ints: [step.mode, step.initSteps ?? 0], strs: [] };
+    case 'lockFile': return { ints: [], strs: [step.path] };
   }
 }
 

@@ -186,6 +186,7 @@ const FIELDS: { [K in keyof SpawnSpec]?: Check } = {
   rootSteps: (f, v) => steps(f, v),
   finalSteps: (f, v) => steps(f, v),
   cwd: (f, v) => path(f, v),
+  argv0: (f, v) => cString(f, v),
   uid: (f, v) => id(f, v),
   gid: (f, v) => id(f, v),
   groups: (f, v) => {
