@@ -68,7 +68,7 @@ enum tsns_fork {
 	TSNS_FORK_BLOCK_INT_TERM = 1,  /* the parent blocks SIGINT and SIGTERM (unshare --fork) */
 	TSNS_FORK_FORWARD = 2,         /* the parent passes SIGINT, SIGTERM and SIGHUP on (--forward-signals) */
 	TSNS_FORK_STOPS = 4,           /* a stopped child stops the parent too (nsenter) */
-	TSNS_FORK_REPORT_PID = 8,      /* report the child's pid (REPORT_PID) */
+	TSNS_FORK_REPORT_PID = 8,      /* report the child's pid (REPORT_PID); the child goes on once it is sent */
 	TSNS_FORK_CLOSE_FDS = 16,      /* the parent keeps no descriptor but the report pipe */
 	TSNS_FORK_IGNORE_INT = 32,     /* with FORWARD: SIGINT is not passed on (the terminal sends it to the child too) */
 	TSNS_FORK_INIT_STATUS = 64     /* the child's INIT hands up its program's wait status: a pid 1 cannot die of its own signal */

@@ -17,7 +17,7 @@ export const OP = {
   createFile: 34, mknod: 35, landlockRuleset: 36, watch: 37, exitJson: 38, init: 39, lockFile: 40,
 } as const;
 
-/** FORK's mode bits (native/plan.h enum tsns_fork). */
+/** FORK's mode bits (native/plan.h enum tsns_fork); INIT takes forward and ignoreInt. */
 export const FORK = { blockIntTerm: 1, forward: 2, stops: 4, reportPid: 8, closeFds: 16, ignoreInt: 32, initStatus: 64 } as const;
 
 /** What the child writes to the report pipe (native/plan.h enum tsns_report). */
