@@ -54,13 +54,14 @@
 	X(WATCH,         37,  3,  4, 0xf)  /* i: wall-clock ms, CPU ms (0: none), CPU file unit (0: cpu.stat usec, 1: cpuacct.usage ns); s: CPU file, cgroup.kill, timeout note, CPU note: the next FORK's parent enforces them */ \
 	X(EXIT_JSON,     38,  1,  0, 0x0)  /* i: fd: a fork's parent step writing bwrap's { "exit-code": N } (128+signal for a killed child) */ \
 	X(INIT,          39,  2,  0, 0x0)  /* i: TSNS_FORK_* mode bits (FORWARD, IGNORE_INT), n: the next n steps are the init's: go on in a child; this process reaps every child and ends as that one did */ \
-	X(LOCK_FILE,     40,  0,  1, 0x0)  /* s: path: opened read-only and read-locked (F_SETLK) for this process's life (bwrap --lock-file) */
+	X(LOCK_FILE,     40,  0,  1, 0x0)  /* s: path: opened read-only and read-locked (F_SETLK) for this process's life (bwrap --lock-file) */ \
+	X(CLOSE,         41,  1,  0, 0x0)  /* i: fd: closed here (one not open is no error): an init's copy stays (bwrap --sync-fd) */
 
 enum tsns_op {
 #define TSNS_OP_ENUM(name, code, ints, strs, nulls) TSNS_OP_##name = code,
 	TSNS_OPS(TSNS_OP_ENUM)
 #undef TSNS_OP_ENUM
-	TSNS_OP_MAX = 40
+	TSNS_OP_MAX = 41
 };
 
 /* FORK's mode bits. */

@@ -151,6 +151,8 @@ static int check_step(struct step *s)
 		return i[0] < 0 || i[0] > INT32_MAX ? -EINVAL : 0;
 	case TSNS_OP_INIT:
 		return i[0] < 0 || i[0] > 127 || i[1] < 0 || i[1] >= TSNS_MAX_STEPS ? -EINVAL : 0;
+	case TSNS_OP_CLOSE:
+		return i[0] < 0 || i[0] > INT32_MAX ? -EINVAL : 0;
 	case TSNS_OP_CREATE_FILE:
 		return i[0] < 0 || i[0] > 07777 || i[1] < -1 || i[1] > INT32_MAX || (i[1] < 0) != (s->strs[1] != NULL) ? -EINVAL : 0;
 	case TSNS_OP_MKNOD:
@@ -936,6 +938,7 @@ static long run_step(struct stage *st, const struct step *s)
 	case TSNS_OP_EXIT_JSON: return exit_json_step(s);
 	case TSNS_OP_INIT: return init_step(st, s);
 	case TSNS_OP_LOCK_FILE: return lock_file(v[0]);
+	case TSNS_OP_CLOSE: return close((int)i[0]) < 0 && errno != EBADF ? -1 : 0;
 	case TSNS_OP_REMOVE: return remove_path(v[0]);
 	case TSNS_OP_NOTE: return note_step(s);
 	case TSNS_OP_SYMLINK: return symlink(v[0], v[1]);

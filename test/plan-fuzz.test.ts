@@ -142,8 +142,8 @@ function reference(buf: Buffer): { ok: boolean; why: string } {
       case 'LANDLOCK':
         if (int(0) < -BigInt(MAX_SLOTS) || int(0) > INT32_MAX) return bad('fd out of range');
         break;
-      case 'EXIT_JSON':
-        if (int(0) < 0n || int(0) > INT32_MAX) return bad('EXIT_JSON fd out of range');
+      case 'EXIT_JSON': case 'CLOSE':
+        if (int(0) < 0n || int(0) > INT32_MAX) return bad(`${rule.name} fd out of range`);
         break;
       case 'WATCH':
         if (int(0) < 0n || int(1) < 0n || int(2) < 0n || int(2) > 1n || (int(1) > 0n && nulls.includes(0))) return bad('WATCH out of range');
@@ -269,6 +269,7 @@ function randomStep(r: Rng): Step {
     case 'exitJson': return { op: 'exitJson', fd: r.pick([0, 3, 2147483647, r.int(1000)]) };
     case 'init': return { op: 'init', mode: r.chance(0.5) ? r.int(128) : r.pick([0, FORK.forward | FORK.ignoreInt, 127]), ...(r.chance(0.5) ? { initSteps: r.pick([0, 1, 2, r.int(4096)]) } : {}) };
     case 'lockFile': return { op: 'lockFile', path: path(r) };
+    case 'close': return { op: 'close', fd: r.pick([0, 3, 2147483647, r.int(1000)]) };
     case 'watch': return {
       // A CPU limit needs the file it is read from.
       op: 'watch', timeoutMs: r.pick([0, 1, 60000, r.int(2 ** 31)]), cpuMs: r.pick([0, 0, 1500, r.int(2 ** 31)]), cpuFile: path(r), cpuNs: r.chance(0.5),

@@ -146,6 +146,7 @@ const samples: Record<keyof typeof OP, Step[]> = {
   exitJson: [{ op: 'exitJson', fd: 4 }],
   init: [{ op: 'init', mode: 0 }, { op: 'init', mode: FORK.forward | FORK.ignoreInt, initSteps: 1 }],
   lockFile: [{ op: 'lockFile', path: '/run/app.lock' }],
+  close: [{ op: 'close', fd: 5 }],
   watch: [
     { op: 'watch', timeoutMs: 60000, cpuMs: 0, cpuFile: null, cpuNs: false, killFile: '/sys/fs/cgroup/x/cgroup.kill', timeoutNote: 'ts-sandbox: timeout', cpuNote: null },
     { op: 'watch', timeoutMs: 0, cpuMs: 1500, cpuFile: '/sys/fs/cgroup/cpuacct/x/cpuacct.usage', cpuNs: true, killFile: null, timeoutNote: null, cpuNote: 'cpu' },

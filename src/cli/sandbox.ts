@@ -236,10 +236,11 @@ async function main(): Promise<number> {
   }
   const newPid = spawn.namespaces?.includes('pid') ?? false;
   // bwrap's init: pid 1 of a new pid namespace (the program is pid 2), or the holder of
-  // --lock-file's locks; it comes before the program's policies, which are its alone.
-  const init = !spec.process?.asPid1 && (newPid || tool.lockFiles.length > 0);
+  // --lock-file's locks and --sync-fd; it comes before the program's policies, which are its alone.
+  const syncFd = parsed.flags.syncFd;
+  const init = !spec.process?.asPid1 && (newPid || tool.lockFiles.length > 0 || syncFd !== undefined);
   const { initSteps, namespaceIds } = await import('../sandbox/init.js');
-  const finalSteps = [...(init ? initSteps(tool.lockFiles) : []), ...(spawn.finalSteps ?? [])];
+  const finalSteps = [...(init ? initSteps(tool.lockFiles, syncFd) : []), ...(spawn.finalSteps ?? [])];
   // bwrap's compiled filters go in last, in the order given, after any filter by name.
   for (const fd of spec.security?.seccompFilters ?? []) {
     let filter: Buffer;

@@ -14,7 +14,7 @@ export const OP = {
   fchdir: 9, sethostname: 10, setdomainname: 11, setgroups: 12, setgid: 13, setuid: 14, prctl: 15,
   capset: 16, stdio: 17, sync: 18, fork: 19, mkdir: 20, setsid: 21, exec: 22, open: 23, remove: 24, note: 25,
   symlink: 26, chmod: 27, mountSetattr: 28, seccomp: 29, landlock: 30, setrlimit: 31, umask: 32, closeFrom: 33,
-  createFile: 34, mknod: 35, landlockRuleset: 36, watch: 37, exitJson: 38, init: 39, lockFile: 40,
+  createFile: 34, mknod: 35, landlockRuleset: 36, watch: 37, exitJson: 38, init: 39, lockFile: 40, close: 41,
 } as const;
 
 /** FORK's mode bits (native/plan.h enum tsns_fork); INIT takes forward and ignoreInt. */
@@ -136,7 +136,9 @@ export type Step =
    */
   | { op: 'init'; mode: number; initSteps?: number }
   /** Open `path` read-only and read-lock it (F_SETLK) for this process's life (bwrap --lock-file). */
-  | { op: 'lockFile'; path: string };
+  | { op: 'lockFile'; path: string }
+  /** close(2) one descriptor here (one not open is no error): after an init, the program's copy (bwrap --sync-fd). */
+  | { op: 'close'; fd: number };
 
 /** The call a step makes and its strace-style arguments, for --explain and SysError. */
 export function describe(step: Step): { call: string; args: string } {
@@ -183,6 +185,7 @@ export function describe(step: Step): { call: string; args: string } {
     case 'exitJson': return { call: 'write', args: `${step.fd}, "{ \\"exit-code\\": N }\\n"` };
     case 'init': return { call: 'clone', args: 'SIGCHLD (init: reaps until the program ends)' };
     case 'lockFile': return { call: 'fcntl', args: `open(${cstr(step.path)}, O_RDONLY), F_SETLK, {F_RDLCK}` };
+    case 'close': return { call: 'close', args: String(step.fd) };
     case 'watch': return { call: 'watch', args: `timeout=${step.timeoutMs}ms, cpu=${step.cpuMs}ms, ${step.cpuFile ? cstr(step.cpuFile) : 'NULL'}, ${step.killFile ? cstr(step.killFile) : 'NULL'}` };
   }
 }
@@ -232,6 +235,7 @@ function operands(step: Step): { ints: (number | bigint)[]; strs: (string | null
     case 'exitJson': return { ints: [step.fd], strs: [] };
     case 'init': return { ints: [step.mode, step.initSteps ?? 0], strs: [] };
     case 'lockFile': return { ints: [], strs: [step.path] };
+    case 'close': return { ints: [step.fd], strs: [] };
   }
 }
 

@@ -10,12 +10,15 @@ import { FORK, type Step } from '../native/plan.js';
  * that stays (POSIX locks belong to a process, and a fork's child has none of them), which
  * then drops every capability, as bwrap's init does, and passes SIGTERM and SIGHUP on
  * (the terminal's SIGINT reaches the program by itself).
+ * --lock-file's paths and --sync-fd's descriptor are what it holds.
  */
-export function initSteps(lockFiles: readonly string[]): Step[] {
+export function initSteps(lockFiles: readonly string[], syncFd?: number): Step[] {
   return [
     ...lockFiles.map((path): Step => ({ op: 'lockFile', path })),
     { op: 'init', mode: FORK.forward | FORK.ignoreInt, initSteps: 1 },
     { op: 'capset', sets: { effective: 0n, permitted: 0n, inheritable: 0n } },
+    // --sync-fd: the init's copy keeps it open while the sandbox lives; the program has none.
+    ...(syncFd === undefined ? [] : [{ op: 'close', fd: syncFd } as Step]),
   ];
 }
 

@@ -54,6 +54,8 @@ const LINES: [string, string, string?][] = [
   [`$T ${R} --unshare-pid --lock-file ${dir}/lock /usr/bin/python3 -c '${LOCKED}'`, '--lock-file with a pid namespace: its init holds it'],
   [`$T ${R} /usr/bin/python3 -c '${LOCKED}'`, 'no lock without --lock-file'],
   [`$T ${R} --lock-file /nonexistent true`, '--lock-file of a missing file'],
+  [`$T ${R} --sync-fd 3 sh -c 'test -e /proc/self/fd/3 && echo has 3 || echo no 3' 3<data`, '--sync-fd: its init holds it, not the program'],
+  [`$T ${R} --unshare-pid --as-pid-1 --sync-fd 3 sh -c 'test -e /proc/self/fd/3 && echo has 3 || echo no 3' 3<data`, '--sync-fd with --as-pid-1: the program keeps it'],
   [`$T ${R} --unshare-pid --as-pid-1 --lock-file /x true`, '--lock-file with --as-pid-1'],
   [`$T ${R} --unshare-user --userns-block-fd 5 true`, '--userns-block-fd without --info-fd'],
   [`$T ${R} --unshare-all --info-fd 3 --json-status-fd 4 true 3>info 4>json; sed 's/[0-9][0-9]*/N/g' info json`, '--info-fd and --json-status-fd: bwrap\'s fields and format'],
