@@ -52,13 +52,16 @@
 	X(MKNOD,         35,  2,  1, 0x0)  /* i: mode (type and permissions), dev; s: path */ \
 	X(LANDLOCK_RULESET, 36, -1, -1, 0x0)  /* i: handled_access_fs, file rights, slot, then per path its rights; s: paths (a Landlock ruleset into the slot) */ \
 	X(WATCH,         37,  3,  4, 0xf)  /* i: wall-clock ms, CPU ms (0: none), CPU file unit (0: cpu.stat usec, 1: cpuacct.usage ns); s: CPU file, cgroup.kill, timeout note, CPU note: the next FORK's parent enforces them */ \
-	X(EXIT_JSON,     38,  1,  0, 0x0)  /* i: fd: a fork's parent step writing bwrap's { "exit-code": N } (128+signal for a killed child) */
+	X(EXIT_JSON,     38,  1,  0, 0x0)  /* i: fd: a fork's parent step writing bwrap's { "exit-code": N } (128+signal for a killed child) */ \
+	X(INIT,          39,  2,  0, 0x0)  /* i: TSNS_FORK_* mode bits (FORWARD, IGNORE_INT), n: the next n steps are the init's: go on in a child; this process reaps every child and ends as that one did */ \
+	X(LOCK_FILE,     40,  0,  1, 0x0)  /* s: path: opened read-only and read-locked (F_SETLK) for this process's life (bwrap --lock-file) */ \
+	X(CLOSE,         41,  1,  0, 0x0)  /* i: fd: closed here (one not open is no error): an init's copy stays (bwrap --sync-fd) */
 
 enum tsns_op {
 #define TSNS_OP_ENUM(name, code, ints, strs, nulls) TSNS_OP_##name = code,
 	TSNS_OPS(TSNS_OP_ENUM)
 #undef TSNS_OP_ENUM
-	TSNS_OP_MAX = 38
+	TSNS_OP_MAX = 41
 };
 
 /* FORK's mode bits. */
@@ -66,15 +69,21 @@ enum tsns_fork {
 	TSNS_FORK_BLOCK_INT_TERM = 1,  /* the parent blocks SIGINT and SIGTERM (unshare --fork) */
 	TSNS_FORK_FORWARD = 2,         /* the parent passes SIGINT, SIGTERM and SIGHUP on (--forward-signals) */
 	TSNS_FORK_STOPS = 4,           /* a stopped child stops the parent too (nsenter) */
-	TSNS_FORK_REPORT_PID = 8,      /* report the child's pid (REPORT_PID) */
+	TSNS_FORK_REPORT_PID = 8,      /* report the child's pid (REPORT_PID); the child goes on once it is sent */
 	TSNS_FORK_CLOSE_FDS = 16,      /* the parent keeps no descriptor but the report pipe */
-	TSNS_FORK_IGNORE_INT = 32      /* with FORWARD: SIGINT is not passed on (the terminal sends it to the child too) */
+	TSNS_FORK_IGNORE_INT = 32,     /* with FORWARD: SIGINT is not passed on (the terminal sends it to the child too) */
+	TSNS_FORK_INIT_STATUS = 64     /* the child's INIT hands up its program's wait status: a pid 1 cannot die of its own signal */
 };
 
 /* A FORK's parent steps (its third int) run in the parent once the child has ended, before
  * it ends the same way; a failed one is explained and skipped. The child goes on after them.
  * NOTE is for them: it writes `message` and a newline to fd 2 when the child's end matches
- * `signal` and the number after "key " in `file` is above `above`. */
+ * `signal` and the number after "key " in `file` is above `above`.
+ *
+ * INIT is bwrap's do_init: the program goes on in a child (pid 2 in a new pid namespace)
+ * while this process runs its n steps (dropping what it holds), passes signals on as the
+ * mode says, and reaps every child, orphans included, until the program has ended; then
+ * it ends as the program did (through a FORK's INIT_STATUS pipe where it is a pid 1). */
 
 /* Limits the parser enforces, so that no count can exhaust the child's stack or memory. */
 #define TSNS_MAX_STEPS 4096

@@ -118,7 +118,7 @@ static int check_step(struct step *s)
 	case TSNS_OP_FCHDIR:
 		return i[0] < -TSNS_MAX_SLOTS || i[0] > INT32_MAX ? -EINVAL : 0;
 	case TSNS_OP_FORK:
-		return i[0] < 0 || i[0] > 63 || i[1] < 0 || i[1] >= NSIG || i[2] < 0 || i[2] >= TSNS_MAX_STEPS ? -EINVAL : 0;
+		return i[0] < 0 || i[0] > 127 || i[1] < 0 || i[1] >= NSIG || i[2] < 0 || i[2] >= TSNS_MAX_STEPS ? -EINVAL : 0;
 	case TSNS_OP_SECCOMP:
 		/* A sock_fprog for the raw call, filled here: the runner may not allocate. */
 		if (s->nint < 2 || s->nint - 1 > TSNS_MAX_FILTER || i[0] < 0 || i[0] > 0xff)
@@ -148,6 +148,10 @@ static int check_step(struct step *s)
 	case TSNS_OP_CLOSE_FROM:
 		return i[0] < 3 || i[0] > INT32_MAX ? -EINVAL : 0;
 	case TSNS_OP_EXIT_JSON:
+		return i[0] < 0 || i[0] > INT32_MAX ? -EINVAL : 0;
+	case TSNS_OP_INIT:
+		return i[0] < 0 || i[0] > 127 || i[1] < 0 || i[1] >= TSNS_MAX_STEPS ? -EINVAL : 0;
+	case TSNS_OP_CLOSE:
 		return i[0] < 0 || i[0] > INT32_MAX ? -EINVAL : 0;
 	case TSNS_OP_CREATE_FILE:
 		return i[0] < 0 || i[0] > 07777 || i[1] < -1 || i[1] > INT32_MAX || (i[1] < 0) != (s->strs[1] != NULL) ? -EINVAL : 0;
@@ -215,9 +219,10 @@ int tsns_parse(const uint8_t *buf, size_t len, struct stage *st)
 		if (err)
 			return err;
 	}
-	/* A fork's parent steps must all be there. */
+	/* A fork's parent steps (an init's own) must all be there. */
 	for (uint32_t k = 0; k < st->nsteps; k++)
-		if (st->steps[k].op == TSNS_OP_FORK && (uint64_t)st->steps[k].ints[2] >= st->nsteps - k)
+		if ((st->steps[k].op == TSNS_OP_FORK && (uint64_t)st->steps[k].ints[2] >= st->nsteps - k) ||
+		    (st->steps[k].op == TSNS_OP_INIT && (uint64_t)st->steps[k].ints[1] >= st->nsteps - k))
 			return -EINVAL;
 	return 0;
 }
@@ -661,6 +666,8 @@ static long run_step(struct stage *st, const struct step *s);
 static volatile pid_t forward_to;
 /* How the child of a FORK ended, for the parent's NOTE steps; -1 before. */
 static int child_status = -1;
+/* In a FORK's child with INIT_STATUS: where its INIT writes the program's wait status. */
+static int init_status_fd = -1;
 
 static void forward(int sig)
 {
@@ -687,6 +694,57 @@ __attribute__((noreturn)) static void exit_like(int status)
 	_exit(WEXITSTATUS(status));
 }
 
+/* Pass SIGTERM and SIGHUP (and SIGINT, unless IGNORE_INT) on to `pid` (FORWARD). */
+static void forward_signals(int mode, pid_t pid)
+{
+	struct sigaction sa;
+	sigset_t block;
+	if (!(mode & TSNS_FORK_FORWARD))
+		return;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = forward;
+	sa.sa_flags = SA_RESTART;
+	forward_to = pid;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	if (mode & TSNS_FORK_IGNORE_INT)
+		sa.sa_handler = SIG_IGN;
+	sigaction(SIGINT, &sa, NULL);
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGHUP);
+	sigprocmask(SIG_UNBLOCK, &block, NULL);
+}
+
+/* What stays behind a fork: its reports and replies are the child's from now on, so its
+ * ends of the channel go (EOF on them then means the child exec'd), and its own writes
+ * (explain, NOTE) must not end it when fd 2's reader has gone. */
+static void stay_behind(struct stage *st)
+{
+	struct sigaction ign;
+	/* It may hold a copy of Node, the caller's privileges, or (an init) run before the
+	 * program's seccomp and Landlock steps: nothing in there may ptrace it or read it
+	 * through /proc. */
+	prctl(PR_SET_DUMPABLE, 0UL, 0UL, 0UL, 0UL);
+	if (st->go_fd >= 0 && st->go_fd != st->report_fd)
+		close(st->go_fd);
+	if (st->report_fd >= 0)
+		close(st->report_fd);
+	st->go_fd = st->report_fd = -1;
+	memset(&ign, 0, sizeof(ign));
+	ign.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &ign, NULL);
+}
+
+/* A fork's child: which parent its death signal is about. In another pid namespace the
+ * parent has no pid here (0: unknown); one that is not `self` has gone already (-1). */
+static void note_parent(struct stage *st, pid_t self)
+{
+	pid_t pp = getppid();
+	st->parent = pp == 0 ? 0 : pp == self ? self : -1;
+}
+
 /*
  * FORK: go on in a new child; this process waits for it and ends as it ended. A raw
  * clone, not glibc's fork(): in a copy of Node, fork()'s atfork handlers would take
@@ -695,14 +753,19 @@ __attribute__((noreturn)) static void exit_like(int status)
 static int fork_step(struct stage *st, const struct step *s)
 {
 	int mode = (int)s->ints[0], deathsig = (int)s->ints[1];
-	int alive[2] = { -1, -1 };
+	int alive[2] = { -1, -1 }, init_status[2] = { -1, -1 }, reported[2] = { -1, -1 };
 	sigset_t block, before;
-	pid_t pid;
+	pid_t pid, self = getpid();
 	int status;
 
 	/* A pipe only the parent holds open: the child sees it hang up if the parent is gone
 	 * before its death signal was set. */
 	if (deathsig && pipe2(alive, O_CLOEXEC) < 0)
+		return -1;
+	if ((mode & TSNS_FORK_INIT_STATUS) && pipe2(init_status, O_CLOEXEC) < 0)
+		return -1;
+	/* The child's next report must not overtake its pid's: it waits until that is sent. */
+	if ((mode & TSNS_FORK_REPORT_PID) && pipe2(reported, O_CLOEXEC) < 0)
 		return -1;
 	sigemptyset(&block);
 	sigaddset(&block, SIGINT);
@@ -714,6 +777,18 @@ static int fork_step(struct stage *st, const struct step *s)
 		return -1;
 	if (pid == 0) {
 		st->label = "[child] ";
+		if (reported[0] >= 0) {
+			char b;
+			close(reported[1]);
+			while (read(reported[0], &b, 1) < 0 && errno == EINTR)
+				;
+			close(reported[0]);
+		}
+		note_parent(st, self);
+		if (init_status[0] >= 0) {
+			close(init_status[0]);
+			init_status_fd = init_status[1];
+		}
 		if (mode & TSNS_FORK_BLOCK_INT_TERM)
 			sigprocmask(SIG_SETMASK, &before, NULL);
 		if (deathsig) {
@@ -727,43 +802,20 @@ static int fork_step(struct stage *st, const struct step *s)
 		}
 		return 0;
 	}
-	/* What stays may hold a copy of Node or the caller's privileges in a namespace the
-	 * program's root owns: it must not be ptrace'd or read through /proc from in there. */
-	prctl(PR_SET_DUMPABLE, 0UL, 0UL, 0UL, 0UL);
 	st->label = "[parent] ";
-	if (mode & TSNS_FORK_REPORT_PID)
+	if (mode & TSNS_FORK_REPORT_PID) {
 		report(st, TSNS_REPORT_PID, (uint32_t)(s - st->steps), pid);
-	/* The parent's ends go: EOF on them now means the child exec'd. */
-	if (st->go_fd >= 0 && st->go_fd != st->report_fd)
-		close(st->go_fd);
-	if (st->report_fd >= 0)
-		close(st->report_fd);
-	st->go_fd = st->report_fd = -1;
-	/* The parent's own writes (explain, NOTE) must not end it before its parent steps
-	 * when fd 2's reader has gone; its dispositions are no longer the program's. */
-	{
-		struct sigaction ign;
-		memset(&ign, 0, sizeof(ign));
-		ign.sa_handler = SIG_IGN;
-		sigaction(SIGPIPE, &ign, NULL);
+		close(reported[0]);
+		close(reported[1]);   /* EOF: the child goes on */
 	}
+	stay_behind(st);
 	if (alive[0] >= 0)
 		close(alive[0]);
+	if (init_status[1] >= 0)
+		close(init_status[1]);
 	if (mode & TSNS_FORK_CLOSE_FDS)
 		syscall(SYS_close_range, 3U, ~0U, 0U);  /* a copy of Node's descriptors must not live on here */
-	if (mode & TSNS_FORK_FORWARD) {
-		struct sigaction sa;
-		memset(&sa, 0, sizeof(sa));
-		sa.sa_handler = forward;
-		sa.sa_flags = SA_RESTART;
-		forward_to = pid;
-		sigaction(SIGTERM, &sa, NULL);
-		sigaction(SIGHUP, &sa, NULL);
-		if (mode & TSNS_FORK_IGNORE_INT)
-			sa.sa_handler = SIG_IGN;
-		sigaction(SIGINT, &sa, NULL);
-		sigprocmask(SIG_UNBLOCK, &block, NULL);
-	}
+	forward_signals(mode, pid);
 	if (st->watching) {
 		tsns_watch(pid, &st->watch, &status);
 	} else {
@@ -780,6 +832,17 @@ static int fork_step(struct stage *st, const struct step *s)
 			kill(pid, SIGCONT);
 		}
 	}
+	/* An init in the child says how its program ended; nothing read: the init itself
+	 * ended first (killed, or a step failed). */
+	if (init_status[0] >= 0) {
+		int from_init;
+		ssize_t r;
+		do
+			r = read(init_status[0], &from_init, sizeof(from_init));
+		while (r < 0 && errno == EINTR);
+		if (r == (ssize_t)sizeof(from_init))
+			status = from_init;
+	}
 	child_status = status;
 	for (int64_t k = 1; k <= s->ints[2]; k++) {
 		long r;
@@ -788,6 +851,79 @@ static int fork_step(struct stage *st, const struct step *s)
 		explain(st, s + k, r, errno);
 	}
 	exit_like(status);
+}
+
+/*
+ * INIT: bwrap's do_init. The program goes on in a child; this process runs its own steps,
+ * then reaps every child (orphans of a pid namespace come to its pid 1) until the program
+ * has ended, and ends as it did: through the FORK's INIT_STATUS pipe where there is one,
+ * since a pid 1's own signal is ignored. Ending takes the namespace's other processes
+ * with it where it is a pid 1.
+ */
+static int init_step(struct stage *st, const struct step *s)
+{
+	int mode = (int)s->ints[0], status;
+	pid_t pid, self = getpid();
+	struct sigaction dfl;
+
+	pid = (pid_t)syscall(SYS_clone, SIGCHLD, NULL, NULL, NULL, NULL);
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		st->parent = self;
+		if (init_status_fd >= 0) {   /* only the init may say how the program ended */
+			close(init_status_fd);
+			init_status_fd = -1;
+		}
+		return 0;
+	}
+	stay_behind(st);
+	st->label = "[init] ";
+	prctl(PR_SET_NAME, (unsigned long)"tsns-init", 0UL, 0UL, 0UL);   /* bwrap's shows as bwrap, not as the memfd it ran from */
+	/* Orphans are reaped by wait(): a SIGCHLD the caller ignored would reap them unseen. */
+	memset(&dfl, 0, sizeof(dfl));
+	dfl.sa_handler = SIG_DFL;
+	sigaction(SIGCHLD, &dfl, NULL);
+	forward_signals(mode, pid);
+	for (int64_t k = 1; k <= s->ints[1]; k++) {
+		long r;
+		errno = 0;
+		r = run_step(st, s + k);
+		explain(st, s + k, r, errno);
+	}
+	for (;;) {
+		pid_t r = waitpid(-1, &status, 0);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			_exit(1);
+		}
+		if (r == pid)
+			break;
+	}
+	if (init_status_fd >= 0) {
+		ssize_t w;
+		do
+			w = write(init_status_fd, &status, sizeof(status));
+		while (w < 0 && errno == EINTR);
+	}
+	exit_like(status);
+}
+
+/* open(2) and a read lock on the whole file, held while this process lives (bwrap's init). */
+static int lock_file(struct stage *st, const char *path)
+{
+	struct flock l = { .l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0 };
+	int fd = st->call_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (fcntl(fd, F_SETLK, &l) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return 0;
 }
 
 /* rmdir, or unlink what is no directory. A cgroup is busy for a moment after its last
@@ -878,7 +1014,7 @@ static long run_step(struct stage *st, const struct step *s)
 	case TSNS_OP_PRCTL:
 		if (prctl((int)i[0], (unsigned long)i[1], (unsigned long)i[2], 0UL, 0UL) < 0)
 			return -1;
-		if (i[0] == PR_SET_PDEATHSIG && i[1] != 0 && parent_gone(st))
+		if (i[0] == PR_SET_PDEATHSIG && i[1] != 0 && (parent_gone(st) || (st->parent != 0 && getppid() != st->parent)))
 			_exit(1);   /* the parent died before the death signal was in place */
 		return 0;
 	case TSNS_OP_CAPSET: return capset_masks(i);
@@ -918,6 +1054,9 @@ static long run_step(struct stage *st, const struct step *s)
 		st->watch.cpu_note = v[3];
 		return 0;
 	case TSNS_OP_EXIT_JSON: return exit_json_step(s);
+	case TSNS_OP_INIT: return init_step(st, s);
+	case TSNS_OP_LOCK_FILE: return lock_file(st, v[0]);
+	case TSNS_OP_CLOSE: return close((int)i[0]) < 0 && errno != EBADF ? -1 : 0;
 	case TSNS_OP_REMOVE: return remove_path(v[0]);
 	case TSNS_OP_NOTE: return note_step(s);
 	case TSNS_OP_SYMLINK: return symlink(v[0], v[1]);
@@ -960,6 +1099,8 @@ void tsns_run(struct stage *st)
 		explain(st, s, r, 0);
 		if (s->op == TSNS_OP_FORK)
 			k += (uint32_t)s->ints[2];   /* the parent's steps, not the child's */
+		else if (s->op == TSNS_OP_INIT)
+			k += (uint32_t)s->ints[1];   /* the init's steps, not the program's */
 	}
 	_exit(0);   /* a plan without EXEC: the steps were the point */
 }

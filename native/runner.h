@@ -28,6 +28,7 @@ struct stage {
 	sigset_t mask;        /* the signal mask the program starts with */
 	void (*after_reply)(void);  /* called after each reply from the parent (the tool restores stdio flags) */
 	void (*parent_gone)(void);  /* called when the parent closed its end instead of replying */
+	pid_t parent;               /* the parent a death signal is about (0: unknown, -1: gone already) */
 	int watching;               /* a WATCH step came: the next FORK's parent enforces `watch` */
 	struct tsns_watch watch;
 };

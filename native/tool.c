@@ -237,6 +237,7 @@ int main(int argc, char **argv)
 	st.label = "[stage] ";
 	st.after_reply = restore_stdio_flags;
 	st.parent_gone = planner_gone;
+	st.parent = getppid();   /* the caller: a death signal set here is about it */
 	tool_name = name;
 	sigprocmask(SIG_SETMASK, NULL, &st.mask);
 	restore_stdio_flags();

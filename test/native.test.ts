@@ -1,10 +1,10 @@
 // The native stage on its own, driven by hand-built plans.
 import t from 'tap';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { runStage, StepError } from '../src/native/stage.js';
-import { encodePlan, type Step } from '../src/native/plan.js';
+import { encodePlan, FORK, type Step } from '../src/native/plan.js';
 import { waitpid, decodeWaitStatus } from '../src/sys/proc.js';
-import { CLONE_NEWUTS, CLONE_NEWUSER } from '../src/sys/ns.js';
+import { CLONE_NEWPID, CLONE_NEWUTS, CLONE_NEWUSER } from '../src/sys/ns.js';
 import { SysError } from '../src/sys/errors.js';
 import { koffi } from '../src/sys/libc.js';
 import { NATIVE_LIBRARY } from '../src/native/stage.js';
@@ -51,6 +51,38 @@ t.test('sync: the parent acts while the child waits', async (t) => {
   });
   t.equal(seen, pid);
   t.same(exitOf(pid), { code: 0, signal: null });
+});
+
+t.test('init: the program is pid 2, and the init ends as it did (a pid 1 through its fork\'s INIT_STATUS pipe)', async (t) => {
+  const plan = (script: string, mode: number): Step[] => [
+    { op: 'unshare', flags: CLONE_NEWPID },
+    { op: 'fork', mode, deathSignal: 0 },
+    { op: 'init', mode: 0 },
+    { op: 'exec', file: '/bin/sh', argv: ['sh', '-c', script], env: [], search: false },
+  ];
+  t.same(exitOf(runStage(plan('test $$ = 2 && exit 7', FORK.initStatus), { cloneFlags: 0 })), { code: 7, signal: null });
+  t.same(exitOf(runStage(plan('kill -9 $$', FORK.initStatus), { cloneFlags: 0 })), { code: null, signal: 9 }, 'the signal itself');
+  t.same(exitOf(runStage(plan('kill -9 $$', 0), { cloneFlags: 0 })), { code: 137, signal: null }, 'without the pipe, a pid 1 can only say 128+N');
+  // An orphan is the init's to reap: it is gone (not a zombie) before the program ends.
+  const orphan = 'p=$(sh -c "sleep 0.1 & echo \\$!"); i=0; while [ -e /proc/$p ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done; test ! -e /proc/$p';
+  t.same(exitOf(runStage([{ op: 'unshare', flags: CLONE_NEWPID }, { op: 'fork', mode: FORK.initStatus, deathSignal: 0 }, { op: 'unshare', flags: 0x20000 /* CLONE_NEWNS */ },
+    { op: 'mount', source: 'none', target: '/', fstype: null, flags: 0x40000 | 0x4000 /* MS_PRIVATE|MS_REC */ },
+    { op: 'mount', source: 'proc', target: '/proc', fstype: 'proc', flags: 0 }, ...plan(orphan, 0).slice(2)], { cloneFlags: 0 })), { code: 0, signal: null }, 'the orphan reaped');
+});
+
+t.test('lockFile: a read lock held by the process that takes it, an init\'s for the program\'s life', async (t) => {
+  const file = `/tmp/tsns-native-lock-${process.pid}`;
+  writeFileSync(file, '');
+  t.teardown(() => rmSync(file, { force: true }));
+  const probe = `import fcntl,struct;f=open("${file}");r=fcntl.fcntl(f,fcntl.F_GETLK,struct.pack("hhqqi",fcntl.F_WRLCK,0,0,0,0));exit(struct.unpack("hhqqi",r)[0])`;
+  const steps: Step[] = [
+    { op: 'lockFile', path: file },
+    { op: 'init', mode: 0 },
+    { op: 'exec', file: '/usr/bin/python3', argv: ['python3', '-c', probe], env: [], search: false },
+  ];
+  t.same(exitOf(runStage(steps, { cloneFlags: 0 })), { code: 0, signal: null }, 'F_RDLCK (0) seen by the program');
+  const missing = t.throws(() => runStage([{ op: 'lockFile', path: `${file}-missing` }, ...steps.slice(1)], { cloneFlags: 0 })) as unknown as StepError;
+  t.equal(missing.code, 'ENOENT');
 });
 
 t.test('the C side refuses a malformed plan', async (t) => {

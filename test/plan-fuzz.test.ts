@@ -77,7 +77,7 @@ function reference(buf: Buffer): { ok: boolean; why: string } {
     at += len + 1;
     return 'ok';
   };
-  /** [index, parent steps] of each FORK: its parent steps must all follow it. */
+  /** [index, parent steps] of each FORK (and INIT: its own steps): they must all follow it. */
   const forks: [number, number][] = [];
   while (at < buf.length) {
     if (steps === MAX_STEPS) return { ok: false, why: `more than ${MAX_STEPS} steps` };
@@ -142,8 +142,8 @@ function reference(buf: Buffer): { ok: boolean; why: string } {
       case 'LANDLOCK':
         if (int(0) < -BigInt(MAX_SLOTS) || int(0) > INT32_MAX) return bad('fd out of range');
         break;
-      case 'EXIT_JSON':
-        if (int(0) < 0n || int(0) > INT32_MAX) return bad('EXIT_JSON fd out of range');
+      case 'EXIT_JSON': case 'CLOSE':
+        if (int(0) < 0n || int(0) > INT32_MAX) return bad(`${rule.name} fd out of range`);
         break;
       case 'WATCH':
         if (int(0) < 0n || int(1) < 0n || int(2) < 0n || int(2) > 1n || (int(1) > 0n && nulls.includes(0))) return bad('WATCH out of range');
@@ -173,9 +173,14 @@ function reference(buf: Buffer): { ok: boolean; why: string } {
         if (int(0) < 0n || int(0) > INT32_MAX || int(1) < 0n || int(2) < 0n || int(3) < 0n) return bad('MOUNT_SETATTR out of range');
         break;
       case 'FORK':
-        if (int(0) < 0n || int(0) > 63n || int(1) < 0n || int(1) > NSIG_MAX) return bad('FORK mode or signal out of range');
+        if (int(0) < 0n || int(0) > 127n || int(1) < 0n || int(1) > NSIG_MAX) return bad('FORK mode or signal out of range');
         if (int(2) < 0n || int(2) >= BigInt(MAX_STEPS)) return bad('FORK parent steps out of range');
         forks.push([steps - 1, Number(int(2))]);
+        break;
+      case 'INIT':
+        if (int(0) < 0n || int(0) > 127n) return bad('INIT mode out of range');
+        if (int(1) < 0n || int(1) >= BigInt(MAX_STEPS)) return bad('INIT steps out of range');
+        forks.push([steps - 1, Number(int(1))]);
         break;
     }
   }
@@ -252,7 +257,7 @@ function randomStep(r: Rng): Step {
     case 'stdio': return { op: 'stdio', sources: Array.from({ length: r.range(1, r.chance(0.1) ? 1024 : 8) }, () => (r.chance(0.3) ? 'keep' as const : r.chance(0.8) ? r.int(100) : 2147483647)) };
     case 'sync': return { op: 'sync' };
     case 'fork': return {
-      op: 'fork', mode: r.chance(0.5) ? r.int(64) : r.pick([0, FORK.reportPid | FORK.closeFds, FORK.forward | FORK.ignoreInt, 63]),
+      op: 'fork', mode: r.chance(0.5) ? r.int(128) : r.pick([0, FORK.reportPid | FORK.closeFds, FORK.forward | FORK.ignoreInt | FORK.initStatus, 127]),
       deathSignal: r.chance(0.5) ? r.int(65) : r.pick([0, 9, 15, 64]), ...(r.chance(0.5) ? { parentSteps: r.pick([0, 1, 2, r.int(4096)]) } : {}),
     };
     case 'remove': return { op: 'remove', path: path(r) };
@@ -262,6 +267,9 @@ function randomStep(r: Rng): Step {
     case 'seccomp': return { op: 'seccomp', flags: r.int(16), filter: Buffer.from(Array.from({ length: 8 * r.range(1, r.chance(0.05) ? 4096 : 16) }, () => r.int(256))) };
     case 'landlock': return { op: 'landlock', fd: fd() };
     case 'exitJson': return { op: 'exitJson', fd: r.pick([0, 3, 2147483647, r.int(1000)]) };
+    case 'init': return { op: 'init', mode: r.chance(0.5) ? r.int(128) : r.pick([0, FORK.forward | FORK.ignoreInt, 127]), ...(r.chance(0.5) ? { initSteps: r.pick([0, 1, 2, r.int(4096)]) } : {}) };
+    case 'lockFile': return { op: 'lockFile', path: path(r) };
+    case 'close': return { op: 'close', fd: r.pick([0, 3, 2147483647, r.int(1000)]) };
     case 'watch': return {
       // A CPU limit needs the file it is read from.
       op: 'watch', timeoutMs: r.pick([0, 1, 60000, r.int(2 ** 31)]), cpuMs: r.pick([0, 0, 1500, r.int(2 ** 31)]), cpuFile: path(r), cpuNs: r.chance(0.5),
@@ -613,7 +621,10 @@ function generate(seed: number, count: number): Case[] {
   while (cases.length < count) {
     const steps = Array.from({ length: r.range(1, 6) }, () => randomStep(r));
     // A fork's parent steps are among the steps after it (mutations try the others).
-    steps.forEach((s, k) => { if (s.op === 'fork' && s.parentSteps) s.parentSteps = Math.min(s.parentSteps, steps.length - k - 1); });
+    steps.forEach((s, k) => {
+      if (s.op === 'fork' && s.parentSteps) s.parentSteps = Math.min(s.parentSteps, steps.length - k - 1);
+      if (s.op === 'init' && s.initSteps) s.initSteps = Math.min(s.initSteps, steps.length - k - 1);
+    });
     const valid = encodePlan(steps);
     if (r.chance(0.05)) {
       cases.push({ plan: valid, how: 'as encoded' });

@@ -81,7 +81,7 @@ t.test('FORK mode bits, reports, reply and planner codes', async (t) => {
   );
   const bits = [...fork.values()];
   t.ok(bits.every((b) => b > 0 && (b & (b - 1)) === 0), 'each FORK mode is one bit');
-  t.equal(bits.reduce((a, b) => a | b, 0), 63, 'the bits are 1..32 (the parser allows modes 0..63)');
+  t.equal(bits.reduce((a, b) => a | b, 0), 127, 'the bits are 1..64 (the parser allows FORK and INIT modes 0..127)');
 
   const reports = enumMembers('tsns_report');
   const tsReports = Object.entries(plan).filter(([k]) => k.startsWith('REPORT_')).map(([k, v]) => [`TSNS_${k}`, v as number] as [string, number]);
@@ -144,6 +144,9 @@ const samples: Record<keyof typeof OP, Step[]> = {
   createFile: [{ op: 'createFile', path: '/newroot/etc/passwd', mode: 0o644, data: 'root:x:0:0::/:/bin/sh\n' }, { op: 'createFile', path: '/f', mode: 0o600, fd: 5 }],
   mknod: [{ op: 'mknod', path: '/newroot/dev/null', mode: 0o20666, dev: 259 }],
   exitJson: [{ op: 'exitJson', fd: 4 }],
+  init: [{ op: 'init', mode: 0 }, { op: 'init', mode: FORK.forward | FORK.ignoreInt, initSteps: 1 }],
+  lockFile: [{ op: 'lockFile', path: '/run/app.lock' }],
+  close: [{ op: 'close', fd: 5 }],
   watch: [
     { op: 'watch', timeoutMs: 60000, cpuMs: 0, cpuFile: null, cpuNs: false, killFile: '/sys/fs/cgroup/x/cgroup.kill', timeoutNote: 'ts-sandbox: timeout', cpuNote: null },
     { op: 'watch', timeoutMs: 0, cpuMs: 1500, cpuFile: '/sys/fs/cgroup/cpuacct/x/cpuacct.usage', cpuNs: true, killFile: null, timeoutNote: null, cpuNote: 'cpu' },

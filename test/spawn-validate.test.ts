@@ -47,6 +47,7 @@ t.test('unknown namespace kinds are refused, not ignored', async (t) => {
   rejects(t, bad({ join: [{ kind: 'net' }] }), ['true'], type(/`join\[0\]\.path`.*got `undefined`$/), 'join path missing');
   rejects(t, bad({ persist: { network: '/tmp/x' } }), ['true'], value(/`persist` option to be an object whose keys are namespace kinds.*got `'network'`$/), 'persist key');
   rejects(t, bad({ persist: { uts: 5 } }), ['true'], type(/`persist\.uts`.*got `5`$/), 'persist value');
+  rejects(t, bad({ argv0: 5 }), ['true'], type(/`argv0` option to be a string.*got `5`$/), 'argv0 not a string');
 });
 
 t.test('ids outside 0..4294967294 are refused: none of them may run the program as root', async (t) => {
@@ -94,6 +95,7 @@ t.test('NUL bytes are refused as child_process refuses them', async (t) => {
   rejects(t, { env: { A: 'x\0y' } }, ['true'], nul('env.A'), 'env value');
   rejects(t, { root: '/tmp\0' }, ['true'], nul('root'), 'root');
   rejects(t, { cwd: '/\0tmp' }, ['true'], nul('cwd'), 'cwd');
+  rejects(t, { argv0: 'a\0b' }, ['true'], nul('argv0'), 'argv0');
   rejects(t, { namespaces: ['uts'], hostname: 'a\0b' }, ['true'], nul('hostname'), 'hostname');
   rejects(t, { namespaces: ['uts'], domainname: 'a\0b' }, ['true'], nul('domainname'), 'domainname');
   rejects(t, { namespaces: ['mount'], mountProc: '/proc\0x' }, ['true'], nul('mountProc'), 'mountProc');

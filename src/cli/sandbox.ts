@@ -22,6 +22,7 @@ const USAGE = `usage: ${argv0} [OPTIONS...] [--] COMMAND [ARGS...]
     --help                       Print this help
     --version                    Print version
     --args FD                    Parse NUL-separated args from FD
+    --argv0 VALUE                Set argv[0] to the value VALUE before running the program
     --level-prefix               Prepend e.g. <3> to diagnostic messages
     --unshare-all                Unshare every namespace we support by default
     --share-net                  Retain the network namespace (can only combine with --unshare-all)
@@ -34,6 +35,7 @@ const USAGE = `usage: ${argv0} [OPTIONS...] [--] COMMAND [ARGS...]
     --unshare-cgroup             Create new cgroup namespace
     --unshare-cgroup-try         Create new cgroup namespace if possible else continue by skipping it
     --userns FD                  Use this user namespace (cannot combine with --unshare-user)
+    --userns2 FD                 After setup switch to this user namespace, only useful with --userns
     --disable-userns             Disable further use of user namespaces inside sandbox
     --assert-userns-disabled     Fail unless further use of user namespace inside sandbox is disabled
     --pidns FD                   Use this pid namespace (as parent namespace if using --unshare-pid)
@@ -44,6 +46,7 @@ const USAGE = `usage: ${argv0} [OPTIONS...] [--] COMMAND [ARGS...]
     --clearenv                   Unset all environment variables
     --setenv VAR VALUE           Set an environment variable
     --unsetenv VAR               Unset an environment variable
+    --lock-file DEST             Take a lock on DEST while sandbox is running
     --sync-fd FD                 Keep this fd open while sandbox is running
     --bind SRC DEST              Bind mount the host path SRC on DEST
     --bind-try SRC DEST          Equal to --bind but ignores non-existent SRC
@@ -73,6 +76,7 @@ const USAGE = `usage: ${argv0} [OPTIONS...] [--] COMMAND [ARGS...]
     --seccomp FD                 Load and use seccomp rules from FD (not repeatable)
     --add-seccomp-fd FD          Load and use seccomp rules from FD (repeatable)
     --block-fd FD                Block on FD until some data to read is available
+    --userns-block-fd FD         Block on FD until the user namespace is ready
     --info-fd FD                 Write information about the running container to FD
     --json-status-fd FD          Write container status to FD as multiple JSON documents
     --new-session                Create a new terminal session
@@ -138,6 +142,8 @@ async function sandboxFailure(): Promise<(err: unknown) => unknown> {
       const s = e.step;
       if (s.op === 'exec') return new ToolError(`execvp ${s.argv[0] ?? s.file}: ${e.reason}`);
       if (s.op === 'mount' && e.code === 'ENOENT' && s.source && !s.fstype) return new ToolError(`Can't find source path ${s.source}: ${e.reason}`);
+      if (s.op === 'lockFile') return new ToolError(`Unable to ${e.code === 'EAGAIN' ? 'lock' : 'open lock'} file ${s.path}: ${e.reason}`);
+      if (s.op === 'setns' && s.nstype === 0x10000000 /* CLONE_NEWUSER */ && !s.path) return new ToolError(`Setting userns2 failed: ${e.reason}`);
     }
     const worded = spawnFailure(e);
     return worded instanceof ToolError ? new ToolError(worded.message, 1) : worded;
@@ -217,7 +223,24 @@ async function main(): Promise<number> {
   const spawn = compiled.spawn;
   // bwrap sets PWD to where the program starts, even after --clearenv.
   if (tool.specFile === undefined) spawn.env = { ...spawn.env, PWD: spec.process?.cwd ?? process.cwd() };
-  const finalSteps = [...(spawn.finalSteps ?? [])];
+  if (tool.argv0 !== undefined) spawn.argv0 = tool.argv0;
+  // --userns-block-fd: the caller writes the id maps (it learns the child's pid from
+  // --info-fd); the child waits for it at the fork's sync below.
+  if (tool.usernsBlockFd !== undefined) spawn.uidMap = spawn.gidMap = undefined;
+  // --userns2: bwrap switches once the root is built, before the ids and capabilities.
+  if (tool.userns2 !== undefined) {
+    const { CLONE_NEWUSER } = await import('../sys/ns.js');
+    const to: Step = { op: 'setns', fd: tool.userns2, nstype: CLONE_NEWUSER };
+    if (spawn.rootSteps) spawn.rootSteps = [...spawn.rootSteps, to];
+    else spawn.finalSteps = [to, ...(spawn.finalSteps ?? [])];
+  }
+  const newPid = spawn.namespaces?.includes('pid') ?? false;
+  // bwrap's init: pid 1 of a new pid namespace (the program is pid 2), or the holder of
+  // --lock-file's locks and --sync-fd; it comes before the program's policies, which are its alone.
+  const syncFd = parsed.flags.syncFd;
+  const init = !spec.process?.asPid1 && (newPid || tool.lockFiles.length > 0 || syncFd !== undefined);
+  const { initSteps, namespaceIds } = await import('../sandbox/init.js');
+  const finalSteps = [...(init ? initSteps(tool.lockFiles, syncFd) : []), ...(spawn.finalSteps ?? [])];
   const securitySteps = [...(spawn.securitySteps ?? [])];
   // bwrap's compiled filters go in last, in the order given, after any filter by name.
   for (const fd of spec.security?.seccompFilters ?? []) {
@@ -247,28 +270,42 @@ async function main(): Promise<number> {
   } catch (err) {
     throw new ToolError((err as Error).message);
   }
-  const newPid = spawn.namespaces?.includes('pid') ?? false;
   const info = { fd: tool.infoFd, status: tool.jsonStatusFd };
+  const wantsInfo = info.fd !== undefined || info.status !== undefined;
   let cgroupPath: string | undefined;
-  const report = (pid: number) => {
-    const fields = { 'child-pid': pid, ...(cgroupPath ? { cgroup: cgroupPath } : {}) };
+  let childPid = 0;
+  // At the fork's sync, once the child's namespaces are final and before it goes on: what
+  // bwrap's monitor writes, then --userns-block-fd's wait (the caller writes the maps).
+  const atForkSync = () => {
+    const fields = { 'child-pid': childPid, ...namespaceIds(childPid, spawn.namespaces ?? []), ...(cgroupPath ? { cgroup: cgroupPath } : {}) };
     writeInfo(info.fd, fields, false);
     writeInfo(info.status, fields, true);
+    if (tool.usernsBlockFd !== undefined) blockOn(tool.usernsBlockFd);
+  };
+  const dieWithParent = spec.process?.dieWithParent;
+  /** The fork in place: its parent waits (and dies with the caller, as bwrap's monitor, with --die-with-parent). */
+  const fork = (mode: number, deathSignal: number, parentSteps: Step[], watch?: Step) => ({
+    fork: {
+      mode: mode | (wantsInfo ? FORK.reportPid : 0) | (init && newPid ? FORK.initStatus : 0),
+      deathSignal, parentSteps, watch,
+      selfDeathSignal: dieWithParent ? constants.signals.SIGKILL : undefined,
+      sync: wantsInfo,
+    },
+    atForkSync,
+  });
+  const onPid = (pid: number) => {
+    childPid = pid;
   };
 
   const { timeoutMs, cpuTimeMs } = spec.limits ?? {};
   // bwrap's last --json-status-fd line, the exit code, is written by the parent that waits.
   const exitJson: Step[] = info.status === undefined ? [] : [{ op: 'exitJson', fd: info.status }];
   if (!Object.keys(limits).length && !timeoutMs && !cpuTimeMs) {
-    // A new pid namespace needs a fork in place (the program is its pid 1), and so does an
-    // exit code to report; else the program is the stage itself.
-    if (!newPid && !exitJson.length) {
-      if (hasStage()) report(stagePid()!);
-      return runProgram(spawn, compiled.argv, { failure });
-    }
-    const mode = FORK.forward | FORK.ignoreInt | (info.fd !== undefined || info.status !== undefined ? FORK.reportPid : 0);
-    const deathSignal = spec.process?.dieWithParent ? constants.signals.SIGKILL : 0;
-    return runProgram(spawn, compiled.argv, { failure, inPlace: { fork: { mode, deathSignal, parentSteps: exitJson } }, onPid: report });
+    // A new pid namespace needs a fork in place (its init is the child), and so does what
+    // is reported of the child; else the program (or its init) is the stage itself.
+    if (!newPid && !wantsInfo) return runProgram(spawn, compiled.argv, { failure });
+    const deathSignal = dieWithParent ? constants.signals.SIGKILL : 0;
+    return runProgram(spawn, compiled.argv, { failure, inPlace: fork(FORK.forward | FORK.ignoreInt, deathSignal, exitJson), onPid });
   }
 
   if (!hasStage()) throw new ToolError('limits need the native stage: start ts-sandbox as bin/ts-sandbox');
@@ -311,8 +348,8 @@ async function main(): Promise<number> {
   }
   return runProgram(spawn, compiled.argv, {
     failure,
-    inPlace: { fork: { mode: FORK.forward | FORK.ignoreInt | FORK.reportPid, deathSignal: constants.signals.SIGKILL, parentSteps, watch } },
-    onPid: report,
+    inPlace: fork(FORK.forward | FORK.ignoreInt | FORK.reportPid, constants.signals.SIGKILL, parentSteps, watch),
+    onPid,
     cleanup: () => {
       void made.remove({ timeout: 0 }).catch(() => {});
       if (record) rmSync(record, { force: true });

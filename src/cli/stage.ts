@@ -72,14 +72,19 @@ export async function execInPlace(spec: SpawnSpec, argv: readonly string[], inPl
   const { parentWork } = plan.parent.uidRanges || plan.parent.gidRanges || plan.parent.persist || plan.parent.prepare
     ? await import('../spawn/index.js')
     : { parentWork: undefined };
-  return servePlan([...opens, ...plan.steps], options, parentWork && ((pid) => parentWork(spec, plan.parent, pid)));
+  const forkSync = plan.forkSync === undefined ? undefined : opens.length + plan.forkSync;
+  return servePlan([...opens, ...plan.steps], options, (pid, index) => {
+    if (index !== forkSync) return parentWork!(spec, plan.parent, pid);
+    inPlace.atForkSync?.();
+    return () => {};
+  });
 }
 
 /**
  * Hand the stage `steps` and serve them: `atSync` does the parent's part at a sync step
- * and returns its undo. Resolves once the program runs or a step has failed (said).
+ * (the child's pid, the step's index) and returns its undo. Resolves once the program runs or a step has failed (said).
  */
-export async function servePlan(steps: Step[], options: InPlaceOptions, atSync?: (pid: number) => () => void): Promise<number> {
+export async function servePlan(steps: Step[], options: InPlaceOptions, atSync?: (pid: number, index: number) => () => void): Promise<number> {
   const { StepError } = await import('../native/stage.js');
   const bytes = encodePlan(steps, explainMode());
   planSent = true;
@@ -101,7 +106,12 @@ export async function servePlan(steps: Step[], options: InPlaceOptions, atSync?:
     }
     if (rec.kind === REPORT_READY) {
       try {
-        unpersist = atSync!(rec.value);
+        const undoThis = atSync!(rec.value, rec.index);
+        const before = unpersist;
+        unpersist = () => {
+          undoThis();
+          before();
+        };
         send(int32s(REPLY_GO));
       } catch (err) {
         undo();

@@ -15,11 +15,11 @@ export const OP = {
   fchdir: 9, sethostname: 10, setdomainname: 11, setgroups: 12, setgid: 13, setuid: 14, prctl: 15,
   capset: 16, stdio: 17, sync: 18, fork: 19, mkdir: 20, setsid: 21, exec: 22, open: 23, remove: 24, note: 25,
   symlink: 26, chmod: 27, mountSetattr: 28, seccomp: 29, landlock: 30, setrlimit: 31, umask: 32, closeFrom: 33,
-  createFile: 34, mknod: 35, landlockRuleset: 36, watch: 37, exitJson: 38,
+  createFile: 34, mknod: 35, landlockRuleset: 36, watch: 37, exitJson: 38, init: 39, lockFile: 40, close: 41,
 } as const;
 
-/** FORK's mode bits (native/plan.h enum tsns_fork). */
-export const FORK = { blockIntTerm: 1, forward: 2, stops: 4, reportPid: 8, closeFds: 16, ignoreInt: 32 } as const;
+/** FORK's mode bits (native/plan.h enum tsns_fork); INIT takes forward and ignoreInt. */
+export const FORK = { blockIntTerm: 1, forward: 2, stops: 4, reportPid: 8, closeFds: 16, ignoreInt: 32, initStatus: 64 } as const;
 
 /** What the child writes to the report pipe (native/plan.h enum tsns_report). */
 export const REPORT_READY = 1;
@@ -132,7 +132,17 @@ export type Step =
    */
   | { op: 'watch'; timeoutMs: number; cpuMs: number; cpuFile: string | null; cpuNs: boolean; killFile: string | null; timeoutNote: string | null; cpuNote: string | null }
   /** A fork's parent step: bwrap's `{ "exit-code": N }` line on descriptor `fd` (--json-status-fd). */
-  | { op: 'exitJson'; fd: number };
+  | { op: 'exitJson'; fd: number }
+  /**
+   * bwrap's init: the program goes on in a child (pid 2 in a new pid namespace); this
+   * process runs the next `initSteps` steps, passes signals on (FORK's forward and
+   * ignoreInt bits), reaps every child until the program has ended and ends as it did.
+   */
+  | { op: 'init'; mode: number; initSteps?: number }
+  /** Open `path` read-only and read-lock it (F_SETLK) for this process's life (bwrap --lock-file). */
+  | { op: 'lockFile'; path: string }
+  /** close(2) one descriptor here (one not open is no error): after an init, the program's copy (bwrap --sync-fd). */
+  | { op: 'close'; fd: number };
 
 /** The call a step makes and its strace-style arguments, for --explain and SysError. */
 export function describe(step: Step): { call: string; args: string } {
@@ -177,6 +187,9 @@ export function describe(step: Step): { call: string; args: string } {
       args: `{handled_access_fs=0x${step.handled.toString(16)}}, [${step.rules.map((r) => `${cstr(r.path)}: 0x${r.access.toString(16)}`).join(', ')}] -> slot ${step.slot}`,
     };
     case 'exitJson': return { call: 'write', args: `${step.fd}, "{ \\"exit-code\\": N }\\n"` };
+    case 'init': return { call: 'clone', args: 'SIGCHLD (init: reaps until the program ends)' };
+    case 'lockFile': return { call: 'fcntl', args: `open(${cstr(step.path)}, O_RDONLY), F_SETLK, {F_RDLCK}` };
+    case 'close': return { call: 'close', args: String(step.fd) };
     case 'watch': return { call: 'watch', args: `timeout=${step.timeoutMs}ms, cpu=${step.cpuMs}ms, ${step.cpuFile ? cstr(step.cpuFile) : 'NULL'}, ${step.killFile ? cstr(step.killFile) : 'NULL'}` };
   }
 }
@@ -224,6 +237,9 @@ function operands(step: Step): { ints: (number | bigint)[]; strs: (string | null
     case 'landlockRuleset': return { ints: [step.handled, step.fileAccess, step.slot, ...step.rules.map((r) => r.access)], strs: step.rules.map((r) => r.path) };
     case 'watch': return { ints: [step.timeoutMs, step.cpuMs, step.cpuNs ? 1 : 0], strs: [step.cpuFile, step.killFile, step.timeoutNote, step.cpuNote] };
     case 'exitJson': return { ints: [step.fd], strs: [] };
+    case 'init': return { ints: [step.mode, step.initSteps ?? 0], strs: [] };
+    case 'lockFile': return { ints: [], strs: [step.path] };
+    case 'close': return { ints: [step.fd], strs: [] };
   }
 }
 
@@ -256,7 +272,8 @@ function traceOf(step: Step, mode: ExplainMode): string {
     case 'setns': calls = `setns(${step.fd < 0 ? '\x01' : step.fd}, ${cloneFlagNames(step.nstype)})`; break;
     case 'fchdir': calls = `fchdir(${step.fd < 0 ? '\x01' : step.fd})`; break;
     case 'landlock': calls = `landlock_restrict_self(${step.fd < 0 ? '\x01' : step.fd}, 0)`; break;
-    case 'fork': calls = 'clone(child_stack=NULL, flags=SIGCHLD)'; break;
+    case 'lockFile': calls = `openat(AT_FDCWD, ${cstr(step.path)}, O_RDONLY|O_CLOEXEC)\nfcntl(\x01, F_SETLK, {l_type=F_RDLCK, l_whence=SEEK_SET, l_start=0, l_len=0})`; break;
+    case 'fork': case 'init': calls = 'clone(child_stack=NULL, flags=SIGCHLD)'; break;
     case 'remove': calls = `rmdir(${cstr(step.path)})`; break;
     // A PATH search's misses show with `all` (\x03 asks the stage for them).
     case 'exec': calls = `${mode.all ? '\x03' : ''}execve(\x02, [${step.argv.map(cstr).join(', ')}], /* ${step.env.length} vars */)`; break;

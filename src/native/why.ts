@@ -94,8 +94,10 @@ export function whyOf(step: Step): string | undefined {
     case 'setgid': return 'the group id, real, effective and saved alike';
     case 'setuid': return 'the user id, real, effective and saved alike: capabilities go unless kept';
     case 'prctl': return prctlWhy(step.option);
-    case 'capset': return 'the capabilities the program keeps';
+    case 'capset': return 'the capabilities this process keeps (and the program, after its exec)';
+    case 'lockFile': return 'a lock held as long as the sandbox lives, for whoever waits on the file';
     case 'fork': return 'the program goes on in a child (a new pid namespace takes children only); this process waits, finishes what is left, and ends as the child did';
+    case 'init': return "bwrap's init: this process stays as pid 1, reaps orphans and ends as the program does";
     case 'mkdir': return 'a mount point';
     case 'setsid': return 'a session of its own: no controlling terminal to inject keystrokes through (TIOCSTI)';
     case 'exec': return 'become the program: same pid, descriptors and signal mask';

@@ -26,6 +26,14 @@ export interface ToolOptions {
   infoFd?: number;
   jsonStatusFd?: number;
   blockFd?: number;
+  /** --userns-block-fd: the caller writes the id maps; the child waits for this descriptor first. */
+  usernsBlockFd?: number;
+  /** --userns2: the user namespace the program switches to once its root is built. */
+  userns2?: number;
+  /** --lock-file: read-locked inside the sandbox by its init while the sandbox lives. */
+  lockFiles: string[];
+  /** --argv0: the program's argv[0]. */
+  argv0?: string;
   /** --level-prefix: "<3>" before each message (syslog's priority, as bwrap's). */
   levelPrefix?: boolean;
   /** --assert-userns-disabled: accepted, not checked (docs/ts-sandbox.md). */
@@ -72,14 +80,6 @@ interface Flags {
   landlockRw: string[];
   net?: NonNullable<SandboxSpec['network']>;
 }
-
-/** Options of bwrap that tsns cannot honour yet: refused, never silently dropped. */
-const UNSUPPORTED: Record<string, string> = {
-  '--userns2': 'switching to a second user namespace after setup',
-  '--userns-block-fd': 'waiting for the caller to write the id maps',
-  '--lock-file': 'holding a lock for the sandbox\'s lifetime',
-  '--argv0': 'an argv[0] other than the program',
-};
 
 /** strtol(s, &end, 10) as bwrap checks it: all of s, and not negative (nor past int). */
 function strtolInt(s: string): number | undefined {
@@ -150,7 +150,7 @@ export function parseArgs(argv: readonly string[], readFd: (fd: number) => Buffe
     unshare: new Set(), shareNet: false, mounts: [], addSeccompFds: [], capAdd: [], capDrop: [], limits: {},
     seccompDeny: [], seccompAllow: [], landlockRo: [], landlockRw: [],
   };
-  const tool: ToolOptions = { labels: [] };
+  const tool: ToolOptions = { labels: [], lockFiles: [] };
   let total = argv.length;
   let nextPerms: number | undefined;
   let nextSize: bigint | undefined;
@@ -184,10 +184,6 @@ export function parseArgs(argv: readonly string[], readFd: (fd: number) => Buffe
     const overlay = (): string[] => overlaySrc.splice(0);
     for (; i < args.length; i++) {
       const arg = args[i];
-      if (arg in UNSUPPORTED) {
-        take(1, arg);
-        throw new BwrapArgError(`${arg} is not supported by ts-sandbox (${UNSUPPORTED[arg]}; see docs/ts-sandbox.md)`);
-      }
       switch (arg) {
         case '--help': tool.help = true; return [];
         case '--version': tool.version = true; return [];
@@ -294,6 +290,10 @@ export function parseArgs(argv: readonly string[], readFd: (fd: number) => Buffe
         case '--sync-fd': flags.syncFd = fdArg(arg); break;
         case '--block-fd': tool.blockFd = fdArg(arg); break;
         case '--info-fd': tool.infoFd = fdArg(arg); break;
+        case '--userns-block-fd': tool.usernsBlockFd = fdArg(arg); break;
+        case '--userns2': tool.userns2 = fdArg(arg); break;
+        case '--lock-file': tool.lockFiles.push(take(1, arg)[0]); break;
+        case '--argv0': [tool.argv0] = take(1, arg); break;
         case '--json-status-fd': tool.jsonStatusFd = fdArg(arg); break;
         case '--seccomp':
           if (args.length - i - 1 < 1) throw new BwrapArgError('--seccomp takes an argument');
@@ -446,14 +446,19 @@ export function toSpec(parsed: ParsedArgs, base?: SandboxSpec, ids = { uid: 0, g
 
   // bwrap's checks, after parsing, in its order.
   const newUser = ns.user === 'new';
+  const tool = parsed.tool;
+  if (tool.usernsBlockFd !== undefined && !un.has('user')) throw new BwrapArgError('--userns-block-fd requires --unshare-user');
+  if (tool.usernsBlockFd !== undefined && tool.infoFd === undefined) throw new BwrapArgError('--userns-block-fd requires --info-fd');
   if (f.userns !== undefined && un.has('user')) throw new BwrapArgError('--userns not compatible --unshare-user');
   if (f.userns !== undefined && un.has('user-try')) throw new BwrapArgError('--userns not compatible --unshare-user-try');
   if (f.disableUserns && !newUser) throw new BwrapArgError('--disable-userns requires --unshare-user');
+  if (f.disableUserns && tool.usernsBlockFd !== undefined) throw new BwrapArgError('--disable-userns is not compatible with  --userns-block-fd');
   const anyUserns = newUser || typeof ns.user === 'object';
   if (!anyUserns && f.uid !== undefined && f.uid !== ids.uid) throw new BwrapArgError('Specifying --uid requires --unshare-user or --userns');
   if (!anyUserns && f.gid !== undefined && f.gid !== ids.gid) throw new BwrapArgError('Specifying --gid requires --unshare-user or --userns');
   if (f.hostname !== undefined && ns.uts !== 'new') throw new BwrapArgError('Specifying --hostname requires --unshare-uts');
   if (f.asPid1 && ns.pid !== 'new') throw new BwrapArgError('Specifying --as-pid-1 requires --unshare-pid');
+  if (f.asPid1 && tool.lockFiles.length) throw new BwrapArgError('Specifying --as-pid-1 and --lock-file is not permitted');
 
   // In a new user namespace bwrap maps the caller to --uid/--gid; in a joined one it switches to them.
   if (newUser) {

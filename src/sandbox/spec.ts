@@ -199,7 +199,7 @@ const processSpec = z.strictObject({
   dieWithParent: z.boolean().optional(),
   /** setsid (bwrap --new-session). */
   newSession: z.boolean().optional(),
-  /** The program is pid 1 (bwrap --as-pid-1); else a small init reaps. */
+  /** The program is pid 1 (bwrap --as-pid-1); else ts-sandbox makes bwrap's init pid 1 and the program pid 2 (a Sandbox's program is pid 1 either way). */
   asPid1: z.boolean().optional(),
   /** Descriptors besides 0-2 that the program keeps; every other one is closed. */
   keepFds: z.array(fd).optional(),

@@ -100,6 +100,8 @@ export interface SpawnSpec {
    * root, after entering them (nsenter -W), never on the caller's side.
    */
   cwdInside?: string;
+  /** The program's argv[0], where it is not the file run (bwrap --argv0). */
+  argv0?: string;
   /** Change of ids after the namespaces are set up. */
   uid?: number;
   gid?: number;

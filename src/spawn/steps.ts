@@ -26,6 +26,8 @@ export interface ChildPlan {
   cloneFlags: number;
   steps: Step[];
   parent: ParentWork;
+  /** The index of the sync step right after the in-place fork (InPlace.fork.sync), if any. */
+  forkSync?: number;
 }
 
 /** fds the parent opened for the child; closed by the caller after the spawn. */
@@ -75,9 +77,17 @@ export interface InPlace {
    * Fork after unsharing (unshare --fork); FORK mode bits for the parent that stays, and
    * what it does once the program has ended (removing what was made for it).
    */
-  fork?: { mode: number; deathSignal?: number; parentSteps?: Step[]; watch?: Step };
+  fork?: {
+    mode: number; deathSignal?: number; parentSteps?: Step[]; watch?: Step;
+    /** The parent's own death signal: it dies with the caller (bwrap --die-with-parent). */
+    selfDeathSignal?: number;
+    /** The child reports ready once its namespaces are final and waits (for --info-fd, --userns-block-fd). */
+    sync?: boolean;
+  };
   /** FORK mode bits for the fork after joining a pid namespace (nsenter's parent). */
   joinForkMode?: number;
+  /** Done by the planner at the fork's sync (fork.sync), while the child waits. */
+  atForkSync?: () => void;
 }
 
 function isMountPoint(path: string): boolean {
@@ -187,15 +197,21 @@ export function childPlan(spec: SpawnSpec, argv: readonly string[], fds: ChildFd
     prepare: spec.prepare !== undefined,
   };
   if (parent.uidRanges || parent.gidRanges || parent.persist || parent.prepare) steps.push({ op: 'sync' });
+  let forkSync: number | undefined;
   // util-linux forks after the maps and the bind mounts are in place, before the rest.
   if (inPlace?.fork) {
     const after = inPlace.fork.parentSteps ?? [];
     // A `watch` step: the limits the parent enforces while it waits (ts-sandbox --timeout).
     if (inPlace.fork.watch) steps.push(inPlace.fork.watch);
+    if (inPlace.fork.selfDeathSignal) steps.push({ op: 'prctl', option: PR_SET_PDEATHSIG, arg2: inPlace.fork.selfDeathSignal });
     steps.push({ op: 'fork', mode: inPlace.fork.mode, deathSignal: inPlace.fork.deathSignal ?? 0, parentSteps: after.length }, ...after);
     // A parent with work left (removing a group, killing it at a limit) keeps the mount
     // namespace it was in: the child's mounts and pivot_root must not become its view.
     if ((after.length || inPlace.fork.watch) && kinds.has('mount')) steps.push({ op: 'unshare', flags: CLONE_NEWNS });
+    if (inPlace.fork.sync) {
+      forkSync = steps.length;
+      steps.push({ op: 'sync' });
+    }
   }
   if (spec.setgroups && !(gidSelf !== undefined && !gidRanges)) steps.push({ op: 'writeFile', path: '/proc/self/setgroups', data: spec.setgroups });
 
@@ -297,10 +313,10 @@ export function childPlan(spec: SpawnSpec, argv: readonly string[], fds: ChildFd
   const env = spec.env ?? process.env;
   const program = programOf(argv, env);
   steps.push({
-    op: 'exec', file: program.file, argv: program.argv, search: true,
+    op: 'exec', file: program.file, argv: spec.argv0 === undefined ? program.argv : [spec.argv0, ...program.argv.slice(1)], search: true,
     env: Object.entries(env).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`),
   });
-  return { cloneFlags, steps, parent };
+  return { cloneFlags, steps, parent, forkSync };
 }
 
 function capMask(caps: readonly number[]): bigint {

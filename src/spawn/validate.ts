@@ -198,6 +198,7 @@ const FIELDS: { [K in keyof SpawnSpec]?: Check } = {
     });
   },
   cwd: (f, v) => path(f, v),
+  argv0: (f, v) => cString(f, v),
   uid: (f, v) => id(f, v),
   gid: (f, v) => id(f, v),
   groups: (f, v) => {

@@ -111,6 +111,8 @@ t.test('descriptors, session, caps, seccomp filters', async (t) => {
   t.same([r.tool.infoFd, r.tool.jsonStatusFd, r.tool.blockFd], [4, 5, 6]);
   t.same(spec(['--seccomp', '9', 'sh']).spec.security, { seccompFilters: [9] });
   t.same(spec(['--exec-label', 'a', '--file-label', 'b', 'sh']).tool.labels, ['a', 'b']);
+  const u = spec(['--unshare-user', '--userns-block-fd', '3', '--info-fd', '4', '--userns2', '5', '--lock-file', '/a', '--lock-file', 'b', '--argv0', 'x', 'sh']).tool;
+  t.same([u.usernsBlockFd, u.userns2, u.lockFiles, u.argv0], [3, 5, ['/a', 'b'], 'x'], 'the init\'s and the user namespaces\' descriptors are the tool\'s, not the spec\'s');
   const d = spec(['--unshare-user', '--disable-userns', 'sh']).spec.security!.seccomp!.rules!;
   t.same(d.map((r) => r.names), [['unshare', 'clone'], ['clone3']]);
 });
@@ -172,8 +174,13 @@ t.test('refusals in bwrap\'s words', async (t) => {
   fails(['--gid', '5', 'sh'], 'Specifying --gid requires --unshare-user or --userns');
   fails(['--hostname', 'x', 'sh'], 'Specifying --hostname requires --unshare-uts');
   fails(['--as-pid-1', 'sh'], 'Specifying --as-pid-1 requires --unshare-pid');
-  fails(['--argv0', 'x', 'sh'], '--argv0 is not supported by ts-sandbox (an argv[0] other than the program; see docs/ts-sandbox.md)');
-  fails(['--lock-file', '/x', 'sh'], "--lock-file is not supported by ts-sandbox (holding a lock for the sandbox's lifetime; see docs/ts-sandbox.md)");
+  fails(['--argv0'], '--argv0 takes one argument');
+  fails(['--lock-file'], '--lock-file takes an argument');
+  fails(['--userns2', 'x', 'sh'], 'Invalid fd: x');
+  fails(['--unshare-all', '--userns-block-fd', '3', '--info-fd', '4', 'sh'], '--userns-block-fd requires --unshare-user');
+  fails(['--unshare-user', '--userns-block-fd', '3', 'sh'], '--userns-block-fd requires --info-fd');
+  fails(['--unshare-user', '--disable-userns', '--userns-block-fd', '3', '--info-fd', '4', 'sh'], '--disable-userns is not compatible with  --userns-block-fd');
+  fails(['--unshare-pid', '--as-pid-1', '--lock-file', '/x', 'sh'], 'Specifying --as-pid-1 and --lock-file is not permitted');
   fails(['--pids', '0'], "--pids takes a number of processes, not '0'");
   fails(['--timeout', 'soon'], "--timeout takes seconds, not 'soon'");
   fails(['--rlimit', 'files=3'], "--rlimit takes NAME=SOFT[:HARD] with NAME one of as, core, cpu, data, fsize, locks, memlock, msgqueue, nice, nofile, nproc, rss, rtprio, rttime, sigpending, stack, not 'files=3'");

@@ -1,5 +1,5 @@
 // What a program inside a ts-sandbox tries as an attacker would: the double chroot,
-// open_by_handle_at, writes to /proc/sys, /proc/1/root, mounting without capabilities, a
+// open_by_handle_at, writes to /proc/sys, /proc/1/root (its init's), mounting without capabilities, a
 // mount of its own user namespace reaching the host, ptrace of a host process, a new user
 // namespace under the default seccomp profile. Each attempt must fail. The probe is the
 // static program of test/vserver/escape-probe.c, plus busybox for the shell's attempts.
@@ -59,8 +59,12 @@ t.test('the probe: chroot escape, file handles, /proc/sys, masks, new user names
   t.equal(got.threads, 'ok', 'threads still start');
 });
 
-t.test('/proc/1/root is the sandbox\'s own root', async (t) => {
-  const r = await sandbox(['/busybox', 'sh', '-c', '/busybox ls /proc/1/root; /busybox readlink /proc/1/exe']);
+t.test('/proc/1/root is out of reach, and the program\'s own is the sandbox\'s root', async (t) => {
+  // pid 1 is the init (the program is pid 2): not dumpable, so nothing inside reads through it.
+  const init = await sandbox(['/busybox', 'sh', '-c', '/busybox ls /proc/1/root || exit 9']);
+  t.equal(init.exitCode, 9, '/proc/1/root refused');
+  t.match(String(init.stderr), /Permission denied/);
+  const r = await sandbox(['/busybox', 'sh', '-c', '/busybox ls /proc/$$/root']);
   t.equal(r.exitCode, 0, String(r.stderr));
   const entries = String(r.stdout).split('\n');
   t.ok(entries.includes('escape-probe') && entries.includes('busybox'), `the sandbox's root: ${entries.join(' ')}`);
