@@ -52,14 +52,23 @@
 	X(MKNOD,         35,  2,  1, 0x0)  /* i: mode (type and permissions), dev; s: path */ \
 	X(LANDLOCK_RULESET, 36, -1, -1, 0x0)  /* i: handled_access_fs, file rights, slot, then per path its rights; s: paths (a Landlock ruleset into the slot) */ \
 	X(WATCH,         37,  3,  4, 0xf)  /* i: wall-clock ms, CPU ms (0: none), CPU file unit (0: cpu.stat usec, 1: cpuacct.usage ns); s: CPU file, cgroup.kill, timeout note, CPU note: the next FORK's parent enforces them */ \
-	X(EXIT_JSON,     38,  1,  0, 0x0)  /* i: fd: a fork's parent step writing bwrap's { "exit-code": N } (128+signal for a killed child) */
+	X(EXIT_JSON,     38,  1,  0, 0x0)  /* i: fd: a fork's parent step writing bwrap's { "exit-code": N } (128+signal for a killed child) */ \
+	X(PIDFD_OPEN,    50,  2,  0, 0x0)  /* i: pid, slot: pidfd_open(pid) into the slot */ \
+	X(PIDFD_GETFD,   51,  3,  0, 0x0)  /* i: pidfd (or -1-slot), that process's fd, slot: a copy of its descriptor into the slot */ \
+	X(NS_IOCTL,      52,  3,  0, 0x0)  /* i: fd (or -1-slot), request (NS_GET_USERNS or SIOCGSKNS only), slot: the namespace descriptor it gives, into the slot */
 
 enum tsns_op {
 #define TSNS_OP_ENUM(name, code, ints, strs, nulls) TSNS_OP_##name = code,
 	TSNS_OPS(TSNS_OP_ENUM)
 #undef TSNS_OP_ENUM
-	TSNS_OP_MAX = 38
+	TSNS_OP_MAX = 52
 };
+
+/* Codes are not contiguous (39-49 are unused): the parser refuses a code no row defines. */
+
+/* NS_IOCTL's requests: the two ioctls that hand back a namespace descriptor. */
+#define TSNS_NS_GET_USERNS 0xb701   /* _IO(0xb7, 0x1): the user namespace owning a namespace */
+#define TSNS_SIOCGSKNS 0x894c       /* the network namespace of a socket */
 
 /* FORK's mode bits. */
 enum tsns_fork {

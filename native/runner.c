@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -39,6 +40,12 @@ static const uint32_t fixed_ints[TSNS_OP_MAX + 1] = {
 };
 static const uint32_t fixed_strs[TSNS_OP_MAX + 1] = {
 #define X(name, code, ints, strs, nulls) [code] = (uint32_t)(strs),
+	TSNS_OPS(X)
+#undef X
+};
+/* The codes a row defines: the table has gaps (plan.h), which are no op. */
+static const uint8_t known_op[TSNS_OP_MAX + 1] = {
+#define X(name, code, ints, strs, nulls) [code] = 1,
 	TSNS_OPS(X)
 #undef X
 };
@@ -155,6 +162,15 @@ static int check_step(struct step *s)
 		return i[0] < 0 || i[0] > 0xffffffffLL || i[1] < 0 ? -EINVAL : 0;
 	case TSNS_OP_MOUNT_SETATTR:
 		return i[0] < 0 || i[0] > INT32_MAX || i[1] < 0 || i[2] < 0 || i[3] < 0 ? -EINVAL : 0;
+	case TSNS_OP_PIDFD_OPEN:
+		return i[0] < 1 || i[0] > INT32_MAX || i[1] < 0 || i[1] >= TSNS_MAX_SLOTS ? -EINVAL : 0;
+	case TSNS_OP_PIDFD_GETFD:
+		return i[0] < -TSNS_MAX_SLOTS || i[0] > INT32_MAX || i[1] < 0 || i[1] > INT32_MAX || i[2] < 0 || i[2] >= TSNS_MAX_SLOTS ? -EINVAL : 0;
+	case TSNS_OP_NS_IOCTL:
+		/* Only the requests that return a namespace descriptor: any other ioctl is no step. */
+		if (i[1] != TSNS_NS_GET_USERNS && i[1] != TSNS_SIOCGSKNS)
+			return -EINVAL;
+		return i[0] < -TSNS_MAX_SLOTS || i[0] > INT32_MAX || i[2] < 0 || i[2] >= TSNS_MAX_SLOTS ? -EINVAL : 0;
 	case TSNS_OP_EXEC:
 		if (i[0] < 1 || (uint64_t)i[0] + 2 > s->nstr || s->strs[0] == NULL || s->strs[i[0] + 1] != NULL)
 			return -EINVAL;
@@ -191,7 +207,7 @@ int tsns_parse(const uint8_t *buf, size_t len, struct stage *st)
 			cap *= 2;
 		}
 		s = &st->steps[st->nsteps++];
-		if (take_u32(&p, end, &s->op) || s->op == 0 || s->op > TSNS_OP_MAX)
+		if (take_u32(&p, end, &s->op) || s->op == 0 || s->op > TSNS_OP_MAX || !known_op[s->op])
 			return -EINVAL;
 		if (take_u32(&p, end, &s->nint) || (size_t)(end - p) / 8 < s->nint)
 			return -EINVAL;
@@ -408,6 +424,17 @@ static int fd_of(const struct stage *st, int64_t v)
 	if (v >= 0)
 		return (int)v;
 	return st->slots[-1 - v];
+}
+
+/* A new descriptor (or -1) into a slot, closing what the slot held. */
+static int to_slot(struct stage *st, int64_t slot, int fd)
+{
+	if (fd < 0)
+		return -1;
+	if (st->slots[slot] >= 0)
+		close(st->slots[slot]);
+	st->slots[slot] = fd;
+	return 0;
 }
 
 /* linux/landlock.h, spelled out: the build host's headers may predate it. */
@@ -821,6 +848,10 @@ static long run_step(struct stage *st, const struct step *s)
 	case TSNS_OP_CLOSE_FROM: return syscall(SYS_close_range, (unsigned)i[0], ~0U, 4U /* CLOSE_RANGE_CLOEXEC */);
 	case TSNS_OP_CREATE_FILE: return create_file(v[0], (int)i[0], v[1], (int)i[1]);
 	case TSNS_OP_MKNOD: return mknod(v[0], (mode_t)i[0], (dev_t)i[1]);
+	/* Each new descriptor is close-on-exec: pidfd_open(2), pidfd_getfd(2) and both ioctls set it. */
+	case TSNS_OP_PIDFD_OPEN: return to_slot(st, i[1], (int)syscall(SYS_pidfd_open, (pid_t)i[0], 0U));
+	case TSNS_OP_PIDFD_GETFD: return to_slot(st, i[2], (int)syscall(SYS_pidfd_getfd, fd_of(st, i[0]), (int)i[1], 0U));
+	case TSNS_OP_NS_IOCTL: return to_slot(st, i[2], ioctl(fd_of(st, i[0]), (unsigned long)i[1], 0));
 	}
 	errno = EINVAL;
 	return -1;

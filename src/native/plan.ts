@@ -15,7 +15,12 @@ export const OP = {
   capset: 16, stdio: 17, sync: 18, fork: 19, mkdir: 20, setsid: 21, exec: 22, open: 23, remove: 24, note: 25,
   symlink: 26, chmod: 27, mountSetattr: 28, seccomp: 29, landlock: 30, setrlimit: 31, umask: 32, closeFrom: 33,
   createFile: 34, mknod: 35, landlockRuleset: 36, watch: 37, exitJson: 38,
+  pidfdOpen: 50, pidfdGetfd: 51, nsIoctl: 52,
 } as const;
+
+/** NS_IOCTL's two requests (native/plan.h): each returns a namespace descriptor. */
+export const NS_GET_USERNS = 0xb701;
+export const SIOCGSKNS = 0x894c;
 
 /** FORK's mode bits (native/plan.h enum tsns_fork). */
 export const FORK = { blockIntTerm: 1, forward: 2, stops: 4, reportPid: 8, closeFds: 16, ignoreInt: 32 } as const;
@@ -128,7 +133,13 @@ export type Step =
    */
   | { op: 'watch'; timeoutMs: number; cpuMs: number; cpuFile: string | null; cpuNs: boolean; killFile: string | null; timeoutNote: string | null; cpuNote: string | null }
   /** A fork's parent step: bwrap's `{ "exit-code": N }` line on descriptor `fd` (--json-status-fd). */
-  | { op: 'exitJson'; fd: number };
+  | { op: 'exitJson'; fd: number }
+  /** pidfd_open(2) of `pid` (as this process's pid namespace numbers it) into slot `slot`. */
+  | { op: 'pidfdOpen'; pid: number; slot: number }
+  /** pidfd_getfd(2): a copy of descriptor `targetFd` of the process `pidfd` (or -1-k: slot k) names, into `slot`. */
+  | { op: 'pidfdGetfd'; pidfd: number; targetFd: number; slot: number; pid?: number }
+  /** ioctl(fd, NS_GET_USERNS or SIOCGSKNS): the namespace descriptor it returns, into `slot`. */
+  | { op: 'nsIoctl'; fd: number; request: typeof NS_GET_USERNS | typeof SIOCGSKNS; slot: number; path?: string };
 
 /** The call a step makes and its strace-style arguments, for --explain and SysError. */
 export function describe(step: Step): { call: string; args: string } {
@@ -173,6 +184,9 @@ export function describe(step: Step): { call: string; args: string } {
       args: `{handled_access_fs=0x${step.handled.toString(16)}}, [${step.rules.map((r) => `${cstr(r.path)}: 0x${r.access.toString(16)}`).join(', ')}] -> slot ${step.slot}`,
     };
     case 'exitJson': return { call: 'write', args: `${step.fd}, "{ \\"exit-code\\": N }\\n"` };
+    case 'pidfdOpen': return { call: 'pidfd_open', args: `${step.pid}, 0 -> slot ${step.slot}` };
+    case 'pidfdGetfd': return { call: 'pidfd_getfd', args: `${step.pid === undefined ? step.pidfd : `pidfd of ${step.pid}`}, ${step.targetFd}, 0 -> slot ${step.slot}` };
+    case 'nsIoctl': return { call: 'ioctl', args: `${step.path ? cstr(step.path) : step.fd}, ${step.request === NS_GET_USERNS ? 'NS_GET_USERNS' : 'SIOCGSKNS'} -> slot ${step.slot}` };
     case 'watch': return { call: 'watch', args: `timeout=${step.timeoutMs}ms, cpu=${step.cpuMs}ms, ${step.cpuFile ? cstr(step.cpuFile) : 'NULL'}, ${step.killFile ? cstr(step.killFile) : 'NULL'}` };
   }
 }
@@ -220,6 +234,9 @@ function operands(step: Step): { ints: (number | bigint)[]; strs: (string | null
     case 'landlockRuleset': return { ints: [step.handled, step.fileAccess, step.slot, ...step.rules.map((r) => r.access)], strs: step.rules.map((r) => r.path) };
     case 'watch': return { ints: [step.timeoutMs, step.cpuMs, step.cpuNs ? 1 : 0], strs: [step.cpuFile, step.killFile, step.timeoutNote, step.cpuNote] };
     case 'exitJson': return { ints: [step.fd], strs: [] };
+    case 'pidfdOpen': return { ints: [step.pid, step.slot], strs: [] };
+    case 'pidfdGetfd': return { ints: [step.pidfd, step.targetFd, step.slot], strs: [] };
+    case 'nsIoctl': return { ints: [step.fd, step.request, step.slot], strs: [] };
   }
 }
 
