@@ -93,6 +93,26 @@ export function hierarchyFor(layout: Layout, controller: string): Hierarchy | un
   return layout.v1.find((h) => h.controllers.includes(v1Name));
 }
 
+/**
+ * A process's directory in every hierarchy mounted here, from its /proc/PID/cgroup text
+ * and /proc/mounts: named v1 hierarchies (name=systemd) included, hierarchies that are
+ * not mounted left out. The paths are as the reader's cgroup namespace shows them.
+ */
+export function groupDirs(cgroupText: string, mountsText: string): string[] {
+  const mounts = mountsText.split('\n').map((line) => line.split(' ')).filter(([, , type]) => type === 'cgroup' || type === 'cgroup2');
+  const dirs: string[] = [];
+  for (const line of cgroupText.split('\n')) {
+    const m = /^(\d+):([^:]*):(.*)$/.exec(line.trim());
+    if (!m) continue;
+    const wanted = key(m[2].split(',').filter(Boolean));
+    const mount = m[1] === '0' && m[2] === ''
+      ? mounts.find(([, , type]) => type === 'cgroup2')
+      : mounts.find(([, , type, options]) => type === 'cgroup' && key(options.split(',').filter((o) => V1_CONTROLLERS.has(o) || o.startsWith('name='))) === wanted);
+    if (mount) dirs.push(joinPath(unescapeMount(mount[1]), m[3]));
+  }
+  return dirs;
+}
+
 /** Every controller available, per version (for `ts-cgroup info`). */
 export function controllersByVersion(layout: Layout): { v1: string[]; v2: string[] } {
   return {
