@@ -7,6 +7,7 @@ import type { JoinTarget, SpawnSpec } from '../spawn/spec.js';
 import { parseId, setIdNumber, strtoul } from './ids.js';
 import { processCaps } from '../sys/caps.js';
 import { reasonOf } from '../sys/errors.js';
+import { explain } from '../sys/explain.js';
 
 const OPTIONAL_VALUES: Record<string, string> = {
   ...Object.fromEntries(NAMESPACES.map((n) => [n.long, n.short])),
@@ -214,6 +215,7 @@ function keptGroupsCheck(userPath: string, gid: number): void {
 
 /** The file a process's /proc entry names, or util-linux's "cannot open" line. */
 function readTarget(path: string): string {
+  explain(`read ${path}`);
   try {
     return readFileSync(path, 'utf8');
   } catch (err) {
