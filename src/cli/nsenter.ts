@@ -171,6 +171,11 @@ async function main(): Promise<number> {
   }
   spec.keepCaps = Boolean(o.keepCaps);
   // Read now, as util-linux opens them before entering: the target's view, from ours.
+  // It opens the namespaces first: a target that is gone is reported by them.
+  if (o.env || o.joinCgroup) {
+    const missing = join.find((j) => 'path' in j && !existsSync(j.path));
+    if (missing && 'path' in missing) throw new ToolError(`cannot open ${missing.path}: No such file or directory`);
+  }
   if (o.env) spec.env = environOf(targetPath('environ'));
   if (o.joinCgroup) spec.cgroups = await groupsOf(targetPath('cgroup'));
 
