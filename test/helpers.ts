@@ -42,3 +42,13 @@ export function pipeText(stream: NodeJS.ReadableStream): Promise<string> {
     stream.on('data', (d) => (all += d)).on('end', () => resolve(all));
   });
 }
+
+/** What a stream gives until `needle` has come (or all it gives, if it ends without it). */
+export function until(stream: NodeJS.ReadableStream, needle: string): Promise<string> {
+  return new Promise((resolve) => {
+    let all = '';
+    const done = () => { stream.off('data', more); resolve(all); };
+    const more = (d: Buffer) => { all += d; if (all.includes(needle)) done(); };
+    stream.on('data', more).once('end', done);
+  });
+}

@@ -3,18 +3,8 @@
 import t from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
-import { AS_NOBODY, nobodyCannotRunTools, pipeText, ROOT, run, tool } from './helpers.js';
+import { AS_NOBODY, nobodyCannotRunTools, pipeText, ROOT, run, tool, until } from './helpers.js';
 import { groupDirs } from '../src/cgroup/layout.js';
-
-/** What a stream gives until `needle` has come (or the stream ended without it). */
-function until(stream: NodeJS.ReadableStream, needle: string): Promise<string> {
-  return new Promise((resolve) => {
-    let all = '';
-    const done = () => { stream.off('data', more); resolve(all); };
-    const more = (d: Buffer) => { all += d; if (all.includes(needle)) done(); };
-    stream.on('data', more).once('end', done);
-  });
-}
 
 /** Start `argv` with its stdin held open; it is ended (and the process killed) when the test ends. */
 function held(t: Tap.Test, argv: string[], env?: Record<string, string>): ChildProcess {

@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AS_NOBODY, nobodyCannotRunTools, pipeText, ROOT, run, tool } from './helpers.js';
+import { AS_NOBODY, nobodyCannotRunTools, pipeText, ROOT, run, tool, until } from './helpers.js';
 import { BUSYBOX } from './rootfs.js';
 
 /** A scratch directory (world-readable, for a namespace's root), removed when the test ends. */
@@ -14,16 +14,6 @@ function scratch(t: Tap.Test, prefix: string): string {
   chmodSync(dir, 0o755);
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
-}
-
-/** What a stream gives until `needle` has come (or the stream ended without it). */
-function until(stream: NodeJS.ReadableStream, needle: string): Promise<string> {
-  return new Promise((resolve) => {
-    let all = '';
-    const done = () => { stream.off('data', more); resolve(all); };
-    const more = (d: Buffer) => { all += d; if (all.includes(needle)) done(); };
-    stream.on('data', more).once('end', done);
-  });
 }
 
 /** A shell script named *.tsnsx: only a binfmt_misc entry for that extension makes it run. */
@@ -107,6 +97,19 @@ t.test('32 namespaces register the same name at once: each has its own instance'
   const runs = await Promise.all(Array.from({ length: 32 }, () => tool('ts-unshare', [...USERNS, '-l', EXT_SH, 'cat', '/proc/sys/fs/binfmt_misc/tsnst'], { timeout: 120_000 })));
   t.same(runs.map((r) => r.exitCode), Array(32).fill(0), runs.map((r) => r.stderr).filter(Boolean).join('\n'));
   t.ok(runs.every((r) => r.stdout.startsWith('enabled')), 'every one sees its entry');
+});
+
+t.test('--forward-signals implies --fork and passes SIGTERM on (util-linux tests/ts/unshare/forward-signals)', async (t) => {
+  for (const extra of [[], ['--kill-child']]) {
+    // The program ends with status 15 when its SIGTERM handler runs.
+    const child = spawn(`${ROOT}bin/ts-unshare`, ['--user', '--map-root-user', '--pid', '--mount-proc', '--forward-signals', ...extra,
+      'sh', '-c', 'trap "exit 15" TERM; echo ready; while :; do sleep 1 & wait $!; done'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    t.teardown(() => { child.kill('SIGKILL'); });
+    await until(child.stdout!, 'ready');
+    child.kill('SIGTERM');
+    t.equal(await exited, 15, `SIGTERM forwarded successfully${extra.length ? ' with kill-child' : ''}`);
+  }
 });
 
 t.test('--owner: the given user holds the namespace; the map is written for it', async (t) => {

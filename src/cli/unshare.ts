@@ -130,7 +130,7 @@ async function main(): Promise<number> {
   for (const n of NAMESPACES) cmd.option(`-${n.short}, --${n.long}`, `unshare ${n.kind} namespace (--${n.long}=<file> keeps it)`);
   cmd
     .option('-f, --fork', 'fork before launching <program>')
-    .option('--forward-signals', 'forward SIGINT, SIGTERM and SIGHUP to the forked child (with --fork)')
+    .option('--forward-signals', 'forward SIGTERM, SIGINT and SIGHUP to child (implies --fork)')
     .option('--map-user <uid>', 'map current user to uid (implies --user)', (v) => lookupUser(v, 'failed to parse uid'))
     .option('--map-group <gid>', 'map current group to gid (implies --user)', (v) => lookupGroup(v, 'failed to parse gid'))
     .option('-r, --map-root-user', 'map current user to root (implies --user)')
@@ -179,7 +179,8 @@ async function main(): Promise<number> {
     if (file !== undefined) persist[n.kind] = file;
   }
   const spec: SpawnSpec = { persist };
-  let fork = Boolean(o.fork);
+  // --forward-signals implies --fork, as in util-linux master
+  let fork = Boolean(o.fork || o.forwardSignals);
   let deathSignal: string | undefined;
   if (o.killChild) {
     fork = true;
