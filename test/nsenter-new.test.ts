@@ -144,6 +144,21 @@ t.test('-c/--join-cgroup: the target\'s group in every hierarchy; 32 at once', a
   for (const dir of joined) t.match(ex.stderr, `write("${dir}/cgroup.procs", "0") = 0`);
 });
 
+t.test('groupDirs: every hierarchy mounted; a text a group name could have forged is refused', async (t) => {
+  const mounts = [
+    'cgroup /sys/fs/cgroup/memory cgroup rw,nosuid,relatime,memory 0 0',
+    'cgroup /sys/fs/cgroup/cpu,cpuacct cgroup rw,cpu,cpuacct 0 0',
+    'cgroup /sys/fs/cgroup/systemd cgroup rw,xattr,name=systemd 0 0',
+    'cgroup2 /sys/fs/cgroup/unified cgroup2 rw,nsdelegate 0 0',
+    'proc /proc proc rw 0 0',
+  ].join('\n');
+  t.same(groupDirs('9:name=systemd:/a\n6:cpuacct,cpu:/b/c\n4:memory:/\n3:pids:/d\n0::/e\n', mounts),
+    ['/sys/fs/cgroup/systemd/a', '/sys/fs/cgroup/cpu,cpuacct/b/c', '/sys/fs/cgroup/memory', '/sys/fs/cgroup/unified/e'], 'pids is not mounted: left out');
+  for (const forged of ['4:memory:/x/../../../../tmp', '4:memory:/x\n4:memory:/y', '0::./x', '0::/x/./y']) {
+    t.throws(() => groupDirs(forged, mounts), { name: 'CgroupError', message: /^failed to get cgroup path: the line ".*" is not the kernel's/ }, JSON.stringify(forged));
+  }
+});
+
 t.test('an unprivileged user gets none of root\'s process through the new options', { skip: await nobodyCannotRunTools() }, async (t) => {
   const target = held(t, ['sh', '-c', 'echo ready; exec cat']);
   await until(target.stdout!, 'ready');

@@ -97,13 +97,22 @@ export function hierarchyFor(layout: Layout, controller: string): Hierarchy | un
  * A process's directory in every hierarchy mounted here, from its /proc/PID/cgroup text
  * and /proc/mounts: named v1 hierarchies (name=systemd) included, hierarchies that are
  * not mounted left out. The paths are as the reader's cgroup namespace shows them.
+ *
+ * Group names are chosen by whoever made the group (a delegated user, for one), and a
+ * name may hold a newline: a text that names a hierarchy twice, or a path with a "." or
+ * ".." step (which would lead out of the mount), is refused rather than followed.
  */
 export function groupDirs(cgroupText: string, mountsText: string): string[] {
   const mounts = mountsText.split('\n').map((line) => line.split(' ')).filter(([, , type]) => type === 'cgroup' || type === 'cgroup2');
   const dirs: string[] = [];
+  const seen = new Set<string>();
   for (const line of cgroupText.split('\n')) {
     const m = /^(\d+):([^:]*):(.*)$/.exec(line.trim());
     if (!m) continue;
+    if (seen.has(m[1]) || !m[3].startsWith('/') || m[3].split('/').some((step) => step === '.' || step === '..')) {
+      throw new CgroupError(`failed to get cgroup path: the line "${line}" is not the kernel's (a group name with a newline?)`);
+    }
+    seen.add(m[1]);
     const wanted = key(m[2].split(',').filter(Boolean));
     const mount = m[1] === '0' && m[2] === ''
       ? mounts.find(([, , type]) => type === 'cgroup2')
