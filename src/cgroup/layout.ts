@@ -99,8 +99,9 @@ export function hierarchyFor(layout: Layout, controller: string): Hierarchy | un
  * not mounted left out. The paths are as the reader's cgroup namespace shows them.
  *
  * Group names are chosen by whoever made the group (a delegated user, for one), and a
- * name may hold a newline: a text that names a hierarchy twice, or a path with a "." or
- * ".." step (which would lead out of the mount), is refused rather than followed.
+ * name may hold a newline: a text that names a hierarchy twice is refused. So is a path
+ * with a "." or ".." step, which would lead out of the mount (the kernel writes those for
+ * a group outside the reader's cgroup namespace, where no one could join it from here).
  */
 export function groupDirs(cgroupText: string, mountsText: string): string[] {
   const mounts = mountsText.split('\n').map((line) => line.split(' ')).filter(([, , type]) => type === 'cgroup' || type === 'cgroup2');
@@ -109,8 +110,12 @@ export function groupDirs(cgroupText: string, mountsText: string): string[] {
   for (const line of cgroupText.split('\n')) {
     const m = /^(\d+):([^:]*):(.*)$/.exec(line.trim());
     if (!m) continue;
-    if (seen.has(m[1]) || !m[3].startsWith('/') || m[3].split('/').some((step) => step === '.' || step === '..')) {
+    if (seen.has(m[1]) || !m[3].startsWith('/')) {
       throw new CgroupError(`failed to get cgroup path: the line "${line}" is not the kernel's (a group name with a newline?)`);
+    }
+    // The kernel writes "/.." steps for a group outside the reader's cgroup namespace.
+    if (m[3].split('/').some((step) => step === '.' || step === '..')) {
+      throw new CgroupError(`failed to get cgroup path: ${m[3]} is outside this cgroup namespace's view`);
     }
     seen.add(m[1]);
     const wanted = key(m[2].split(',').filter(Boolean));
