@@ -44,6 +44,9 @@ t.test('-N/--net-socket: the namespace of the target\'s socket, not the target\'
   t.equal((await tool('ts-nsenter', ['-t', pid, '-n', 'readlink', '/proc/self/ns/net'])).stdout, ownNs, '-n: the process\'s own');
   // -N takes the place of -n
   t.equal((await tool('ts-nsenter', ['-t', pid, '-n', '-N', fd, 'readlink', '/proc/self/ns/net'])).stdout, socketNs, '-n -N');
+  // 32 at once through the same socket: each copies it for itself
+  const runs = await Promise.all(Array.from({ length: 32 }, () => tool('ts-nsenter', ['-t', pid, '-N', fd, 'readlink', '/proc/self/ns/net'], { timeout: 120_000 })));
+  t.same(runs.map((r) => r.stdout), Array(32).fill(socketNs), '32 in flight');
 
   const ex = await tool('ts-nsenter', ['--explain', '-t', pid, '-N', fd, 'true']);
   t.match(ex.stderr, new RegExp(`^pidfd_open\\(${pid}, 0 -> slot \\d+\\) = 0\\npidfd_getfd\\(pidfd of ${pid}, ${fd}, 0 -> slot \\d+\\) = 0\\nioctl\\("fd ${fd} of process ${pid}", SIOCGSKNS -> slot \\d+\\) = 0\\nsetns\\(.*, CLONE_NEWNET\\) = 0$`, 'm'));
