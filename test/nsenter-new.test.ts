@@ -3,7 +3,7 @@
 import t from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
-import { AS_NOBODY, nobodyCannotRunTools, pipeText, ROOT, run, tool, until } from './helpers.js';
+import { AS_NOBODY, leftAfterKill, nobodyCannotRunTools, pipeText, ROOT, run, tool, until } from './helpers.js';
 import { groupDirs } from '../src/cgroup/layout.js';
 
 /** Start `argv` with its stdin held open; it is ended (and the process killed) when the test ends. */
@@ -50,6 +50,11 @@ t.test('-N/--net-socket: the namespace of the target\'s socket, not the target\'
 
   const ex = await tool('ts-nsenter', ['--explain', '-t', pid, '-N', fd, 'true']);
   t.match(ex.stderr, new RegExp(`^pidfd_open\\(${pid}, 0 -> slot \\d+\\) = 0\\npidfd_getfd\\(pidfd of ${pid}, ${fd}, 0 -> slot \\d+\\) = 0\\nioctl\\("fd ${fd} of process ${pid}", SIOCGSKNS -> slot \\d+\\) = 0\\nsetns\\(.*, CLONE_NEWNET\\) = 0$`, 'm'));
+
+  // SIGKILL after each line --explain gives: the planner and the program go with it.
+  for (let after = 1; after <= 12; after++) {
+    t.same(await leftAfterKill('ts-nsenter', ['--explain', '-t', pid, '-N', fd, '-u', '-c', 'sleep', '60'], after), [], `killed after ${after} lines: nothing left`);
+  }
 
   const errors: [string[], string][] = [
     [['-t', pid, '-N', notSocket, 'true'], `ts-nsenter: ioctl(fd ${notSocket} of process ${pid}, SIOCGSKNS): Inappropriate ioctl for device (the descriptor is no socket)`],

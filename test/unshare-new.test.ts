@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AS_NOBODY, nobodyCannotRunTools, pipeText, ROOT, run, tool, until } from './helpers.js';
+import { AS_NOBODY, leftAfterKill, nobodyCannotRunTools, pipeText, ROOT, run, tool, until } from './helpers.js';
 import { BUSYBOX } from './rootfs.js';
 
 /** A scratch directory (world-readable, for a namespace's root), removed when the test ends. */
@@ -195,26 +195,9 @@ t.test('bad input: one line, exit 1, no stack trace', async (t) => {
 
 t.test('SIGKILL at any step leaves no process behind (--kill-child)', async (t) => {
   // Killed after each of the 10 lines --explain gives in turn: whatever step it reached,
-  // the program (a sleep that names this test) must go with it.
-  const marker = `tsns-fault-${process.pid}`;
+  // the planner and the program must go with it.
   for (let after = 1; after <= 10; after++) {
-    const child = spawn(`${ROOT}bin/ts-unshare`, ['--explain', '--owner', '65534:65534', '--map-root-user', '--fork', '--pid', '--kill-child', '--mount-proc',
-      'bash', '-c', `exec -a ${marker} sleep 60`], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let lines = 0;
-    await new Promise<void>((resolve) => {
-      child.stderr!.on('data', (d: Buffer) => {
-        lines += String(d).split('\n').length - 1;
-        if (lines >= after) resolve();
-      }).once('end', resolve);
-    });
-    child.kill('SIGKILL');
-    await new Promise((resolve) => child.once('close', resolve));
-    let left = '';
-    for (let i = 0; i < 200; i++) {
-      left = (await run('pgrep', ['-f', marker])).stdout;
-      if (!left) break;
-      await new Promise((r) => setTimeout(r, 25));
-    }
-    t.equal(left, '', `killed after ${after} lines: nothing left`);
+    const left = await leftAfterKill('ts-unshare', ['--explain', '--owner', '65534:65534', '--map-root-user', '--fork', '--pid', '--kill-child', '--mount-proc', 'sleep', '60'], after);
+    t.same(left, [], `killed after ${after} lines: nothing left`);
   }
 });
