@@ -44,6 +44,7 @@ t.test('bad values: a TypeError or RangeError naming the field and the value', a
     [bad({ join: [{ kind: 'net', socket: 'x' }] }), TypeError, "Expected the `join[0].socket` option to be an object { pid, fd }, got `'x'`"],
     [bad({ join: [{ kind: 'net', path: '/proc/1/ns/net', parent: true }] }), TypeError, "Expected the `join[0].kind` option to be 'user' with `parent`, got `'net'`"],
     [bad({ join: [{ kind: 'user', path: '/proc/1/ns/user', parent: 'yes' }] }), TypeError, "Expected the `join[0].parent` option to be a boolean, got `'yes'`"],
+    [{ join: Array(17).fill({ kind: 'net', socket: { pid: 1, fd: 3 } }) }, RangeError, 'Expected the `join` option to be an array of { kind, path } or { kind: \'net\', socket } with at most 16 entries, got 17 entries'],
     [{ namespaces: ['pid'], join: [{ kind: 'net', socket: { pid: 1, fd: 3 } }] }, TypeError, "Expected the `join` option to be without a new pid namespace when a target has `socket`, got `'pid'`"],
   ];
   for (const [spec, type, message] of cases) {

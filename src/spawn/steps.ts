@@ -135,7 +135,7 @@ export function childPlan(spec: SpawnSpec, argv: readonly string[], fds: ChildFd
         { op: 'pidfdGetfd', pidfd: -1 - pidfd, targetFd: t.socket.fd, slot: socket, pid: t.socket.pid },
         { op: 'nsIoctl', fd: -1 - socket, request: SIOCGSKNS, slot: socket, path: `fd ${t.socket.fd} of process ${t.socket.pid}` },
       );
-      return { fd: -1 - socket, path: `the socket's, fd ${t.socket.fd} of process ${t.socket.pid}` };
+      return { fd: -1 - socket, path: `socket ${t.socket.fd} of process ${t.socket.pid}` };
     }
     if (!t.parent) return { fd: fds.join[i], path: t.path };
     const owner = slot--;

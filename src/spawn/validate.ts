@@ -23,6 +23,8 @@ export const MAX_ID = 0xfffffffe;
 export const NGROUPS_MAX = 65536;
 /** The most lines a uid_map/gid_map may have (Linux 4.15 and later). */
 export const MAX_MAP_LINES = 340;
+/** The most namespaces a spawn may join (each kind at most twice, say, to leave and come back). */
+export const MAX_JOIN = 16;
 /** The most stdio entries (child fds 0..1023) a spawn may set up. */
 export const MAX_STDIO = 1024;
 /** HOST_NAME_MAX and the domain name's limit (__NEW_UTS_LEN), in bytes. */
@@ -163,7 +165,8 @@ const FIELDS: { [K in keyof SpawnSpec]?: Check } = {
   },
   pidInit: boolean,
   join: (f, v) => {
-    array(f, v, 'an array of { kind, path } or { kind: \'net\', socket }');
+    // No more than two per kind: the descriptors derived from them take slots of the plan's 64.
+    array(f, v, 'an array of { kind, path } or { kind: \'net\', socket }', MAX_JOIN);
     v.forEach((target, i) => {
       object(`${f}[${i}]`, target, 'an object { kind, path } or { kind: \'net\', socket: { pid, fd } }');
       namespaceKind(`${f}[${i}].kind`, target.kind);
