@@ -55,14 +55,23 @@
 	X(EXIT_JSON,     38,  1,  0, 0x0)  /* i: fd: a fork's parent step writing bwrap's { "exit-code": N } (128+signal for a killed child) */ \
 	X(INIT,          39,  2,  0, 0x0)  /* i: TSNS_FORK_* mode bits (FORWARD, IGNORE_INT), n: the next n steps are the init's: go on in a child; this process reaps every child and ends as that one did */ \
 	X(LOCK_FILE,     40,  0,  1, 0x0)  /* s: path: opened read-only and read-locked (F_SETLK) for this process's life (bwrap --lock-file) */ \
-	X(CLOSE,         41,  1,  0, 0x0)  /* i: fd: closed here (one not open is no error): an init's copy stays (bwrap --sync-fd) */
+	X(CLOSE,         41,  1,  0, 0x0)  /* i: fd: closed here (one not open is no error): an init's copy stays (bwrap --sync-fd) */ \
+	X(PIDFD_OPEN,    50,  2,  0, 0x0)  /* i: pid, slot: pidfd_open(pid) into the slot */ \
+	X(PIDFD_GETFD,   51,  3,  0, 0x0)  /* i: pidfd (or -1-slot), that process's fd, slot: a copy of its descriptor into the slot */ \
+	X(NS_IOCTL,      52,  3,  0, 0x0)  /* i: fd (or -1-slot), request (NS_GET_USERNS or SIOCGSKNS only), slot: the namespace descriptor it gives, into the slot */
 
 enum tsns_op {
 #define TSNS_OP_ENUM(name, code, ints, strs, nulls) TSNS_OP_##name = code,
 	TSNS_OPS(TSNS_OP_ENUM)
 #undef TSNS_OP_ENUM
-	TSNS_OP_MAX = 41
+	TSNS_OP_MAX = 52
 };
+
+/* Codes are not contiguous (42-49 are unused): the parser refuses a code no row defines. */
+
+/* NS_IOCTL's requests: the two ioctls that hand back a namespace descriptor. */
+#define TSNS_NS_GET_USERNS 0xb701   /* _IO(0xb7, 0x1): the user namespace owning a namespace */
+#define TSNS_SIOCGSKNS 0x894c       /* the network namespace of a socket */
 
 /* FORK's mode bits. */
 enum tsns_fork {

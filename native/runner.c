@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -39,6 +40,12 @@ static const uint32_t fixed_ints[TSNS_OP_MAX + 1] = {
 };
 static const uint32_t fixed_strs[TSNS_OP_MAX + 1] = {
 #define X(name, code, ints, strs, nulls) [code] = (uint32_t)(strs),
+	TSNS_OPS(X)
+#undef X
+};
+/* The codes a row defines: the table has gaps (plan.h), which are no op. */
+static const uint8_t known_op[TSNS_OP_MAX + 1] = {
+#define X(name, code, ints, strs, nulls) [code] = 1,
 	TSNS_OPS(X)
 #undef X
 };
@@ -159,6 +166,15 @@ static int check_step(struct step *s)
 		return i[0] < 0 || i[0] > 0xffffffffLL || i[1] < 0 ? -EINVAL : 0;
 	case TSNS_OP_MOUNT_SETATTR:
 		return i[0] < 0 || i[0] > INT32_MAX || i[1] < 0 || i[2] < 0 || i[3] < 0 ? -EINVAL : 0;
+	case TSNS_OP_PIDFD_OPEN:
+		return i[0] < 1 || i[0] > INT32_MAX || i[1] < 0 || i[1] >= TSNS_MAX_SLOTS ? -EINVAL : 0;
+	case TSNS_OP_PIDFD_GETFD:
+		return i[0] < -TSNS_MAX_SLOTS || i[0] > INT32_MAX || i[1] < 0 || i[1] > INT32_MAX || i[2] < 0 || i[2] >= TSNS_MAX_SLOTS ? -EINVAL : 0;
+	case TSNS_OP_NS_IOCTL:
+		/* Only the requests that return a namespace descriptor: any other ioctl is no step. */
+		if (i[1] != TSNS_NS_GET_USERNS && i[1] != TSNS_SIOCGSKNS)
+			return -EINVAL;
+		return i[0] < -TSNS_MAX_SLOTS || i[0] > INT32_MAX || i[2] < 0 || i[2] >= TSNS_MAX_SLOTS ? -EINVAL : 0;
 	case TSNS_OP_EXEC:
 		if (i[0] < 1 || (uint64_t)i[0] + 2 > s->nstr || s->strs[0] == NULL || s->strs[i[0] + 1] != NULL)
 			return -EINVAL;
@@ -195,7 +211,7 @@ int tsns_parse(const uint8_t *buf, size_t len, struct stage *st)
 			cap *= 2;
 		}
 		s = &st->steps[st->nsteps++];
-		if (take_u32(&p, end, &s->op) || s->op == 0 || s->op > TSNS_OP_MAX)
+		if (take_u32(&p, end, &s->op) || s->op == 0 || s->op > TSNS_OP_MAX || !known_op[s->op])
 			return -EINVAL;
 		if (take_u32(&p, end, &s->nint) || (size_t)(end - p) / 8 < s->nint)
 			return -EINVAL;
@@ -240,9 +256,8 @@ void tsns_release(struct stage *st)
 
 /* --- the running side: async-signal-safe calls only --- */
 
-static void put(int fd, const char *s)
+static void put_n(int fd, const char *s, size_t n)
 {
-	size_t n = strlen(s);
 	while (n > 0) {
 		ssize_t w = write(fd, s, n);
 		if (w < 0 && errno == EINTR)
@@ -254,7 +269,23 @@ static void put(int fd, const char *s)
 	}
 }
 
-static void put_num(int fd, long v)
+/* An --explain line, built in memory and written by one write(2): the lines of two
+ * processes (an init and its program) must not interleave byte by byte. */
+struct line {
+	char b[4096];
+	size_t n;
+};
+
+static void add(struct line *l, const char *s)
+{
+	size_t k = strlen(s);
+	if (k > sizeof(l->b) - 1 - l->n)
+		k = sizeof(l->b) - 1 - l->n;   /* a longer line is cut, never split across writes */
+	memcpy(l->b + l->n, s, k);
+	l->n += k;
+}
+
+static void add_num(struct line *l, long v)
 {
 	char num[24], *q = num + sizeof(num) - 1;
 	unsigned long u = v < 0 ? -(unsigned long)v : (unsigned long)v;
@@ -264,39 +295,38 @@ static void put_num(int fd, long v)
 	while ((u /= 10) != 0);
 	if (v < 0)
 		*--q = '-';
-	put(fd, q);
+	add(l, q);
 }
 
 /* A C string as strace quotes it. */
-static void put_quoted(int fd, const char *s)
+static void add_quoted(struct line *l, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
-	char e[5] = { '\\', 0, 0, 0, 0 };
-	put(fd, "\"");
+	add(l, "\"");
 	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-		if (*c == '"' || *c == '\\') {
-			e[1] = (char)*c; e[2] = 0;
-		} else if (*c == '\n') {
-			e[1] = 'n'; e[2] = 0;
-		} else if (*c == '\t') {
-			e[1] = 't'; e[2] = 0;
-		} else if (*c < 0x20 || *c >= 0x7f) {
-			e[1] = 'x'; e[2] = hex[*c >> 4]; e[3] = hex[*c & 15];
+		char e[5] = { '\\', 0, 0, 0, 0 };
+		if (*c == '"' || *c == '\\')
+			e[1] = (char)*c;
+		else if (*c == '\n')
+			e[1] = 'n';
+		else if (*c == '\t')
+			e[1] = 't';
+		else if (*c < 0x20 || *c >= 0x7f) {
+			e[1] = 'x';
+			e[2] = hex[*c >> 4];
+			e[3] = hex[*c & 15];
 		} else {
-			char one[2] = { (char)*c, 0 };
-			put(fd, one);
-			continue;
+			e[0] = (char)*c;
 		}
-		put(fd, e);
-		e[3] = 0;
+		add(l, e);
 	}
-	put(fd, "\"");
+	add(l, "\"");
 }
 
-static void put_result(int fd, long result, int err)
+static void add_result(struct line *l, long result, int err)
 {
-	put(fd, " = ");
-	put_num(fd, result);
+	add(l, " = ");
+	add_num(l, result);
 	if (result < 0) {
 #ifdef __GLIBC__
 		const char *name = strerrorname_np(err), *desc = strerrordesc_np(err);
@@ -306,31 +336,53 @@ static void put_result(int fd, long result, int err)
 		const char *name = NULL, *desc = NULL;
 		(void)err;
 #endif
-		put(fd, " ");
-		put(fd, name ? name : "E?");
+		add(l, " ");
+		add(l, name ? name : "E?");
 		if (desc) {
-			put(fd, " (");
-			put(fd, desc);
-			put(fd, ")");
+			add(l, " (");
+			add(l, desc);
+			add(l, ")");
 		}
 	}
 }
 
-/* One line of a trace, up to `end`: \x01 stands for the descriptor the step used (known
+/* One call of a trace, up to `end`: \x01 stands for the descriptor the step used (known
  * only here: a slot's, or the one the step's open returned), \x02 for the file exec'd. */
-static void put_call(const struct stage *st, const char *from, const char *end, const char *file)
+static void add_call(struct line *l, const struct stage *st, const char *from, const char *end, const char *file)
 {
 	char one[2] = { 0, 0 };
+	add(l, st->label);
 	for (const char *c = from; c < end; c++) {
 		if (*c == '\x01')
-			put_num(st->explain_fd, st->call_fd);
+			add_num(l, st->call_fd);
 		else if (*c == '\x02')
-			put_quoted(st->explain_fd, file);
+			add_quoted(l, file);
 		else {
 			one[0] = *c;
-			put(st->explain_fd, one);
+			add(l, one);
 		}
 	}
+}
+
+static void add_reason(struct line *l, const char *why)
+{
+	if (*why) {
+		add(l, "   # ");
+		add(l, why + 1);
+	}
+}
+
+/* The line and its newline, in one write. */
+static void send_to(int fd, struct line *l)
+{
+	l->b[l->n++] = '\n';
+	put_n(fd, l->b, l->n);
+	l->n = 0;
+}
+
+static void send_line(const struct stage *st, struct line *l)
+{
+	send_to(st->explain_fd, l);
 }
 
 /*
@@ -341,28 +393,26 @@ static void put_call(const struct stage *st, const char *from, const char *end, 
 static void explain(const struct stage *st, const struct step *s, long result, int err)
 {
 	const char *t = s->trace, *why, *nl;
+	struct line l = { .n = 0 };
 	if (st->explain_fd < 0 || !t || !*t)
 		return;
 	why = strchrnul(t, '\t');
 	nl = memchr(t, '\n', (size_t)(why - t));
-	put(st->explain_fd, st->label);
 	if (nl) {
-		put_call(st, t, nl, NULL);
-		put_result(st->explain_fd, st->call_fd, err);
-		if (st->call_fd < 0)
-			goto reason;
-		put(st->explain_fd, "\n");
-		put(st->explain_fd, st->label);
+		add_call(&l, st, t, nl, NULL);
+		add_result(&l, st->call_fd, err);
+		if (st->call_fd < 0) {
+			add_reason(&l, why);
+			send_line(st, &l);
+			return;
+		}
+		send_line(st, &l);
 		t = nl + 1;
 	}
-	put_call(st, t, why, NULL);
-	put_result(st->explain_fd, result, err);
-reason:
-	if (*why) {
-		put(st->explain_fd, "   # ");
-		put(st->explain_fd, why + 1);
-	}
-	put(st->explain_fd, "\n");
+	add_call(&l, st, t, why, NULL);
+	add_result(&l, result, err);
+	add_reason(&l, why);
+	send_line(st, &l);
 }
 
 /* The line of an execve about to be made (a success never returns to say it), then that of
@@ -370,20 +420,18 @@ reason:
 static void explain_exec(const struct stage *st, const struct step *s, const char *file, int err)
 {
 	const char *t = s->trace, *why;
+	struct line l = { .n = 0 };
 	if (st->explain_fd < 0 || !t || !*t)
 		return;
 	if (*t == '\x03')
 		t++;
 	why = strchrnul(t, '\t');
-	put(st->explain_fd, st->label);
-	put_call(st, t, why, file);
+	add_call(&l, st, t, why, file);
 	if (err)
-		put_result(st->explain_fd, -1, err);
-	else if (*why) {
-		put(st->explain_fd, "   # ");
-		put(st->explain_fd, why + 1);
-	}
-	put(st->explain_fd, "\n");
+		add_result(&l, -1, err);
+	else
+		add_reason(&l, why);
+	send_line(st, &l);
 }
 
 static void report(const struct stage *st, int32_t kind, uint32_t index, int32_t value)
@@ -513,6 +561,17 @@ static int fd_of(const struct stage *st, int64_t v)
 	if (v >= 0)
 		return (int)v;
 	return st->slots[-1 - v];
+}
+
+/* A new descriptor (or -1) into a slot, closing what the slot held. */
+static int to_slot(struct stage *st, int64_t slot, int fd)
+{
+	if (fd < 0)
+		return -1;
+	if (st->slots[slot] >= 0)
+		close(st->slots[slot]);
+	st->slots[slot] = fd;
+	return fd;   /* the kernel's result, for --explain */
 }
 
 /* linux/landlock.h, spelled out: the build host's headers may predate it. */
@@ -973,8 +1032,9 @@ static int note_step(const struct step *s)
 	int died_of = child_status >= 0 && WIFSIGNALED(child_status) ? WTERMSIG(child_status) : 0;
 	if ((sig > 0 && died_of != sig) || (sig < 0 && died_of == -sig) || keyed_value(s->strs[0], s->strs[1]) <= s->ints[1])
 		return 0;
-	put(2, s->strs[2]);
-	put(2, "\n");
+	struct line l = { .n = 0 };
+	add(&l, s->strs[2]);
+	send_to(2, &l);
 	return 1;
 }
 
@@ -983,9 +1043,11 @@ static int exit_json_step(const struct step *s)
 {
 	int fd = (int)s->ints[0];
 	int code = child_status < 0 ? -1 : WIFSIGNALED(child_status) ? 128 + WTERMSIG(child_status) : WEXITSTATUS(child_status);
-	put(fd, "{ \"exit-code\": ");
-	put_num(fd, code);
-	put(fd, " }\n");
+	struct line l = { .n = 0 };
+	add(&l, "{ \"exit-code\": ");
+	add_num(&l, code);
+	add(&l, " }");
+	send_to(fd, &l);
 	return 0;
 }
 
@@ -1076,6 +1138,10 @@ static long run_step(struct stage *st, const struct step *s)
 	case TSNS_OP_CLOSE_FROM: return syscall(SYS_close_range, (unsigned)i[0], ~0U, 4U /* CLOSE_RANGE_CLOEXEC */);
 	case TSNS_OP_CREATE_FILE: return create_file(v[0], (int)i[0], v[1], (int)i[1]);
 	case TSNS_OP_MKNOD: return mknod(v[0], (mode_t)i[0], (dev_t)i[1]);
+	/* Each new descriptor is close-on-exec: pidfd_open(2), pidfd_getfd(2) and both ioctls set it. */
+	case TSNS_OP_PIDFD_OPEN: return to_slot(st, i[1], (int)syscall(SYS_pidfd_open, (pid_t)i[0], 0U));
+	case TSNS_OP_PIDFD_GETFD: return to_slot(st, i[2], (int)syscall(SYS_pidfd_getfd, st->call_fd = fd_of(st, i[0]), (int)i[1], 0U));
+	case TSNS_OP_NS_IOCTL: return to_slot(st, i[2], ioctl(st->call_fd = fd_of(st, i[0]), (unsigned long)i[1], 0));
 	}
 	errno = EINVAL;
 	return -1;

@@ -28,7 +28,7 @@ t.test('complete -p names every tool', async (t) => {
 });
 
 t.test('ts-unshare --mo<TAB>', async (t) => {
-  t.same(complete(['ts-unshare', '--mo']), ['--monotonic', '--mount', '--mount-proc']);
+  t.same(complete(['ts-unshare', '--mo']), ['--monotonic', '--mount', '--mount-binfmt', '--mount-proc']);
   t.same(complete(['ts-unshare', '--map-r']), ['--map-root-user']);
   t.ok(complete(['ts-unshare', '-']).includes('-U'), 'short options too');
 });

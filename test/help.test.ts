@@ -31,7 +31,7 @@ for (const tool of tools) {
 t.test('ts-unshare follows COLUMNS both ways', async (t) => {
   const wide = help(['ts-unshare', '--help'], 160);
   t.ok(wide.widest > 80 && wide.widest <= 160, `wider with COLUMNS=160 (${wide.widest})`);
-  t.match(help(['ts-unshare', '--help'], 60).out, /^ {2}--map-users <outeruid,inneruid,count>\n {10,}map count users/m, 'a long option has its description below');
+  t.match(help(['ts-unshare', '--help'], 60).out, /^ {2}--map-users <inneruid:outeruid:count>\n {10,}map count users/m, 'a long option has its description below');
 });
 
 t.test('ts-cgroup run --help', async (t) => {

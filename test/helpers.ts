@@ -1,5 +1,7 @@
 // Shared by the tests: run a command and capture everything, never throwing.
 import { execa } from 'execa';
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -54,4 +56,51 @@ export function explainedWrites(lines: readonly string[]): string[] {
     if (write && files.has(write[1])) out.push(`${files.get(write[1])!.replace(/^.*\//, '')} ${write[2]}`);
   }
   return out;
+}
+
+/** What a stream gives until `needle` has come (or all it gives, if it ends without it). */
+export function until(stream: NodeJS.ReadableStream, needle: string): Promise<string> {
+  return new Promise((resolve) => {
+    let all = '';
+    const done = () => { stream.off('data', more); resolve(all); };
+    const more = (d: Buffer) => { all += d; if (all.includes(needle)) done(); };
+    stream.on('data', more).once('end', done);
+  });
+}
+
+/** Processes (not zombies) whose environment holds `entry`, a NAME=value a test gave them. */
+function marked(entry: string): number[] {
+  return readdirSync('/proc').filter((p) => /^\d+$/.test(p) && Number(p) !== process.pid).filter((p) => {
+    try {
+      return readFileSync(`/proc/${p}/environ`, 'latin1').split('\0').includes(entry);
+    } catch {
+      return false; // gone meanwhile
+    }
+  }).map(Number);
+}
+
+/**
+ * Run one of our tools with --explain among `args`, SIGKILL it once it has printed `after`
+ * lines (or ended), and give the pids of what it started that still run: its planner and
+ * its program carry a marker in their environment. Polled a bounded number of times, as
+ * a killed tree takes a moment to go.
+ */
+export async function leftAfterKill(name: string, args: string[], after: number): Promise<number[]> {
+  const entry = `TSNS_FAULT_MARK=${process.pid}-${name}-${after}`;
+  const child = spawn(`${ROOT}bin/${name}`, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NODE_OPTIONS: '', [entry.split('=')[0]]: entry.split('=')[1] } });
+  let lines = 0;
+  await new Promise<void>((resolve) => {
+    child.stderr!.on('data', (d: Buffer) => {
+      lines += String(d).split('\n').length - 1;
+      if (lines >= after) resolve();
+    }).once('end', resolve);
+  });
+  child.kill('SIGKILL');
+  let left = marked(entry);
+  for (let i = 0; i < 200 && left.length; i++) {
+    await new Promise((r) => setTimeout(r, 25));
+    left = marked(entry);
+  }
+  child.stderr!.destroy();
+  return left;
 }

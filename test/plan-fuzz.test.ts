@@ -14,7 +14,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { encodePlan, FORK, OP, type Step } from '../src/native/plan.js';
+import { encodePlan, FORK, NS_GET_USERNS, OP, SIOCGSKNS, type Step } from '../src/native/plan.js';
 
 const LIB = fileURLToPath(new URL('../native/build/libtsns.so', import.meta.url));
 const HEADER = readFileSync(fileURLToPath(new URL('../native/plan.h', import.meta.url)), 'utf8');
@@ -172,6 +172,16 @@ function reference(buf: Buffer): { ok: boolean; why: string } {
       case 'MOUNT_SETATTR':
         if (int(0) < 0n || int(0) > INT32_MAX || int(1) < 0n || int(2) < 0n || int(3) < 0n) return bad('MOUNT_SETATTR out of range');
         break;
+      case 'PIDFD_OPEN':
+        if (int(0) < 1n || int(0) > INT32_MAX || int(1) < 0n || int(1) >= BigInt(MAX_SLOTS)) return bad('PIDFD_OPEN out of range');
+        break;
+      case 'PIDFD_GETFD':
+        if (int(0) < -BigInt(MAX_SLOTS) || int(0) > INT32_MAX || int(1) < 0n || int(1) > INT32_MAX || int(2) < 0n || int(2) >= BigInt(MAX_SLOTS)) return bad('PIDFD_GETFD out of range');
+        break;
+      case 'NS_IOCTL':
+        if (int(1) !== BigInt(NS_GET_USERNS) && int(1) !== BigInt(SIOCGSKNS)) return bad(`NS_IOCTL request ${int(1)}`);
+        if (int(0) < -BigInt(MAX_SLOTS) || int(0) > INT32_MAX || int(2) < 0n || int(2) >= BigInt(MAX_SLOTS)) return bad('NS_IOCTL out of range');
+        break;
       case 'FORK':
         if (int(0) < 0n || int(0) > 127n || int(1) < 0n || int(1) > NSIG_MAX) return bad('FORK mode or signal out of range');
         if (int(2) < 0n || int(2) >= BigInt(MAX_STEPS)) return bad('FORK parent steps out of range');
@@ -292,6 +302,9 @@ function randomStep(r: Rng): Step {
       env: Array.from({ length: r.int(4) }, () => `${text(r, 5)}=${text(r, 8)}`), search: r.chance(0.5),
     };
     case 'open': return { op: 'open', path: path(r), flags: r.pick([0, 0o2000000, 0x200000, r.u32()]), slot: r.int(64) };
+    case 'pidfdOpen': return { op: 'pidfdOpen', pid: r.pick([1, 2147483647, r.range(1, 100000)]), slot: r.int(64) };
+    case 'pidfdGetfd': return { op: 'pidfdGetfd', pidfd: fd(), targetFd: r.pick([0, 3, 2147483647, r.int(1000)]), slot: r.int(64) };
+    case 'nsIoctl': return { op: 'nsIoctl', fd: fd(), request: r.pick([NS_GET_USERNS, SIOCGSKNS]), slot: r.int(64) };
   }
 }
 
@@ -377,7 +390,7 @@ function mutateRecords(r: Rng, recs: Rec[]): string {
   const k = (n: number) => r.int(Math.max(n, 1));
   switch (r.int(14)) {
     case 0: {
-      const code = r.chance(0.7) ? r.pick(OP_CODES) : r.pick([0, 26, 27, 255, 256, 0x80000000, 0xffffffff]);
+      const code = r.chance(0.7) ? r.pick(OP_CODES) : r.pick([0, 26, 27, 39, 49, 53, 255, 256, 0x80000000, 0xffffffff]);
       rec.op = code;
       return `op ${code}`;
     }

@@ -89,6 +89,8 @@ t.test('FORK mode bits, reports, reply and planner codes', async (t) => {
   t.ok(reports.size >= 4, `${reports.size} report kinds`);
 
   t.equal(define('TSNS_REPLY_GO'), plan.REPLY_GO, 'TSNS_REPLY_GO = REPLY_GO');
+  t.equal(define('TSNS_NS_GET_USERNS'), plan.NS_GET_USERNS, 'TSNS_NS_GET_USERNS = NS_GET_USERNS');
+  t.equal(define('TSNS_SIOCGSKNS'), plan.SIOCGSKNS, 'TSNS_SIOCGSKNS = SIOCGSKNS');
   const planners = Object.entries(plan).filter(([k]) => k.startsWith('PLANNER_'));
   t.ok(planners.length >= 2, 'plan.ts has the PLANNER_* codes');
   for (const [k, v] of planners) t.equal(define(`TSNS_${k}`), v, `TSNS_${k} = ${k}`);
@@ -147,6 +149,9 @@ const samples: Record<keyof typeof OP, Step[]> = {
   init: [{ op: 'init', mode: 0 }, { op: 'init', mode: FORK.forward | FORK.ignoreInt, initSteps: 1 }],
   lockFile: [{ op: 'lockFile', path: '/run/app.lock' }],
   close: [{ op: 'close', fd: 5 }],
+  pidfdOpen: [{ op: 'pidfdOpen', pid: 1, slot: 63 }],
+  pidfdGetfd: [{ op: 'pidfdGetfd', pidfd: -64, targetFd: 3, slot: 62, pid: 1234 }, { op: 'pidfdGetfd', pidfd: 7, targetFd: 0, slot: 0 }],
+  nsIoctl: [{ op: 'nsIoctl', fd: -63, request: plan.SIOCGSKNS, slot: 61 }, { op: 'nsIoctl', fd: 5, request: plan.NS_GET_USERNS, slot: 0, path: '/proc/1/ns/user' }],
   watch: [
     { op: 'watch', timeoutMs: 60000, cpuMs: 0, cpuFile: null, cpuNs: false, killFile: '/sys/fs/cgroup/x/cgroup.kill', timeoutNote: 'ts-sandbox: timeout', cpuNote: null },
     { op: 'watch', timeoutMs: 0, cpuMs: 1500, cpuFile: '/sys/fs/cgroup/cpuacct/x/cpuacct.usage', cpuNs: true, killFile: null, timeoutNote: null, cpuNote: 'cpu' },

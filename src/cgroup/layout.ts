@@ -99,6 +99,40 @@ export function hierarchyFor(layout: Layout, controller: string): Hierarchy | un
   return layout.v1.find((h) => h.controllers.includes(v1Name));
 }
 
+/**
+ * A process's directory in every hierarchy mounted here, from its /proc/PID/cgroup text
+ * and /proc/mounts: named v1 hierarchies (name=systemd) included, hierarchies that are
+ * not mounted left out. The paths are as the reader's cgroup namespace shows them.
+ *
+ * Group names are chosen by whoever made the group (a delegated user, for one), and a
+ * name may hold a newline: a text that names a hierarchy twice is refused. So is a path
+ * with a "." or ".." step, which would lead out of the mount (the kernel writes those for
+ * a group outside the reader's cgroup namespace, where no one could join it from here).
+ */
+export function groupDirs(cgroupText: string, mountsText: string): string[] {
+  const mounts = mountsText.split('\n').map((line) => line.split(' ')).filter(([, , type]) => type === 'cgroup' || type === 'cgroup2');
+  const dirs: string[] = [];
+  const seen = new Set<string>();
+  for (const line of cgroupText.split('\n')) {
+    const m = /^(\d+):([^:]*):(.*)$/.exec(line.trim());
+    if (!m) continue;
+    if (seen.has(m[1]) || !m[3].startsWith('/')) {
+      throw new CgroupError(`failed to get cgroup path: the line "${line}" is not the kernel's (a group name with a newline?)`);
+    }
+    // The kernel writes "/.." steps for a group outside the reader's cgroup namespace.
+    if (m[3].split('/').some((step) => step === '.' || step === '..')) {
+      throw new CgroupError(`failed to get cgroup path: ${m[3]} is outside this cgroup namespace's view`);
+    }
+    seen.add(m[1]);
+    const wanted = key(m[2].split(',').filter(Boolean));
+    const mount = m[1] === '0' && m[2] === ''
+      ? mounts.find(([, , type]) => type === 'cgroup2')
+      : mounts.find(([, , type, options]) => type === 'cgroup' && key(options.split(',').filter((o) => V1_CONTROLLERS.has(o) || o.startsWith('name='))) === wanted);
+    if (mount) dirs.push(joinPath(unescapeMount(mount[1]), m[3]));
+  }
+  return dirs;
+}
+
 /** Every controller available, per version (for `ts-cgroup info`). */
 export function controllersByVersion(layout: Layout): { v1: string[]; v2: string[] } {
   return {

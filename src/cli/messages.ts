@@ -1,4 +1,5 @@
 // Failures of the native stage worded the way util-linux words them.
+import { NS_GET_USERNS } from '../native/plan.js';
 import { StepError } from '../native/stage.js';
 import { reasonOf, SysError } from '../sys/errors.js';
 import { ToolError } from './common.js';
@@ -27,6 +28,12 @@ export function stepFailure(err: StepError): ToolError {
     case 'setgid': return new ToolError(`setgid failed: ${why}`);
     case 'setuid': return new ToolError(`setuid failed: ${why}`);
     case 'setgroups': return new ToolError(`setgroups failed: ${why}`);
+    // nsenter --net-socket and --user-parent, in util-linux's words
+    case 'pidfdOpen': return new ToolError(`failed to pidfd_open() for ${s.pid}: ${err.reason}`);
+    case 'pidfdGetfd': return new ToolError(`pidfd_getfd(pidfd of ${s.pid ?? s.pidfd}, ${s.targetFd}): ${err.reason}`);
+    case 'nsIoctl':
+      if (s.request === NS_GET_USERNS) return new ToolError(`failed to open parent namespace: ${why}`);
+      return new ToolError(`ioctl(${s.path ?? s.fd}, SIOCGSKNS): ${err.reason}${err.code === 'ENOTTY' ? ' (the descriptor is no socket)' : ''}`);
     default: return new ToolError(`${err.syscall} failed: ${why}`);
   }
 }

@@ -7,6 +7,7 @@ import type { JoinTarget, SpawnSpec } from '../spawn/spec.js';
 import { parseId, setIdNumber, strtoul } from './ids.js';
 import { processCaps } from '../sys/caps.js';
 import { reasonOf } from '../sys/errors.js';
+import { readExplained } from '../sys/explain-fs.js';
 
 const OPTIONAL_VALUES: Record<string, string> = {
   ...Object.fromEntries(NAMESPACES.map((n) => [n.long, n.short])),
@@ -28,10 +29,24 @@ interface Options {
   wdns?: boolean;
   followContext?: boolean;
   fork?: boolean;
+  netSocket?: number;
+  env?: boolean;
+  joinCgroup?: boolean;
+  keepCaps?: boolean;
+  userParent?: boolean;
   [kind: string]: unknown;
 }
 
 const CAP_SYS_ADMIN = 21n;
+
+/** A descriptor number as util-linux's str2num_or_err reads it: base 10, within 0..INT_MAX. */
+function parseFd(s: string): number {
+  const m = /^[\t\n\v\f\r ]*([+-]?\d+)$/.exec(s);
+  if (!m) throw new ToolError(`failed to parse file descriptor: '${s}'`);
+  const n = Number(m[1]);
+  if (n < 0 || n > 0x7fffffff) throw new ToolError(`failed to parse file descriptor: '${s}': Numerical result out of range`);
+  return n;
+}
 
 async function main(): Promise<number> {
   const cmd = program('ts-nsenter', 'Run a program with namespaces of other processes.')
@@ -41,13 +56,18 @@ async function main(): Promise<number> {
     .option('-t, --target <pid>', 'target process to get namespaces from');
   for (const n of NAMESPACES) cmd.option(`-${n.short}, --${n.long}`, `enter ${n.kind} namespace (--${n.long}=<file> names it)`);
   cmd
+    .option('-N, --net-socket <fd>', "enter socket's network namespace (needs --target)", parseFd)
+    .option('--user-parent', 'enter parent user namespace')
     .option('-S, --setuid <uid>', 'set uid in entered namespace', (v) => strtoul(v, 'failed to parse uid'))
     .option('-G, --setgid <gid>', 'set gid in entered namespace', (v) => strtoul(v, 'failed to parse gid'))
     .option('--preserve-credentials', 'do not touch uids or gids')
+    .option('--keep-caps', 'retain capabilities granted in user namespaces')
     .option('-r, --root', 'set the root directory (--root=<dir>)')
     .option('-w, --wd', 'set the working directory (--wd=<dir>)')
     .option('-W, --wdns', 'set the working directory in namespace (-W <dir>, --wdns=<dir>)')
+    .option('-e, --env', 'inherit environment variables from target process')
     .option('-F, --no-fork', "do not fork before exec'ing <program>")
+    .option('-c, --join-cgroup', 'join the cgroup of the target process (every hierarchy)')
     .option('-Z, --follow-context', 'set SELinux context according to --target PID');
   // -w and -W exclude each other, reported as getopt meets the second.
   const seen = new Set<string>();
@@ -88,13 +108,24 @@ async function main(): Promise<number> {
     }
   }
 
+  // --net-socket and --user-parent need the target itself, even beside a --kind=file.
+  if ((o.netSocket !== undefined || o.userParent) && target === undefined) throw new ToolError('no target PID specified');
+  // The socket's network namespace takes the place of any other asked for; the parent of
+  // the user namespace asked for (else of the target's) that one's, as util-linux does.
+  const entered = (kind: NamespaceKind) => paths.has(kind) || (kind === 'net' && o.netSocket !== undefined) || (kind === 'user' && Boolean(o.userParent));
+  const targetOf = (kind: NamespaceKind): JoinTarget => {
+    if (kind === 'net' && o.netSocket !== undefined) return { kind, socket: { pid: target!, fd: o.netSocket } };
+    if (kind === 'user' && o.userParent) return { kind, path: paths.get('user') ?? `/proc/${target}/ns/user`, parent: true };
+    return { kind, path: paths.get(kind)! };
+  };
+
   // Privileged callers enter the user namespace last (it would take their privileges);
   // unprivileged ones first (they need its privileges for the rest).
   const privileged = (processCaps().effective & (1n << CAP_SYS_ADMIN)) !== 0n;
-  const ordered = NAMESPACES.filter((n) => paths.has(n.kind));
+  const ordered = NAMESPACES.filter((n) => entered(n.kind));
   const user = ordered.filter((n) => n.kind === 'user');
   const rest = ordered.filter((n) => n.kind !== 'user');
-  const join: JoinTarget[] = (privileged ? [...rest, ...user] : [...user, ...rest]).map((n) => ({ kind: n.kind, path: paths.get(n.kind)! }));
+  const join: JoinTarget[] = (privileged ? [...rest, ...user] : [...user, ...rest]).map((n) => targetOf(n.kind));
 
   // Without SELinux (no selinuxfs) util-linux accepts -Z and does nothing.
   if (o.followContext && existsSync('/sys/fs/selinux/enforce')) {
@@ -126,7 +157,7 @@ async function main(): Promise<number> {
   else if (o.root && !paths.has('mount')) spec.cwd = process.cwd();
   let uid = o.setuid === undefined ? undefined : o.setuid;
   let gid = o.setgid === undefined ? undefined : o.setgid;
-  if (paths.has('user') && !o.preserveCredentials) {
+  if (entered('user') && !o.preserveCredentials) {
     uid ??= 0n;
     gid ??= 0n;
   }
@@ -136,8 +167,17 @@ async function main(): Promise<number> {
   if (spec.gid !== undefined) {
     spec.groups = [];
     const userPath = paths.get('user');
-    if (userPath !== undefined) keptGroupsCheck(userPath, spec.gid);
+    if (userPath !== undefined && !o.userParent) keptGroupsCheck(userPath, spec.gid);
   }
+  spec.keepCaps = Boolean(o.keepCaps);
+  // Read now, as util-linux opens them before entering: the target's view, from ours.
+  // It opens the namespaces first: a target that is gone is reported by them.
+  if (o.env || o.joinCgroup) {
+    const missing = join.find((j) => 'path' in j && !existsSync(j.path));
+    if (missing && 'path' in missing) throw new ToolError(`cannot open ${missing.path}: No such file or directory`);
+  }
+  if (o.env) spec.env = environOf(targetPath('environ'));
+  if (o.joinCgroup) spec.cgroups = await groupsOf(targetPath('cgroup'));
 
   const { StepError } = await import('../native/stage.js');
   const { spawnFailure } = await import('./messages.js');
@@ -176,6 +216,32 @@ function keptGroupsCheck(userPath: string, gid: number): void {
   if (kept.length) {
     throw new ToolError(`setgroups failed: Operation not permitted (/proc/${pid}/setgroups is "deny", so the supplementary groups ${kept.join(',')} would stay; clear them first, or use --preserve-credentials)`);
   }
+}
+
+/** The file a process's /proc entry names, or util-linux's "cannot open" line. */
+function readTarget(path: string): string {
+  try {
+    return readExplained(path);
+  } catch (err) {
+    throw new ToolError(`cannot open ${path}: ${reasonOf(err)}`);
+  }
+}
+
+/** /proc/PID/environ as an environment: NAME=value strings each ended by a NUL; a later NAME wins. */
+function environOf(path: string): Record<string, string> {
+  const entries = readTarget(path).split('\0').filter((e) => e.indexOf('=') > 0);
+  return Object.fromEntries(entries.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
+}
+
+/**
+ * The target's group in every hierarchy mounted here (util-linux joins only a cgroup v2
+ * one, and refuses other hosts): each one's directory, from /proc/PID/cgroup.
+ */
+async function groupsOf(path: string): Promise<string[]> {
+  const { groupDirs } = await import('../cgroup/layout.js');
+  const dirs = groupDirs(readTarget(path), readFileSync('/proc/self/mounts', 'utf8'));
+  if (!dirs.length) throw new ToolError('failed to get cgroup path');
+  return dirs;
 }
 
 function inode(path: string, required = false): number | undefined {

@@ -1,15 +1,21 @@
 // ts-unshare: util-linux unshare(1) on the tsns spawn API.
 import { runProgram } from './run.js';
-import { program, runTool, applyExplain, takeOptionalValues, ToolError } from './common.js';
+import { program, runTool, applyExplain, repeatable, takeOptionalValues, ToolError } from './common.js';
 import { NAMESPACES, type NamespaceKind } from '../sys/ns.js';
 import type { IdMap, IdRange, Propagation, SpawnSpec } from '../spawn/spec.js';
+import { readFileSync } from 'node:fs';
 import { lookupGroup, lookupUser, MAX_ID, passwdEntry, setIdNumber, strtoul } from './ids.js';
+import { reasonOf } from '../sys/errors.js';
 
 const OPTIONAL_VALUES: Record<string, string> = {
   ...Object.fromEntries(NAMESPACES.map((n) => [n.long, ''])),
   'kill-child': '',
   'mount-proc': '',
+  'mount-binfmt': '',
 };
+
+/** A --map-users/--map-groups value: a range, or one of the words util-linux reads. */
+type RangeArg = IdRange | 'auto' | 'subids' | 'all';
 
 interface Options {
   explain?: boolean;
@@ -19,8 +25,14 @@ interface Options {
   mountProc?: boolean;
   mapUser?: number;
   mapGroup?: number;
-  mapUsers?: IdRange | 'auto';
-  mapGroups?: IdRange | 'auto';
+  mapUsers?: RangeArg[];
+  mapGroups?: RangeArg[];
+  mapSubids?: boolean;
+  owner?: { uid: number; gid: number };
+  mountBinfmt?: boolean;
+  loadInterp?: string;
+  clearEnv?: boolean;
+  whitelistEnv?: string[];
   mapRootUser?: boolean;
   mapCurrentUser?: boolean;
   mapAuto?: boolean;
@@ -56,6 +68,38 @@ function parseRange(s: string): IdRange {
   return { inside, outside, count };
 }
 
+/**
+ * INNER:OUTER:COUNT, util-linux 2.39's order (that of uid_map), where a colon is given;
+ * otherwise the 2.38 form OUTER,INNER,COUNT, read (and refused) as 2.38 reads it.
+ */
+function parseRangeArg(s: string, previous: RangeArg[] = []): RangeArg[] {
+  if (s === 'auto' || s === 'subids' || s === 'all') return [...previous, s];
+  if (!s.includes(':')) return [...previous, parseRange(s)];
+  const m = /^(\d{1,10}):(\d{1,10}):(\d{1,10})$/.exec(s);
+  const [inside, outside, count] = m ? m.slice(1).map(Number) : [];
+  if (!m || count === 0 || outside + count - 1 > MAX_ID || inside + count - 1 > MAX_ID) throw new ToolError(`invalid mapping '${s}'`);
+  return [...previous, { inside, outside, count }];
+}
+
+/** UID:GID of --owner; (uid_t)-1 would mean "no owner" to util-linux, so it is no id here either. */
+function parseOwner(s: string): { uid: number; gid: number } {
+  const m = /^(\d{1,10}):(\d{1,10})$/.exec(s);
+  if (!m || Number(m[1]) > MAX_ID || Number(m[2]) > MAX_ID) throw new ToolError('failed to parse owner');
+  return { uid: Number(m[1]), gid: Number(m[2]) };
+}
+
+/** Every id the caller's own namespace maps, one to one (--map-users=all), from its uid_map or gid_map. */
+function passThrough(file: '/proc/self/uid_map' | '/proc/self/gid_map'): IdRange[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ToolError(`could not open '${file}': ${reasonOf(err)}`);
+  }
+  return text.split('\n').map((l) => l.trim().split(/\s+/).map(Number)).filter((f) => f.length === 3 && f.every(Number.isInteger))
+    .map(([start, , count]) => ({ inside: start, outside: start, count }));
+}
+
 /** A uid_map/gid_map whose lines overlap inside or outside is refused by the kernel (EINVAL): say which. */
 function checkOverlap(lines: readonly IdRange[], option: string): void {
   for (let a = 0; a < lines.length; a++) {
@@ -86,16 +130,20 @@ async function main(): Promise<number> {
   for (const n of NAMESPACES) cmd.option(`-${n.short}, --${n.long}`, `unshare ${n.kind} namespace (--${n.long}=<file> keeps it)`);
   cmd
     .option('-f, --fork', 'fork before launching <program>')
-    .option('--forward-signals', 'forward SIGINT, SIGTERM and SIGHUP to the forked child (with --fork)')
+    .option('--forward-signals', 'forward SIGTERM, SIGINT and SIGHUP to child (implies --fork)')
     .option('--map-user <uid>', 'map current user to uid (implies --user)', (v) => lookupUser(v, 'failed to parse uid'))
     .option('--map-group <gid>', 'map current group to gid (implies --user)', (v) => lookupGroup(v, 'failed to parse gid'))
     .option('-r, --map-root-user', 'map current user to root (implies --user)')
     .option('-c, --map-current-user', 'map current user to itself (implies --user)')
     .option('--map-auto', 'map users and groups automatically (implies --user)')
-    .option('--map-users <outeruid,inneruid,count>', 'map count users from outeruid to inneruid (implies --user)', (v) => (v === 'auto' ? v : parseRange(v)))
-    .option('--map-groups <outergid,innergid,count>', 'map count groups from outergid to innergid (implies --user)', (v) => (v === 'auto' ? v : parseRange(v)))
+    .option('--map-subids', 'map the first block of user IDs owned by euid (implies --user)')
+    .option('--map-users <inneruid:outeruid:count>', 'map count users from outeruid to inneruid (implies --user); also auto, subids, all; repeatable', parseRangeArg)
+    .option('--map-groups <innergid:outergid:count>', 'map count groups from outergid to innergid (implies --user); also auto, subids, all; repeatable', parseRangeArg)
+    .option('--owner <uid:gid>', 'set the user namespace owner (implies --user)', parseOwner)
     .option('--kill-child', 'when dying, kill the forked child (implies --fork); --kill-child=<signame>, default SIGKILL')
     .option('--mount-proc', 'mount proc filesystem first (implies --mount); --mount-proc=<dir>')
+    .option('--mount-binfmt', 'mount binfmt filesystem first (implies --user and --mount); --mount-binfmt=<dir>')
+    .option('-l, --load-interp <definition>', 'load binfmt definition in the namespace (implies --mount-binfmt)')
     .option('--propagation <slave|shared|private|unchanged>', 'modify mount propagation in mount namespace', (v) => {
       if (!['slave', 'shared', 'private', 'unchanged'].includes(v)) throw new ToolError(`unsupported propagation mode: ${v}`);
       return v;
@@ -110,7 +158,9 @@ async function main(): Promise<number> {
     .option('-S, --setuid <uid>', 'set uid in entered namespace', (v) => strtoul(v, 'failed to parse uid'))
     .option('-G, --setgid <gid>', 'set gid in entered namespace', (v) => strtoul(v, 'failed to parse gid'))
     .option('--monotonic <offset>', 'set clock monotonic offset (seconds) in time namespaces', (v) => parseOffset(v, 'monotonic'))
-    .option('--boottime <offset>', 'set clock boottime offset (seconds) in time namespaces', (v) => parseOffset(v, 'boottime'));
+    .option('--boottime <offset>', 'set clock boottime offset (seconds) in time namespaces', (v) => parseOffset(v, 'boottime'))
+    .option('--clear-env', 'do not inherit environment variables from the calling process')
+    .option('--whitelist-env <list>', 'clear environment except for specified variables (comma-separated; repeatable)', repeatable);
   // Options whose value is the next argument: takeOptionalValues must step over it.
   const takesValue = cmd.options.filter((opt) => opt.required).flatMap((opt) => [opt.short, opt.long]).filter((f): f is string => f !== undefined);
   const longs = [...cmd.options.flatMap((opt) => (opt.long ? [opt.long] : [])), '--help'];
@@ -129,7 +179,8 @@ async function main(): Promise<number> {
     if (file !== undefined) persist[n.kind] = file;
   }
   const spec: SpawnSpec = { persist };
-  let fork = Boolean(o.fork);
+  // --forward-signals implies --fork, as in util-linux master
+  let fork = Boolean(o.fork || o.forwardSignals);
   let deathSignal: string | undefined;
   if (o.killChild) {
     fork = true;
@@ -139,6 +190,17 @@ async function main(): Promise<number> {
     kinds.add('mount');
     spec.mountProc = values.get('mount-proc') ?? true;
     if (spec.mountProc === '') throw new ToolError('mount  failed: No such file or directory');
+  }
+  // binfmt_misc has an instance per user namespace (Linux 6.7): both are implied. At the
+  // default place, under /proc/sys, it needs a /proc of the new namespaces too.
+  if (o.mountBinfmt || o.loadInterp !== undefined) {
+    kinds.add('mount');
+    kinds.add('user');
+    const dir = values.get('mount-binfmt');
+    if (dir === '') throw new ToolError('mount  failed: No such file or directory');
+    spec.mountBinfmt = dir ?? true;
+    if (dir === undefined) spec.mountProc ??= true;
+    if (o.loadInterp !== undefined) spec.binfmtRegister = o.loadInterp;
   }
   const me = { uid: process.geteuid!(), gid: process.getegid!() };
   let uidMap: IdMap | undefined, gidMap: IdMap | undefined;
@@ -153,13 +215,25 @@ async function main(): Promise<number> {
     if (!pw) throw new ToolError(`you (user ${me.uid}) don't exist.`);
     return { name: pw.name, uid: me.uid };
   };
-  if (o.mapUsers !== undefined) uidRanges = [o.mapUsers === 'auto' ? subidRange('/etc/subuid', userName()) : o.mapUsers];
-  if (o.mapGroups !== undefined) gidRanges = [o.mapGroups === 'auto' ? subidRange('/etc/subgid', userName()) : o.mapGroups];
-  if (o.mapAuto) {
-    uidRanges = [subidRange('/etc/subuid', userName())];
-    gidRanges = [subidRange('/etc/subgid', userName())];
+  const ranges = (args: RangeArg[], which: 'uid' | 'gid') => args.flatMap((a) => {
+    if (a === 'all') return passThrough(`/proc/self/${which}_map`);
+    if (a === 'auto' || a === 'subids') return [subidRange(`/etc/sub${which}`, userName(), a === 'subids')];
+    return [a];
+  });
+  if (o.mapUsers !== undefined) uidRanges = ranges(o.mapUsers, 'uid');
+  if (o.mapGroups !== undefined) gidRanges = ranges(o.mapGroups, 'gid');
+  if (o.mapAuto || o.mapSubids) {
+    uidRanges = [...(uidRanges ?? []), ...ranges([o.mapSubids ? 'subids' : 'auto'], 'uid')];
+    gidRanges = [...(gidRanges ?? []), ...ranges([o.mapSubids ? 'subids' : 'auto'], 'gid')];
   }
-  if (uidMap !== undefined || gidMap !== undefined || uidRanges || gidRanges) kinds.add('user');
+  if (o.owner) {
+    // The stage takes the owner's ids before it unshares: the map of one id is then
+    // written by the planner, which still may, as util-linux's helper does.
+    spec.owner = o.owner;
+    if (uidMap !== undefined) uidRanges ??= [];
+    if (gidMap !== undefined) gidRanges ??= [];
+  }
+  if (uidMap !== undefined || gidMap !== undefined || uidRanges || gidRanges || o.owner) kinds.add('user');
   // Ranges are written by us; the caller's own id, if also asked for, joins them.
   const single = (map: IdMap | undefined, own: number) =>
     map === undefined || Array.isArray(map) ? undefined : { inside: map === 'root' ? 0 : map === 'current' ? own : map, outside: own };
@@ -176,6 +250,10 @@ async function main(): Promise<number> {
   if (o.monotonic !== undefined || o.boottime !== undefined) {
     if (!kinds.has('time')) throw new ToolError('options --monotonic and --boottime require unsharing of a time namespace (-t)');
     spec.timeOffsets = { monotonic: o.monotonic, boottime: o.boottime };
+  }
+  if (o.clearEnv || o.whitelistEnv) {
+    const names = (o.whitelistEnv ?? []).flatMap((list) => list.split(','));
+    spec.env = Object.fromEntries(names.filter((n) => process.env[n] !== undefined).map((n) => [n, process.env[n]]));
   }
   spec.root = o.root;
   spec.cwd = o.wd;

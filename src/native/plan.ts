@@ -16,7 +16,12 @@ export const OP = {
   capset: 16, stdio: 17, sync: 18, fork: 19, mkdir: 20, setsid: 21, exec: 22, open: 23, remove: 24, note: 25,
   symlink: 26, chmod: 27, mountSetattr: 28, seccomp: 29, landlock: 30, setrlimit: 31, umask: 32, closeFrom: 33,
   createFile: 34, mknod: 35, landlockRuleset: 36, watch: 37, exitJson: 38, init: 39, lockFile: 40, close: 41,
+  pidfdOpen: 50, pidfdGetfd: 51, nsIoctl: 52,
 } as const;
+
+/** NS_IOCTL's two requests (native/plan.h): each returns a namespace descriptor. */
+export const NS_GET_USERNS = 0xb701;
+export const SIOCGSKNS = 0x894c;
 
 /** FORK's mode bits (native/plan.h enum tsns_fork); INIT takes forward and ignoreInt. */
 export const FORK = { blockIntTerm: 1, forward: 2, stops: 4, reportPid: 8, closeFds: 16, ignoreInt: 32, initStatus: 64 } as const;
@@ -142,7 +147,13 @@ export type Step =
   /** Open `path` read-only and read-lock it (F_SETLK) for this process's life (bwrap --lock-file). */
   | { op: 'lockFile'; path: string }
   /** close(2) one descriptor here (one not open is no error): after an init, the program's copy (bwrap --sync-fd). */
-  | { op: 'close'; fd: number };
+  | { op: 'close'; fd: number }
+  /** pidfd_open(2) of `pid` (as this process's pid namespace numbers it) into slot `slot`. */
+  | { op: 'pidfdOpen'; pid: number; slot: number }
+  /** pidfd_getfd(2): a copy of descriptor `targetFd` of the process `pidfd` (or -1-k: slot k) names, into `slot`. */
+  | { op: 'pidfdGetfd'; pidfd: number; targetFd: number; slot: number; pid?: number }
+  /** ioctl(fd, NS_GET_USERNS or SIOCGSKNS): the namespace descriptor it returns, into `slot`. */
+  | { op: 'nsIoctl'; fd: number; request: typeof NS_GET_USERNS | typeof SIOCGSKNS; slot: number; path?: string };
 
 /** The call a step makes and its strace-style arguments, for --explain and SysError. */
 export function describe(step: Step): { call: string; args: string } {
@@ -190,6 +201,9 @@ export function describe(step: Step): { call: string; args: string } {
     case 'init': return { call: 'clone', args: 'SIGCHLD (init: reaps until the program ends)' };
     case 'lockFile': return { call: 'fcntl', args: `open(${cstr(step.path)}, O_RDONLY), F_SETLK, {F_RDLCK}` };
     case 'close': return { call: 'close', args: String(step.fd) };
+    case 'pidfdOpen': return { call: 'pidfd_open', args: `${step.pid}, 0 -> slot ${step.slot}` };
+    case 'pidfdGetfd': return { call: 'pidfd_getfd', args: `${step.pid === undefined ? step.pidfd : `pidfd of ${step.pid}`}, ${step.targetFd}, 0 -> slot ${step.slot}` };
+    case 'nsIoctl': return { call: 'ioctl', args: `${step.path ? cstr(step.path) : step.fd}, ${step.request === NS_GET_USERNS ? 'NS_GET_USERNS' : 'SIOCGSKNS'} -> slot ${step.slot}` };
     case 'watch': return { call: 'watch', args: `timeout=${step.timeoutMs}ms, cpu=${step.cpuMs}ms, ${step.cpuFile ? cstr(step.cpuFile) : 'NULL'}, ${step.killFile ? cstr(step.killFile) : 'NULL'}` };
   }
 }
@@ -240,6 +254,9 @@ function operands(step: Step): { ints: (number | bigint)[]; strs: (string | null
     case 'init': return { ints: [step.mode, step.initSteps ?? 0], strs: [] };
     case 'lockFile': return { ints: [], strs: [step.path] };
     case 'close': return { ints: [step.fd], strs: [] };
+    case 'pidfdOpen': return { ints: [step.pid, step.slot], strs: [] };
+    case 'pidfdGetfd': return { ints: [step.pidfd, step.targetFd, step.slot], strs: [] };
+    case 'nsIoctl': return { ints: [step.fd, step.request, step.slot], strs: [] };
   }
 }
 
@@ -272,6 +289,9 @@ function traceOf(step: Step, mode: ExplainMode): string {
     case 'setns': calls = `setns(${step.fd < 0 ? '\x01' : step.fd}, ${cloneFlagNames(step.nstype)})`; break;
     case 'fchdir': calls = `fchdir(${step.fd < 0 ? '\x01' : step.fd})`; break;
     case 'landlock': calls = `landlock_restrict_self(${step.fd < 0 ? '\x01' : step.fd}, 0)`; break;
+    case 'pidfdOpen': calls = `pidfd_open(${step.pid}, 0)`; break;
+    case 'pidfdGetfd': calls = `pidfd_getfd(${step.pidfd < 0 ? '\x01' : step.pidfd}, ${step.targetFd}, 0)`; break;
+    case 'nsIoctl': calls = `ioctl(${step.fd < 0 ? '\x01' : step.fd}, ${step.request === NS_GET_USERNS ? 'NS_GET_USERNS' : 'SIOCGSKNS'})`; break;
     case 'lockFile': calls = `openat(AT_FDCWD, ${cstr(step.path)}, O_RDONLY|O_CLOEXEC)\nfcntl(\x01, F_SETLK, {l_type=F_RDLCK, l_whence=SEEK_SET, l_start=0, l_len=0})`; break;
     case 'fork': case 'init': calls = 'clone(child_stack=NULL, flags=SIGCHLD)'; break;
     case 'remove': calls = `rmdir(${cstr(step.path)})`; break;

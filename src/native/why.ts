@@ -97,6 +97,9 @@ export function whyOf(step: Step): string | undefined {
     case 'capset': return 'the capabilities this process keeps (and the program, after its exec)';
     case 'lockFile': return 'a lock held as long as the sandbox lives, for whoever waits on the file';
     case 'fork': return 'the program goes on in a child (a new pid namespace takes children only); this process waits, finishes what is left, and ends as the child did';
+    case 'pidfdOpen': return 'a handle on the process that stays valid even if its pid is reused';
+    case 'pidfdGetfd': return "a copy of the target's descriptor, taken through its pidfd";
+    case 'nsIoctl': return step.request === 0xb701 ? 'the user namespace that owns it: the one to join' : "the socket's network namespace: the one to join";
     case 'init': return "bwrap's init: this process stays as pid 1, reaps orphans and ends as the program does";
     case 'mkdir': return 'a mount point';
     case 'setsid': return 'a session of its own: no controlling terminal to inject keystrokes through (TIOCSTI)';

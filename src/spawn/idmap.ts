@@ -69,9 +69,10 @@ export function idToTake(ranges: readonly IdRange[], own: number): number | unde
 
 /**
  * A user's first range in /etc/subuid or /etc/subgid, mapped from 0 inside
- * (`--map-users=auto`). Lines are "name:start:count" or "uid:start:count".
+ * (`--map-users=auto`), or onto itself with `identity` (`--map-users=subids`). Lines are
+ * "name:start:count" or "uid:start:count".
  */
-export function subidRange(file: '/etc/subuid' | '/etc/subgid', user: { name: string; uid: number }): IdRange {
+export function subidRange(file: '/etc/subuid' | '/etc/subgid', user: { name: string; uid: number }, identity = false): IdRange {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -81,7 +82,7 @@ export function subidRange(file: '/etc/subuid' | '/etc/subgid', user: { name: st
   for (const line of text.split('\n')) {
     const [who, start, count] = line.split(':');
     if (count === undefined || (who !== user.name && who !== String(user.uid))) continue;
-    return { inside: 0, outside: Number(start), count: Number(count) };
+    return { inside: identity ? Number(start) : 0, outside: Number(start), count: Number(count) };
   }
   throw new TypeError(`no line matching user "${user.name}" in ${file}`);
 }

@@ -22,11 +22,16 @@ export type Propagation = 'private' | 'slave' | 'shared' | 'unchanged';
 
 export type StdioOption = 'inherit' | 'pipe' | 'ignore' | number;
 
-/** A namespace to join with setns(2): a /proc/PID/ns/KIND file or a file one was bind-mounted on. */
-export interface JoinTarget {
-  kind: NamespaceKind;
-  path: string;
-}
+/**
+ * A namespace to join with setns(2): a /proc/PID/ns/KIND file or a file one was
+ * bind-mounted on; with `parent`, the user namespace that owns the one `path` names
+ * (ioctl NS_GET_USERNS, nsenter --user-parent). Or the network namespace of a socket
+ * that process `pid` (numbered as the caller sees it) holds as descriptor `fd`
+ * (pidfd_getfd(2) and ioctl SIOCGSKNS, nsenter --net-socket).
+ */
+export type JoinTarget =
+  | { kind: NamespaceKind; path: string; parent?: boolean }
+  | { kind: 'net'; socket: { pid: number; fd: number } };
 
 export interface SpawnSpec {
   /** New namespaces for the child. */
@@ -48,6 +53,19 @@ export interface SpawnSpec {
   propagation?: Propagation;
   /** Mount a fresh proc here (true = /proc) inside the new mount namespace. */
   mountProc?: boolean | string;
+  /**
+   * Mount a binfmt_misc instance here (true = /proc/sys/fs/binfmt_misc) once `mountProc`
+   * is mounted. Needs a new user namespace: the instance is that namespace's own (Linux
+   * 6.7), where without one it would be the host's.
+   */
+  mountBinfmt?: boolean | string;
+  /**
+   * A binfmt_misc registration (`:name:type:offset:magic:mask:interpreter:flags`) written
+   * to the `mountBinfmt` instance's `register`. With flag F and a `root`, it is written to
+   * an instance mounted at /proc/sys/fs/binfmt_misc before entering the root, so that the
+   * interpreter is opened from the caller's filesystem, as util-linux does.
+   */
+  binfmtRegister?: string;
   hostname?: string;
   domainname?: string;
   /** chroot(2) into this directory (then chdir to cwd or /); see `pivotRoot`. */
@@ -102,12 +120,19 @@ export interface SpawnSpec {
   cwdInside?: string;
   /** The program's argv[0], where it is not the file run (bwrap --argv0). */
   argv0?: string;
+  /**
+   * Owner of the new user namespace: the child takes these ids (supplementary groups
+   * cleared) before it makes its namespaces, all in one unshare(2), so that this user
+   * holds the capabilities over them (unshare --owner). Needs CAP_SETUID and CAP_SETGID;
+   * a single-id `uidMap`/`gidMap` must then be written by the parent: give it as a range.
+   */
+  owner?: { uid: number; gid: number };
   /** Change of ids after the namespaces are set up. */
   uid?: number;
   gid?: number;
   /** Supplementary groups; with `gid` and none given they are cleared. */
   groups?: readonly number[];
-  /** Keep the capabilities of a new user namespace across exec (ambient), as --keep-caps. */
+  /** Keep the capabilities of a new or joined user namespace across exec (ambient), as --keep-caps. */
   keepCaps?: boolean;
   /** Capabilities dropped from all five sets (bounding included) before exec. */
   dropCaps?: readonly number[];

@@ -6,13 +6,21 @@ import { NAMESPACES, namespaceInfo, CLONE_NEWNS, CLONE_NEWTIME, type NamespaceKi
 import { MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_REC, MS_SHARED, MS_SLAVE } from '../sys/mount.js';
 import { PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG } from '../sys/prctl.js';
 import { capLastCap, processCaps } from '../sys/caps.js';
-import { FORK, type Step } from '../native/plan.js';
+import { FORK, NS_GET_USERNS, SIOCGSKNS, type Step } from '../native/plan.js';
 import { singleId } from './idmap.js';
 import { pivotSteps, protectProcSteps } from './root.js';
 import type { SpawnSpec } from './spec.js';
 
 const { O_RDONLY } = fsConstants;
 const PROPAGATION = { private: MS_PRIVATE, slave: MS_SLAVE, shared: MS_SHARED } as const;
+/** Where a binfmt_misc instance goes by default, and where an F-flagged one is loaded before a chroot. */
+export const BINFMT_MISC = '/proc/sys/fs/binfmt_misc';
+/**
+ * Slots for the descriptors a plan derives (a pidfd, a socket, a namespace), counted down
+ * from the last: the tools' `open` steps count up from 0 (openInPlan).
+ */
+const DERIVED_SLOT = 63;
+const CAP_SETGID = 6n;
 
 /** What the parent must do at the child's sync step. */
 export interface ParentWork {
@@ -32,7 +40,7 @@ export interface ChildPlan {
 
 /** fds the parent opened for the child; closed by the caller after the spawn. */
 export interface ChildFds {
-  /** per join target, in order (-1-k: slot k of an `open` step of the plan itself) */
+  /** per join target, in order (-1-k: slot k of an `open` step of the plan itself); -1 for a socket's, which the plan derives */
   join: number[];
   root?: number;
   cwd?: number;
@@ -111,7 +119,7 @@ export function childFds(spec: SpawnSpec, stdio: ChildFds['stdio'], open: (path:
   const joining = (spec.join?.length ?? 0) > 0;
   return {
     stdio,
-    join: (spec.join ?? []).map((t) => open(t.path)),
+    join: (spec.join ?? []).map((t) => ('path' in t ? open(t.path) : -1)),
     // Where namespaces are joined, paths are resolved before entering them (nsenter -r/-w).
     root: joining && spec.root !== undefined ? open(spec.root) : undefined,
     cwd: joining && spec.cwd !== undefined ? open(spec.cwd) : undefined,
@@ -129,11 +137,12 @@ export function openInPlan(steps: Step[]): (path: string) => number {
 
 export function childPlan(spec: SpawnSpec, argv: readonly string[], fds: ChildFds, inPlace?: InPlace): ChildPlan {
   const kinds = new Set<NamespaceKind>(spec.namespaces ?? []);
-  // A fresh /proc needs a mount namespace of its own, or it would cover the caller's.
-  if (spec.mountProc) kinds.add('mount');
+  // A fresh /proc or binfmt_misc needs a mount namespace of its own, or it would cover the caller's.
+  if (spec.mountProc || spec.mountBinfmt) kinds.add('mount');
   const steps: Step[] = [];
   const euid = process.geteuid!(), egid = process.getegid!();
-  const newUser = kinds.has('user');
+  // A new user namespace, or a joined one: either gives the child every capability in it.
+  const userNs = kinds.has('user') || (spec.join ?? []).some((t) => t.kind === 'user');
 
   // stdio first: every later failure is reported over the report pipe, not fd 2.
   if (fds.stdio.length) steps.push({ op: 'stdio', sources: fds.stdio.map((from) => (from === 'inherit' ? 'keep' : from)) });
@@ -141,9 +150,36 @@ export function childPlan(spec: SpawnSpec, argv: readonly string[], fds: ChildFd
   // Cgroups before any namespace: a new cgroup namespace is rooted where the child stands.
   for (const dir of spec.cgroups ?? []) steps.push({ op: 'writeFile', path: `${dir}/cgroup.procs`, data: '0' });
 
-  // Joining: paths were opened before entering anything, as nsenter does.
+  // Owner of the new user namespace: its ids before the namespaces exist (unshare --owner).
+  if (spec.owner) steps.push({ op: 'setgroups', gids: [] }, { op: 'setgid', gid: spec.owner.gid }, { op: 'setuid', uid: spec.owner.uid });
+
+  // Whether the owner of a joined user namespace denies setgroups(2) cannot be read from
+  // here (no process of it is known): clear the groups before joining, as util-linux does,
+  // where we may, and not again inside.
+  const clearBeforeJoin = spec.gid !== undefined && !spec.groups?.length && (spec.join ?? []).some((t) => 'path' in t && t.parent) &&
+    (processCaps().effective & (1n << CAP_SETGID)) !== 0n;
+  if (clearBeforeJoin) steps.push({ op: 'setgroups', gids: [] });
+
+  // Joining: paths were opened before entering anything, as nsenter does; so are the
+  // descriptors derived from them or from another process's socket.
+  let slot = DERIVED_SLOT;
+  const joinFds = (spec.join ?? []).map((t, i) => {
+    if ('socket' in t) {
+      const pidfd = slot--, socket = slot--;
+      steps.push(
+        { op: 'pidfdOpen', pid: t.socket.pid, slot: pidfd },
+        { op: 'pidfdGetfd', pidfd: -1 - pidfd, targetFd: t.socket.fd, slot: socket, pid: t.socket.pid },
+        { op: 'nsIoctl', fd: -1 - socket, request: SIOCGSKNS, slot: socket, path: `fd ${t.socket.fd} of process ${t.socket.pid}` },
+      );
+      return { fd: -1 - socket, path: `socket ${t.socket.fd} of process ${t.socket.pid}` };
+    }
+    if (!t.parent) return { fd: fds.join[i], path: t.path };
+    const owner = slot--;
+    steps.push({ op: 'nsIoctl', fd: fds.join[i], request: NS_GET_USERNS, slot: owner, path: t.path });
+    return { fd: -1 - owner, path: `the parent of ${t.path}` };
+  });
   (spec.join ?? []).forEach((t, i) =>
-    steps.push({ op: 'setns', fd: fds.join[i], nstype: namespaceInfo(t.kind).flag, path: t.path }));
+    steps.push({ op: 'setns', fd: joinFds[i].fd, nstype: namespaceInfo(t.kind).flag, path: joinFds[i].path }));
   if (spec.forkAfterJoin && spec.join?.some((t) => t.kind === 'pid')) {
     // The library reports the program's pid and keeps none of Node's descriptors in the
     // process that waits; a tool's parent behaves as nsenter's.
@@ -159,18 +195,19 @@ export function childPlan(spec: SpawnSpec, argv: readonly string[], fds: ChildFd
   // New namespaces: clone flags where the child itself must be inside; unshare in the
   // child where only its children should be (pid without init), where clone cannot
   // (time: CLONE_NEWTIME shares clone()'s exit-signal bits), or where order matters.
-  // In place, everything is one unshare(2), as util-linux's.
+  // In place, or after a change of owner, everything is one unshare(2), as util-linux's.
+  const oneCall = inPlace !== undefined || spec.owner !== undefined;
   let cloneFlags = 0;
   const unshareLater: number[] = [];
   for (const { kind, flag } of NAMESPACES) {
     if (!kinds.has(kind)) continue;
-    if (inPlace || (kind === 'pid' && spec.pidInit === false) || kind === 'time' || (kind === 'cgroup' && spec.cgroups?.length)) {
+    if (oneCall || (kind === 'pid' && spec.pidInit === false) || kind === 'time' || (kind === 'cgroup' && spec.cgroups?.length)) {
       unshareLater.push(flag);
     } else {
       cloneFlags |= flag;
     }
   }
-  if (inPlace && unshareLater.length) steps.push({ op: 'unshare', flags: unshareLater.reduce((a, f) => a | f, 0) });
+  if (oneCall && unshareLater.length) steps.push({ op: 'unshare', flags: unshareLater.reduce((a, f) => a | f, 0) });
   else for (const flag of unshareLater) steps.push({ op: 'unshare', flags: flag });
   if (unshareLater.includes(CLONE_NEWTIME) && spec.timeOffsets) {
     const { monotonic, boottime } = spec.timeOffsets;
@@ -229,6 +266,14 @@ export function childPlan(spec: SpawnSpec, argv: readonly string[], fds: ChildFd
     ...(spec.protectProc ? protectProcSteps(dir) : []),
   ];
   const pivot = spec.pivotRoot === true && spec.root !== undefined;
+  const binfmtDir = spec.mountBinfmt ? (spec.mountBinfmt === true ? BINFMT_MISC : spec.mountBinfmt) : undefined;
+  const binfmtSteps = (dir: string): Step[] => [{ op: 'mount', source: 'binfmt_misc', target: dir, fstype: 'binfmt_misc', flags: MS_NOSUID | MS_NOEXEC | MS_NODEV }];
+  // An interpreter with flag F is opened as it is registered: from the caller's
+  // filesystem, so before entering the root, where util-linux loads it.
+  const loadBeforeRoot = spec.binfmtRegister !== undefined && isFixed(spec.binfmtRegister) && spec.root !== undefined && !spec.rootSteps;
+  if (loadBeforeRoot) {
+    steps.push(...binfmtSteps(BINFMT_MISC), { op: 'writeFile', path: `${BINFMT_MISC}/register`, data: spec.binfmtRegister! });
+  }
   if (spec.rootSteps) {
     steps.push(...spec.rootSteps);
   } else if (fds.root !== undefined) {
@@ -252,6 +297,10 @@ export function childPlan(spec: SpawnSpec, argv: readonly string[], fds: ChildFd
     }
     steps.push(...procSteps(procDir));
   }
+  if (binfmtDir !== undefined) {
+    steps.push(...binfmtSteps(binfmtDir));
+    if (spec.binfmtRegister !== undefined && !loadBeforeRoot) steps.push({ op: 'writeFile', path: `${binfmtDir}/register`, data: spec.binfmtRegister });
+  }
 
   // The root is final: the parent adds the Landlock rules for paths as the program will see them.
   if (fds.ruleset !== undefined) steps.push({ op: 'sync', for: 'landlock' });
@@ -272,10 +321,10 @@ export function childPlan(spec: SpawnSpec, argv: readonly string[], fds: ChildFd
     // setgroups(2) is refused where /proc/self/setgroups says deny: then there is nothing to drop.
     // So is a joined user namespace's (every `unshare -r` one); util-linux nsenter goes on there.
     const joinedDenies = (spec.join ?? []).some((t) => {
-      const pid = t.kind === 'user' ? /^\/proc\/(\d+)\/ns\/user$/.exec(t.path)?.[1] : undefined;
+      const pid = t.kind === 'user' && 'path' in t && !t.parent ? /^\/proc\/(\d+)\/ns\/user$/.exec(t.path)?.[1] : undefined;
       try { return pid !== undefined && readFileSync(`/proc/${pid}/setgroups`, 'utf8').startsWith('deny'); } catch { return false; }
     });
-    const denied = (gidSelf !== undefined && !gidRanges) || spec.setgroups === 'deny' || joinedDenies;
+    const denied = (gidSelf !== undefined && !gidRanges) || spec.setgroups === 'deny' || joinedDenies || clearBeforeJoin;
     if (!denied) steps.push({ op: 'setgroups', gids: [...(spec.groups ?? [])] });
     steps.push({ op: 'setgid', gid: spec.gid });
   } else if (spec.groups) {
@@ -286,7 +335,7 @@ export function childPlan(spec: SpawnSpec, argv: readonly string[], fds: ChildFd
 
   const all = (1n << BigInt(capLastCap() + 1)) - 1n;
   const drop = capMask(spec.dropCaps ?? []);
-  if (spec.keepCaps && newUser && !capsCleared) {
+  if (spec.keepCaps && userNs && !capsCleared) {
     // Ambient capabilities survive exec; they must be permitted and inheritable first.
     const kept = all & ~drop;
     steps.push({ op: 'capset', sets: { effective: kept, permitted: kept, inheritable: kept } });
@@ -296,7 +345,7 @@ export function childPlan(spec: SpawnSpec, argv: readonly string[], fds: ChildFd
   } else if (drop && !capsCleared) {
     // What the child holds: everything in a new user namespace, else ours. Taking a
     // capability out of the permitted or inheritable set lowers it in the ambient set too.
-    const own = newUser ? undefined : processCaps();
+    const own = userNs ? undefined : processCaps();
     const base = own ? own.permitted : all;
     steps.push({ op: 'capset', sets: { effective: base & ~drop, permitted: base & ~drop, inheritable: (own?.inheritable ?? 0n) & ~drop } });
   }
@@ -317,6 +366,12 @@ export function childPlan(spec: SpawnSpec, argv: readonly string[], fds: ChildFd
     env: Object.entries(env).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`),
   });
   return { cloneFlags, steps, parent, forkSync };
+}
+
+/** Whether a binfmt_misc registration has flag F (its last field, flags, holds an F). */
+function isFixed(registration: string): boolean {
+  const colon = registration.lastIndexOf(':');
+  return colon >= 0 && registration.slice(colon + 1).includes('F');
 }
 
 function capMask(caps: readonly number[]): bigint {

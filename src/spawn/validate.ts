@@ -23,6 +23,8 @@ export const MAX_ID = 0xfffffffe;
 export const NGROUPS_MAX = 65536;
 /** The most lines a uid_map/gid_map may have (Linux 4.15 and later). */
 export const MAX_MAP_LINES = 340;
+/** The most namespaces a spawn may join (each kind at most twice, say, to leave and come back). */
+export const MAX_JOIN = 16;
 /** The most stdio entries (child fds 0..1023) a spawn may set up. */
 export const MAX_STDIO = 1024;
 /** HOST_NAME_MAX and the domain name's limit (__NEW_UTS_LEN), in bytes. */
@@ -163,11 +165,23 @@ const FIELDS: { [K in keyof SpawnSpec]?: Check } = {
   },
   pidInit: boolean,
   join: (f, v) => {
-    array(f, v, 'an array of { kind, path }');
+    // No more than two per kind: the descriptors derived from them take slots of the plan's 64.
+    array(f, v, 'an array of { kind, path } or { kind: \'net\', socket }', MAX_JOIN);
     v.forEach((target, i) => {
-      object(`${f}[${i}]`, target, 'an object { kind, path }');
+      object(`${f}[${i}]`, target, 'an object { kind, path } or { kind: \'net\', socket: { pid, fd } }');
       namespaceKind(`${f}[${i}].kind`, target.kind);
+      if (target.socket !== undefined) {
+        if (target.kind !== 'net') valueError(`${f}[${i}].kind`, "'net' with `socket`", target.kind);
+        object(`${f}[${i}].socket`, target.socket, 'an object { pid, fd }');
+        integer(`${f}[${i}].socket.pid`, target.socket.pid, 1, MAX_FD);
+        integer(`${f}[${i}].socket.fd`, target.socket.fd, 0, MAX_FD);
+        return;
+      }
       path(`${f}[${i}].path`, target.path);
+      if (target.parent !== undefined) {
+        boolean(`${f}[${i}].parent`, target.parent);
+        if (target.parent && target.kind !== 'user') valueError(`${f}[${i}].kind`, "'user' with `parent`", target.kind);
+      }
     });
   },
   forkAfterJoin: boolean,
@@ -177,6 +191,15 @@ const FIELDS: { [K in keyof SpawnSpec]?: Check } = {
   propagation: (f, v) => oneOf(f, v, PROPAGATIONS),
   mountProc: (f, v) => {
     if (typeof v !== 'boolean') cString(f, v, 'a boolean or a path (a string without null bytes)');
+  },
+  mountBinfmt: (f, v) => {
+    if (typeof v !== 'boolean') cString(f, v, 'a boolean or a path (a string without null bytes)');
+  },
+  binfmtRegister: (f, v) => cString(f, v),
+  owner: (f, v) => {
+    object(f, v, 'an object { uid, gid }');
+    id(`${f}.uid`, v.uid);
+    id(`${f}.gid`, v.gid);
   },
   hostname: (f, v) => uts(f, v),
   domainname: (f, v) => uts(f, v),
@@ -264,6 +287,21 @@ function steps(f: string, v: unknown): void {
 
 /** What one field needs of the others. */
 function together(spec: SpawnSpec): void {
+  const newUser = spec.namespaces?.includes('user') ?? false;
+  // Without a user namespace of its own the instance would be the host's: a registration there is everyone's.
+  if (spec.mountBinfmt && !newUser) valueError('mountBinfmt', 'used with a new user namespace (`namespaces` with \'user\')', spec.mountBinfmt);
+  if (spec.binfmtRegister !== undefined && !spec.mountBinfmt) valueError('binfmtRegister', 'used with `mountBinfmt`', spec.binfmtRegister);
+  if (spec.owner) {
+    if (!newUser) valueError('owner', 'used with a new user namespace (`namespaces` with \'user\')', spec.owner);
+    // The namespaces come after the change of ids, from unshare(2): the child cannot be pid 1.
+    if (spec.namespaces?.includes('pid') && spec.pidInit !== false) valueError('pidInit', 'false with `owner` and a new pid namespace', spec.pidInit);
+    for (const f of ['uidMap', 'gidMap'] as const) {
+      const map = spec[f];
+      if (map !== undefined && !Array.isArray(map)) valueError(f, 'an array of ranges with `owner` (the child may no longer write a single id)', map);
+    }
+  }
+  // A pid is looked up in the pid namespace the child is in: a new one would not know it.
+  if (spec.join?.some((t) => 'socket' in t) && spec.namespaces?.includes('pid')) valueError('join', 'without a new pid namespace when a target has `socket`', 'pid');
   if (spec.rootSteps) {
     for (const f of ['root', 'pivotRoot', 'mountProc'] as const) if (spec[f] !== undefined) valueError(f, 'left out with `rootSteps`, which build the root', spec[f]);
     if (!spec.namespaces?.includes('mount')) valueError('rootSteps', 'used with a new mount namespace (`namespaces` with \'mount\')', true);
