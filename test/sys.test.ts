@@ -11,6 +11,7 @@ import { drainEventfd, eventfd, onReadable } from '../src/sys/readiness.js';
 import { write } from '../src/sys/io.js';
 import { mount, chroot, pivotRoot, umount2 } from '../src/sys/mount.js';
 import { setExplain } from '../src/sys/explain.js';
+import { pipeText } from './helpers.js';
 
 t.test('unshare(CLONE_NEWUSER) from Node fails with a SysError that says why', async (t) => {
   const err = t.throws(() => unshare(CLONE_NEWUSER));
@@ -128,5 +129,26 @@ t.test('--explain lines for in-process calls', async (t) => {
   setExplain((l) => lines.push(l));
   t.teardown(() => setExplain(false));
   t.throws(() => chroot('/nonexistent-tsns'));
-  t.same(lines, ['chroot("/nonexistent-tsns") = -1 ENOENT (No such file or directory)']);
+  t.same(lines, ['[parent] chroot("/nonexistent-tsns") = -1 ENOENT (No such file or directory)'], 'a library user\'s process is the parent of what it spawns');
+});
+
+t.test('--explain of a library spawn: the parent\'s and the child\'s lines; plumbing only with all; reasons with why', async (t) => {
+  // The child writes to a copy of fd 2: run the library in a process of its own, read its stderr.
+  const trace = async (mode: string) => {
+    const script = `import { spawn } from '${new URL('../dist/spawn/index.js', import.meta.url).pathname}';
+      import { setExplain } from '${new URL('../dist/sys/explain.js', import.meta.url).pathname}';
+      setExplain(true, ${mode});
+      await spawn({ namespaces: ['uts'], hostname: 'box', stdio: 'ignore' }, ['true']).exited;`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } });
+    return (await pipeText(child.stderr!)).split('\n');
+  };
+  const plain = await trace('{}');
+  t.ok(plain.some((l) => /^\[parent\] clone\(.*CLONE_NEWUTS.*\) <unfinished \.\.\.>$/.test(l)), 'Node clones');
+  t.ok(plain.includes('[child] sethostname("box", 3) = 0'), 'the child sets the hostname');
+  t.ok(plain.some((l) => /^\[child\] execve\("\/usr\/bin\/true", \["true"\], \/\* \d+ vars \*\/\)$/.test(l)), 'and execs');
+  t.notOk(plain.some((l) => /\] (pipe2|waitpid|read|fcntl|dup2)\(/.test(l)), 'no plumbing without all');
+  const all = await trace('{ all: true }');
+  t.ok(all.some((l) => /^\[parent\] pipe2\(/.test(l)), 'the report pipe with all');
+  const why = await trace('{ why: true }');
+  t.ok(why.includes('[child] sethostname("box", 3) = 0   # changes only this UTS namespace'), 'a reason with why');
 });

@@ -4,6 +4,7 @@
 import { Option } from 'commander';
 import { eastAsianWidth } from 'get-east-asian-width';
 import { applyExplain, program, runTool, ToolError, UsageError } from './common.js';
+import { setExplainLabel } from '../sys/explain.js';
 import type { NamespaceKind } from '../sys/ns.js';
 import type { Scan, ScannedNamespace, ScannedProcess } from '../ns/list.js';
 import type { Filter, HolderData } from '../ns/filter.js';
@@ -625,6 +626,7 @@ async function main(): Promise<number> {
   cmd.parse(getoptArgs(process.argv.slice(2)), { from: 'user' });
   const opts = cmd.opts<Options & { version?: boolean; tree?: boolean; treeRel?: Tree }>();
   applyExplain(opts);
+  setExplainLabel('');   // one process, which spawns nothing: no label to tell processes apart
   if (opts.version) {
     process.stdout.write('ts-lsns from tsns 0.1.0\n');
     return 0;

@@ -97,7 +97,7 @@ const join = (low: number, high: number) => BigInt(low >>> 0) | (BigInt(high >>>
 export function capget(pid = 0): CapSets {
   const out: Record<string, number> = {};
   const get = capFn('int capget(tsns_cap_header *hdr, _Out_ tsns_cap_data *data)');
-  check('capget', `{_LINUX_CAPABILITY_VERSION_3, ${pid}}, ...`, () => get({ version: _LINUX_CAPABILITY_VERSION_3, pid }, out));
+  check('capget', `{_LINUX_CAPABILITY_VERSION_3, ${pid}}, ...`, () => get({ version: _LINUX_CAPABILITY_VERSION_3, pid }, out), 'plumbing');
   return { effective: join(out.e0, out.e1), permitted: join(out.p0, out.p1), inheritable: join(out.i0, out.i1) };
 }
 

@@ -11,7 +11,8 @@ export interface ExplainMode {
 
 let sink: ((line: string) => void) | null = null;
 let mode: ExplainMode = { why: false, all: false };
-let label = '';
+// A library user's Node process is the parent of every child it spawns.
+let label = '[parent] ';
 
 /** Turn tracing on (to stderr, or to a given sink) or off. */
 export function setExplain(on: boolean | ((line: string) => void), options: Partial<ExplainMode> = {}): void {
@@ -19,7 +20,7 @@ export function setExplain(on: boolean | ((line: string) => void), options: Part
   mode = { why: options.why ?? false, all: options.all ?? false };
 }
 
-/** The label of this process's lines: `[planner] ` under a tool's stage. */
+/** The label of this process's lines: `[planner] ` under a tool's stage, none for a tool alone (ts-lsns). */
 export function setExplainLabel(text: string): void {
   label = text;
 }

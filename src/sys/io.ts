@@ -9,7 +9,7 @@ export const O_NONBLOCK = 0o4000;
 export function pipe2(flags = O_CLOEXEC): [number, number] {
   const fds = [0, 0];
   check('pipe2', `[...], ${flags & O_CLOEXEC ? 'O_CLOEXEC' : 0}${flags & O_NONBLOCK ? '|O_NONBLOCK' : ''}`, () =>
-    fn('int pipe2(_Out_ int *fds, int flags)')(fds, flags));
+    fn('int pipe2(_Out_ int *fds, int flags)')(fds, flags), 'plumbing');
   return [fds[0], fds[1]];
 }
 
@@ -20,14 +20,14 @@ export function close(fd: number): void {
 /** read(2) into a new buffer; a short or empty result means EOF came first. */
 export function read(fd: number, length: number): Buffer {
   const buf = Buffer.alloc(length);
-  const n = check('read', `${fd}, ..., ${length}`, () => fn('long read(int fd, _Out_ uint8_t *buf, size_t count)')(fd, buf, length));
+  const n = check('read', `${fd}, ..., ${length}`, () => fn('long read(int fd, _Out_ uint8_t *buf, size_t count)')(fd, buf, length), 'plumbing');
   return buf.subarray(0, n);
 }
 
 export function write(fd: number, data: Buffer | string): number {
   const buf = typeof data === 'string' ? Buffer.from(data) : data;
   return check('write', `${fd}, ${cstr(buf.toString())}, ${buf.length}`, () =>
-    fn('long write(int fd, const uint8_t *buf, size_t count)')(fd, buf, buf.length));
+    fn('long write(int fd, const uint8_t *buf, size_t count)')(fd, buf, buf.length), 'plumbing');
 }
 
 export const LOCK_SH = 1;
@@ -38,7 +38,7 @@ export const LOCK_UN = 8;
 /** flock(2): true when taken, false when LOCK_NB found it held. */
 export function flock(fd: number, operation: number): boolean {
   try {
-    check('flock', `${fd}, ${operation}`, () => fn('int flock(int fd, int operation)')(fd, operation));
+    check('flock', `${fd}, ${operation}`, () => fn('int flock(int fd, int operation)')(fd, operation), 'plumbing');
     return true;
   } catch (err) {
     if (operation & LOCK_NB && (err as { code?: string }).code === 'EAGAIN') return false;
@@ -68,5 +68,5 @@ const F_DUPFD_CLOEXEC = 1030;
 
 /** A close-on-exec copy of `fd` numbered `lowest` or above (fcntl F_DUPFD_CLOEXEC). */
 export function dupAbove(fd: number, lowest: number): number {
-  return check('fcntl', `${fd}, F_DUPFD_CLOEXEC, ${lowest}`, () => fn('int fcntl(int fd, int cmd, int arg)')(fd, F_DUPFD_CLOEXEC, lowest));
+  return check('fcntl', `${fd}, F_DUPFD_CLOEXEC, ${lowest}`, () => fn('int fcntl(int fd, int cmd, int arg)')(fd, F_DUPFD_CLOEXEC, lowest), 'plumbing');
 }

@@ -1,7 +1,7 @@
 // The one place libc is loaded (lazily: koffi costs start-up time) and every binding is checked.
 import { createRequire } from 'node:module';
 import type * as Koffi from 'koffi';
-import { explain } from './explain.js';
+import { explain, explainPlumbing } from './explain.js';
 import { SysError } from './errors.js';
 
 let koffiModule: typeof Koffi | undefined;
@@ -50,15 +50,17 @@ export function strerror(errno: number): string {
  * throws SysError on failure, returns the result otherwise. `args` is the strace-style
  * rendering of the arguments.
  */
-export function check(name: string, args: string, call: () => number | bigint): number {
+export function check(name: string, args: string, call: () => number | bigint, kind: 'call' | 'plumbing' = 'call'): number {
+  // Plumbing (pipes, reads, waits, readiness) shows only with --explain=all.
+  const say = kind === 'plumbing' ? explainPlumbing : explain;
   const r = Number(call());
   if (r === -1) {
     const errno = koffi().errno();
     const err = new SysError(name, args, errno);
-    explain(`${name}(${args}) = -1 ${err.code} (${err.reason})`);
+    say(`${name}(${args}) = -1 ${err.code} (${err.reason})`);
     throw err;
   }
-  explain(`${name}(${args}) = ${r}`);
+  say(`${name}(${args}) = ${r}`);
   return r;
 }
 

@@ -62,7 +62,7 @@ export function setgroups(groups: number[]): void {
 
 /** A pidfd for `pid` (close-on-exec). */
 export function pidfdOpen(pid: number, flags = 0): number {
-  return check('pidfd_open', `${pid}, ${flags}`, () => rawSyscall()(SYS.pidfd_open, 'int', pid, 'unsigned int', flags));
+  return check('pidfd_open', `${pid}, ${flags}`, () => rawSyscall()(SYS.pidfd_open, 'int', pid, 'unsigned int', flags), 'plumbing');
 }
 
 export function kill(pid: number, signal: number): void {
@@ -81,7 +81,7 @@ export interface WaitResult {
 export function waitpid(pid: number, options = 0): WaitResult {
   const status = [0];
   const r = check('waitpid', `${pid}, ..., ${options === WNOHANG ? 'WNOHANG' : options}`, () =>
-    fn('int waitpid(int pid, _Out_ int *status, int options)')(pid, status, options));
+    fn('int waitpid(int pid, _Out_ int *status, int options)')(pid, status, options), 'plumbing');
   return { pid: r, status: status[0] };
 }
 

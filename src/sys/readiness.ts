@@ -35,7 +35,7 @@ for (;;) {
 
 /** An eventfd(2), close-on-exec and non-blocking, with a count of 0. */
 export function eventfd(): number {
-  return check('eventfd', '0, EFD_CLOEXEC|EFD_NONBLOCK', () => fn('int eventfd(unsigned int initval, int flags)')(0, O_CLOEXEC | O_NONBLOCK));
+  return check('eventfd', '0, EFD_CLOEXEC|EFD_NONBLOCK', () => fn('int eventfd(unsigned int initval, int flags)')(0, O_CLOEXEC | O_NONBLOCK), 'plumbing');
 }
 
 /** Read and reset an eventfd's count (0 when nothing was signalled: it is non-blocking). */
@@ -47,14 +47,14 @@ function control(epfd: number, op: number, fd: number, events: number): void {
   const ev = Buffer.alloc(EVENT_SIZE);
   ev.writeUInt32LE(events, 0);
   ev.writeInt32LE(fd, DATA_AT);
-  check('epoll_ctl', `${epfd}, ${op}, ${fd}, {${events}}`, () => fn('int epoll_ctl(int epfd, int op, int fd, uint8_t *event)')(epfd, op, fd, ev));
+  check('epoll_ctl', `${epfd}, ${op}, ${fd}, {${events}}`, () => fn('int epoll_ctl(int epfd, int op, int fd, uint8_t *event)')(epfd, op, fd, ev), 'plumbing');
 }
 
 let epfd: number | undefined;
 const handlers = new Map<number, () => void>();
 
 function start(): number {
-  const ep = check('epoll_create1', 'EPOLL_CLOEXEC', () => fn('int epoll_create1(int flags)')(O_CLOEXEC));
+  const ep = check('epoll_create1', 'EPOLL_CLOEXEC', () => fn('int epoll_create1(int flags)')(O_CLOEXEC), 'plumbing');
   const wake = eventfd();
   control(ep, EPOLL_CTL_ADD, wake, EPOLLIN);
   const worker = new Worker(WORKER, { eval: true, workerData: { epfd: ep, wake, koffi: koffiPath() } });

@@ -39,13 +39,13 @@ t.test('pure cgroup2: subtree_control, then memory.max, pids.max, cpu.max, cpu.w
   t.equal(read(`${d}/memory.max`), 'max');
   t.equal(read(`${d}/cpu.max`), 'max 100000');
   t.ok(explainedWrites(lines).includes('memory.max "67108864"'), '--explain names each write');
-  t.ok(lines.includes(`mkdir("${d}", 0777) = 0`));
+  t.ok(lines.includes(`[parent] mkdir("${d}", 0777) = 0`), 'a library user\'s lines are the parent\'s');
 
   files(d, { 'memory.current': '1234', 'memory.peak': '5678', 'memory.events': 'low 0\nhigh 0\nmax 3\noom 2\noom_kill 1\n', 'pids.current': '3', 'cpu.stat': 'usage_usec 4200\nuser_usec 4000\n', 'cgroup.events': 'populated 1\nfrozen 0\n' });
   g.limit({ cpu: 1.5 });
   t.same(g.stats(), { memoryCurrent: 1234, memoryPeak: 5678, memoryMax: 'max', oomKills: 1, pidsCurrent: 3, pidsMax: 'max', cpuUsageUsec: 4200, cpuMax: 1.5 });
   t.same(g.events(), { populated: true, frozen: false, oom: 2, oomKill: 1 });
-  t.ok(lines.some((l) => l.startsWith(`openat(AT_FDCWD, "${d}/pids.current", O_RDONLY`)) && lines.some((l) => /^read\(\d+, "3", 1\) = 1$/.test(l)), '--explain names each read (with --explain=all)');
+  t.ok(lines.some((l) => l.startsWith(`[parent] openat(AT_FDCWD, "${d}/pids.current", O_RDONLY`)) && lines.some((l) => /^\[parent\] read\(\d+, "3", 1\) = 1$/.test(l)), '--explain names each read (with --explain=all)');
   t.same(openCgroup('box', { layout }).dirs, g.dirs);
 });
 
