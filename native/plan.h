@@ -52,13 +52,15 @@
 	X(MKNOD,         35,  2,  1, 0x0)  /* i: mode (type and permissions), dev; s: path */ \
 	X(LANDLOCK_RULESET, 36, -1, -1, 0x0)  /* i: handled_access_fs, file rights, slot, then per path its rights; s: paths (a Landlock ruleset into the slot) */ \
 	X(WATCH,         37,  3,  4, 0xf)  /* i: wall-clock ms, CPU ms (0: none), CPU file unit (0: cpu.stat usec, 1: cpuacct.usage ns); s: CPU file, cgroup.kill, timeout note, CPU note: the next FORK's parent enforces them */ \
-	X(EXIT_JSON,     38,  1,  0, 0x0)  /* i: fd: a fork's parent step writing bwrap's { "exit-code": N } (128+signal for a killed child) */
+	X(EXIT_JSON,     38,  1,  0, 0x0)  /* i: fd: a fork's parent step writing bwrap's { "exit-code": N } (128+signal for a killed child) */ \
+	X(DETACH,        70,  0,  0, 0x0)  /* go on in a new child that outlives this process: it reports the child's pid, waits for a FIFO_WAIT (or the child's end), then exits with the parent's reply (or as the child ended) */ \
+	X(FIFO_WAIT,     71,  1,  0, 0x0)  /* i: fd (or -1-slot) of a fifo opened O_RDWR: report READY, let the DETACH parent go, drop the report channel, block until one byte can be read */
 
 enum tsns_op {
 #define TSNS_OP_ENUM(name, code, ints, strs, nulls) TSNS_OP_##name = code,
 	TSNS_OPS(TSNS_OP_ENUM)
 #undef TSNS_OP_ENUM
-	TSNS_OP_MAX = 38
+	TSNS_OP_MAX = 71
 };
 
 /* FORK's mode bits. */

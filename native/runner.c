@@ -47,6 +47,12 @@ static const uint32_t null_mask[TSNS_OP_MAX + 1] = {
 	TSNS_OPS(X)
 #undef X
 };
+/* Codes are not dense (70-79 are the OCI runtime's): a gap is no op. */
+static const uint8_t known_op[TSNS_OP_MAX + 1] = {
+#define X(name, code, ints, strs, nulls) [code] = 1,
+	TSNS_OPS(X)
+#undef X
+};
 
 static int take_u32(const uint8_t **p, const uint8_t *end, uint32_t *out)
 {
@@ -130,6 +136,7 @@ static int check_step(struct step *s)
 		((struct sock_fprog *)s->scratch)->filter = (struct sock_filter *)(s->ints + 1);
 		return 0;
 	case TSNS_OP_LANDLOCK:
+	case TSNS_OP_FIFO_WAIT:
 		return i[0] < -TSNS_MAX_SLOTS || i[0] > INT32_MAX ? -EINVAL : 0;
 	case TSNS_OP_LANDLOCK_RULESET:
 		if (s->nint != 3 + (uint64_t)s->nstr || i[0] <= 0 || i[1] < 0 || i[2] < 0 || i[2] >= TSNS_MAX_SLOTS)
@@ -191,7 +198,7 @@ int tsns_parse(const uint8_t *buf, size_t len, struct stage *st)
 			cap *= 2;
 		}
 		s = &st->steps[st->nsteps++];
-		if (take_u32(&p, end, &s->op) || s->op == 0 || s->op > TSNS_OP_MAX)
+		if (take_u32(&p, end, &s->op) || s->op == 0 || s->op > TSNS_OP_MAX || !known_op[s->op])
 			return -EINVAL;
 		if (take_u32(&p, end, &s->nint) || (size_t)(end - p) / 8 < s->nint)
 			return -EINVAL;
@@ -783,6 +790,87 @@ static int fork_step(struct stage *st, const struct step *s)
 	exit_like(status);
 }
 
+/* DETACH's child: the pipe whose one byte (at FIFO_WAIT) lets the parent go; -1 elsewhere. */
+static int detach_ready = -1;
+
+/*
+ * DETACH: go on in a new child that outlives this process (an OCI runtime's `create`:
+ * the container's process must end up a child of the caller's subreaper, with nothing of
+ * ours left). This process reports the child's pid and waits until the child is set up
+ * and waiting (FIFO_WAIT's byte): then it exits with the parent's reply, the caller's
+ * answer. If the child ends first (a step failed), this one ends as it did.
+ */
+static int detach_step(struct stage *st, const struct step *s)
+{
+	int ready[2], status;
+	char byte;
+	ssize_t r;
+	pid_t pid;
+
+	if (pipe2(ready, O_CLOEXEC) < 0)
+		return -1;
+	pid = (pid_t)syscall(SYS_clone, SIGCHLD, NULL, NULL, NULL, NULL);   /* raw: see fork_step */
+	if (pid < 0) {
+		int e = errno;
+		close(ready[0]);
+		close(ready[1]);
+		errno = e;
+		return -1;
+	}
+	if (pid == 0) {
+		st->label = "[child] ";
+		close(ready[0]);
+		detach_ready = ready[1];
+		return 0;
+	}
+	prctl(PR_SET_DUMPABLE, 0UL, 0UL, 0UL, 0UL);
+	st->label = "[parent] ";
+	close(ready[1]);
+	report(st, TSNS_REPORT_PID, (uint32_t)(s - st->steps), pid);
+	do
+		r = read(ready[0], &byte, 1);
+	while (r < 0 && errno == EINTR);
+	if (r == 1) {
+		int32_t v = reply(st, 1);
+		_exit(v == TSNS_REPLY_GO ? 0 : v & 0xff);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			_exit(1);
+	exit_like(status);
+}
+
+/*
+ * FIFO_WAIT: everything is set up; tell the parent (READY), let a DETACH parent go, and
+ * drop the report channel (nobody waits on it past this point), then block until one
+ * byte can be read from the fifo (the OCI `start`). This process holds both ends, so
+ * there is no EOF to mistake for it; the fd closes at exec.
+ */
+static int fifo_wait_step(struct stage *st, const struct step *s)
+{
+	int fd = st->call_fd = fd_of(st, s->ints[0]);
+	char byte = 0;
+	ssize_t r;
+	report(st, TSNS_REPORT_READY, (uint32_t)(s - st->steps), 0);
+	if (detach_ready >= 0) {
+		while (write(detach_ready, &byte, 1) < 0 && errno == EINTR)
+			;
+		close(detach_ready);
+		detach_ready = -1;
+	}
+	if (st->go_fd >= 0 && st->go_fd != st->report_fd)
+		close(st->go_fd);
+	if (st->report_fd >= 0)
+		close(st->report_fd);
+	st->go_fd = st->report_fd = -1;
+	do
+		r = read(fd, &byte, 1);
+	while (r < 0 && errno == EINTR);
+	if (r == 0)
+		errno = EIO;
+	return r == 1 ? 0 : -1;
+}
+
 /* rmdir, or unlink what is no directory. A cgroup is busy for a moment after its last
  * process has exited: EBUSY is retried for up to 2 s. */
 static int remove_path(const char *path)
@@ -883,6 +971,8 @@ static long run_step(struct stage *st, const struct step *s)
 			_exit(r & 0xff);   /* the parent gave up on us; it says why */
 		return 0;
 	case TSNS_OP_FORK: return fork_step(st, s);
+	case TSNS_OP_DETACH: return detach_step(st, s);
+	case TSNS_OP_FIFO_WAIT: return fifo_wait_step(st, s);
 	case TSNS_OP_MKDIR:
 		if (mkdir(v[0], (mode_t)i[0]) < 0 && errno != EEXIST)
 			return -1;
@@ -935,6 +1025,29 @@ static long run_step(struct stage *st, const struct step *s)
 	return -1;
 }
 
+/* One line on fd 2 for a step that failed with no parent to word it (after FIFO_WAIT). */
+static void say_failure(const struct step *s, int err)
+{
+	char num[16];
+	int n = 0;
+	unsigned op = s->op;
+	do
+		num[sizeof(num) - 1 - n++] = (char)('0' + op % 10);
+	while ((op /= 10) && n < 15);
+	put(2, "tsns: ");
+	if (s->op == TSNS_OP_EXEC) {
+		put(2, "exec ");
+		put(2, s->strs[0]);
+	} else {
+		put(2, "step (op ");
+		(void)!write(2, num + sizeof(num) - n, (size_t)n);
+		put(2, ")");
+	}
+	put(2, ": ");
+	put(2, strerror(err));
+	put(2, "\n");
+}
+
 void tsns_run(struct stage *st)
 {
 	for (uint32_t k = 0; k < st->nsteps; k++) {
@@ -947,6 +1060,8 @@ void tsns_run(struct stage *st)
 			int fallback = s->op == TSNS_OP_EXEC ? (err == ENOENT ? 127 : 126) : 1;
 			if (s->op != TSNS_OP_EXEC)   /* its tries were shown as they were made */
 				explain(st, s, -1, err);
+			if (st->report_fd < 0)   /* past FIFO_WAIT nobody reads reports: fd 2 is the program's log */
+				say_failure(s, err);
 			report(st, TSNS_REPORT_ERROR, k, err);
 			_exit(reply(st, fallback) & 0xff);
 		}

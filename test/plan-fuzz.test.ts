@@ -139,7 +139,7 @@ function reference(buf: Buffer): { ok: boolean; why: string } {
         if (nint < 2 || nint - 1 > MAX_FILTER) return bad(`SECCOMP of ${nint}`);
         if (int(0) < 0n || int(0) > 0xffn) return bad('SECCOMP flags out of range');
         break;
-      case 'LANDLOCK':
+      case 'LANDLOCK': case 'FIFO_WAIT':
         if (int(0) < -BigInt(MAX_SLOTS) || int(0) > INT32_MAX) return bad('fd out of range');
         break;
       case 'EXIT_JSON':
@@ -261,6 +261,8 @@ function randomStep(r: Rng): Step {
     case 'mountSetattr': return { op: 'mountSetattr', path: path(r), flags: r.pick([0, 0x8000, r.u32() & 0x7fffffff]), set: r.int(256), clear: r.int(256), propagation: r.pick([0, 0x40000, 0x80000]) };
     case 'seccomp': return { op: 'seccomp', flags: r.int(16), filter: Buffer.from(Array.from({ length: 8 * r.range(1, r.chance(0.05) ? 4096 : 16) }, () => r.int(256))) };
     case 'landlock': return { op: 'landlock', fd: fd() };
+    case 'detach': return { op: 'detach' };
+    case 'fifoWait': return { op: 'fifoWait', fd: fd() };
     case 'exitJson': return { op: 'exitJson', fd: r.pick([0, 3, 2147483647, r.int(1000)]) };
     case 'watch': return {
       // A CPU limit needs the file it is read from.

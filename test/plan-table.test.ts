@@ -144,6 +144,8 @@ const samples: Record<keyof typeof OP, Step[]> = {
   createFile: [{ op: 'createFile', path: '/newroot/etc/passwd', mode: 0o644, data: 'root:x:0:0::/:/bin/sh\n' }, { op: 'createFile', path: '/f', mode: 0o600, fd: 5 }],
   mknod: [{ op: 'mknod', path: '/newroot/dev/null', mode: 0o20666, dev: 259 }],
   exitJson: [{ op: 'exitJson', fd: 4 }],
+  detach: [{ op: 'detach' }],
+  fifoWait: [{ op: 'fifoWait', fd: -1 }, { op: 'fifoWait', fd: 5 }],
   watch: [
     { op: 'watch', timeoutMs: 60000, cpuMs: 0, cpuFile: null, cpuNs: false, killFile: '/sys/fs/cgroup/x/cgroup.kill', timeoutNote: 'ts-sandbox: timeout', cpuNote: null },
     { op: 'watch', timeoutMs: 0, cpuMs: 1500, cpuFile: '/sys/fs/cgroup/cpuacct/x/cpuacct.usage', cpuNs: true, killFile: null, timeoutNote: null, cpuNote: 'cpu' },

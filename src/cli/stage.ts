@@ -77,9 +77,10 @@ export async function execInPlace(spec: SpawnSpec, argv: readonly string[], inPl
 
 /**
  * Hand the stage `steps` and serve them: `atSync` does the parent's part at a sync step
- * and returns its undo. Resolves once the program runs or a step has failed (said).
+ * (the pid it reported and the index of the step) and returns its undo. Resolves once the
+ * program runs or a step has failed (said).
  */
-export async function servePlan(steps: Step[], options: InPlaceOptions, atSync?: (pid: number) => () => void): Promise<number> {
+export async function servePlan(steps: Step[], options: InPlaceOptions, atSync?: (pid: number, index: number) => () => void): Promise<number> {
   const { StepError } = await import('../native/stage.js');
   const bytes = encodePlan(steps, explainMode());
   planSent = true;
@@ -101,7 +102,7 @@ export async function servePlan(steps: Step[], options: InPlaceOptions, atSync?:
     }
     if (rec.kind === REPORT_READY) {
       try {
-        unpersist = atSync!(rec.value);
+        unpersist = atSync!(rec.value, rec.index);
         send(int32s(REPLY_GO));
       } catch (err) {
         undo();

@@ -16,6 +16,8 @@ export const OP = {
   capset: 16, stdio: 17, sync: 18, fork: 19, mkdir: 20, setsid: 21, exec: 22, open: 23, remove: 24, note: 25,
   symlink: 26, chmod: 27, mountSetattr: 28, seccomp: 29, landlock: 30, setrlimit: 31, umask: 32, closeFrom: 33,
   createFile: 34, mknod: 35, landlockRuleset: 36, watch: 37, exitJson: 38,
+  // 70-79: the OCI runtime's (ts-oci create)
+  detach: 70, fifoWait: 71,
 } as const;
 
 /** FORK's mode bits (native/plan.h enum tsns_fork). */
@@ -129,7 +131,19 @@ export type Step =
    */
   | { op: 'watch'; timeoutMs: number; cpuMs: number; cpuFile: string | null; cpuNs: boolean; killFile: string | null; timeoutNote: string | null; cpuNote: string | null }
   /** A fork's parent step: bwrap's `{ "exit-code": N }` line on descriptor `fd` (--json-status-fd). */
-  | { op: 'exitJson'; fd: number };
+  | { op: 'exitJson'; fd: number }
+  /**
+   * Go on in a new child that outlives this process (ts-oci create): the parent reports the
+   * child's pid, waits for the child's fifoWait (or its end), and exits with the reply to
+   * that READY (REPLY_GO: 0), or as the child ended.
+   */
+  | { op: 'detach' }
+  /**
+   * Report READY (value 0), let a detach parent go, close the report channel, then block
+   * until one byte can be read from `fd` (a fifo opened O_RDWR; -1-k for slot k): the OCI
+   * runtime's `start`. A later failure is said on fd 2, nobody being left to word it.
+   */
+  | { op: 'fifoWait'; fd: number };
 
 /** The call a step makes and its strace-style arguments, for --explain and SysError. */
 export function describe(step: Step): { call: string; args: string } {
@@ -174,6 +188,8 @@ export function describe(step: Step): { call: string; args: string } {
       args: `{handled_access_fs=0x${step.handled.toString(16)}}, [${step.rules.map((r) => `${cstr(r.path)}: 0x${r.access.toString(16)}`).join(', ')}] -> slot ${step.slot}`,
     };
     case 'exitJson': return { call: 'write', args: `${step.fd}, "{ \\"exit-code\\": N }\\n"` };
+    case 'detach': return { call: 'clone', args: 'SIGCHLD (detached)' };
+    case 'fifoWait': return { call: 'read', args: `${step.fd}, 1 (waiting for start)` };
     case 'watch': return { call: 'watch', args: `timeout=${step.timeoutMs}ms, cpu=${step.cpuMs}ms, ${step.cpuFile ? cstr(step.cpuFile) : 'NULL'}, ${step.killFile ? cstr(step.killFile) : 'NULL'}` };
   }
 }
@@ -221,6 +237,8 @@ function operands(step: Step): { ints: (number | bigint)[]; strs: (string | null
     case 'landlockRuleset': return { ints: [step.handled, step.fileAccess, step.slot, ...step.rules.map((r) => r.access)], strs: step.rules.map((r) => r.path) };
     case 'watch': return { ints: [step.timeoutMs, step.cpuMs, step.cpuNs ? 1 : 0], strs: [step.cpuFile, step.killFile, step.timeoutNote, step.cpuNote] };
     case 'exitJson': return { ints: [step.fd], strs: [] };
+    case 'detach': return { ints: [], strs: [] };
+    case 'fifoWait': return { ints: [step.fd], strs: [] };
   }
 }
 
