@@ -54,7 +54,7 @@
 	X(WATCH,         37,  3,  4, 0xf)  /* i: wall-clock ms, CPU ms (0: none), CPU file unit (0: cpu.stat usec, 1: cpuacct.usage ns); s: CPU file, cgroup.kill, timeout note, CPU note: the next FORK's parent enforces them */ \
 	X(EXIT_JSON,     38,  1,  0, 0x0)  /* i: fd: a fork's parent step writing bwrap's { "exit-code": N } (128+signal for a killed child) */ \
 	X(DETACH,        70,  0,  0, 0x0)  /* go on in a new child that outlives this process: it reports the child's pid, waits for a FIFO_WAIT (or the child's end), then exits with the parent's reply (or as the child ended) */ \
-	X(FIFO_WAIT,     71,  1,  0, 0x0)  /* i: fd (or -1-slot) of a fifo opened O_RDWR: report READY, let the DETACH parent go, drop the report channel, block until one byte can be read */
+	X(FIFO_WAIT,     71,  1,  0, 0x0)  /* i: fd (or -1-slot) of a fifo opened O_RDWR: report READY (after a DETACH: let its parent go, drop the report channel), block until one byte can be read */
 
 enum tsns_op {
 #define TSNS_OP_ENUM(name, code, ints, strs, nulls) TSNS_OP_##name = code,

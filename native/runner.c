@@ -802,31 +802,51 @@ static int detach_ready = -1;
  */
 static int detach_step(struct stage *st, const struct step *s)
 {
-	int ready[2], status;
+	int ready[2], go[2], status;
 	char byte;
 	ssize_t r;
 	pid_t pid;
 
 	if (pipe2(ready, O_CLOEXEC) < 0)
 		return -1;
+	if (pipe2(go, O_CLOEXEC) < 0) {
+		close(ready[0]);
+		close(ready[1]);
+		return -1;
+	}
 	pid = (pid_t)syscall(SYS_clone, SIGCHLD, NULL, NULL, NULL, NULL);   /* raw: see fork_step */
 	if (pid < 0) {
 		int e = errno;
 		close(ready[0]);
 		close(ready[1]);
+		close(go[0]);
+		close(go[1]);
 		errno = e;
 		return -1;
 	}
 	if (pid == 0) {
 		st->label = "[child] ";
 		close(ready[0]);
+		close(go[1]);
+		/* The parent's pid report goes first: the caller records the pid before anything
+		 * of the child's can reach it. EOF: the parent is gone, and so is whoever waits. */
+		do
+			r = read(go[0], &byte, 1);
+		while (r < 0 && errno == EINTR);
+		if (r != 1)
+			_exit(1);
+		close(go[0]);
 		detach_ready = ready[1];
 		return 0;
 	}
 	prctl(PR_SET_DUMPABLE, 0UL, 0UL, 0UL, 0UL);
 	st->label = "[parent] ";
 	close(ready[1]);
+	close(go[0]);
 	report(st, TSNS_REPORT_PID, (uint32_t)(s - st->steps), pid);
+	while (write(go[1], "", 1) < 0 && errno == EINTR)
+		;
+	close(go[1]);
 	do
 		r = read(ready[0], &byte, 1);
 	while (r < 0 && errno == EINTR);
@@ -841,10 +861,11 @@ static int detach_step(struct stage *st, const struct step *s)
 }
 
 /*
- * FIFO_WAIT: everything is set up; tell the parent (READY), let a DETACH parent go, and
- * drop the report channel (nobody waits on it past this point), then block until one
- * byte can be read from the fifo (the OCI `start`). This process holds both ends, so
- * there is no EOF to mistake for it; the fd closes at exec.
+ * FIFO_WAIT: everything is set up; tell the parent (READY), then block until one byte can
+ * be read from the fifo (the OCI `start`). After a DETACH, the parent is let go and the
+ * report channel dropped first: nobody waits on it past this point; else the parent's
+ * reply is read first, as at SYNC. This process holds
+ * both ends of the fifo, so there is no EOF to mistake for a start; the fd closes at exec.
  */
 static int fifo_wait_step(struct stage *st, const struct step *s)
 {
@@ -857,12 +878,17 @@ static int fifo_wait_step(struct stage *st, const struct step *s)
 			;
 		close(detach_ready);
 		detach_ready = -1;
+		if (st->go_fd >= 0 && st->go_fd != st->report_fd)
+			close(st->go_fd);
+		if (st->report_fd >= 0)
+			close(st->report_fd);
+		st->go_fd = st->report_fd = -1;
+	} else {
+		/* As SYNC: the parent answers (it starts us itself, or tells the status to end with). */
+		int32_t v = reply(st, 1);
+		if (v != TSNS_REPLY_GO)
+			_exit(v & 0xff);
 	}
-	if (st->go_fd >= 0 && st->go_fd != st->report_fd)
-		close(st->go_fd);
-	if (st->report_fd >= 0)
-		close(st->report_fd);
-	st->go_fd = st->report_fd = -1;
 	do
 		r = read(fd, &byte, 1);
 	while (r < 0 && errno == EINTR);

@@ -139,9 +139,10 @@ export type Step =
    */
   | { op: 'detach' }
   /**
-   * Report READY (value 0), let a detach parent go, close the report channel, then block
-   * until one byte can be read from `fd` (a fifo opened O_RDWR; -1-k for slot k): the OCI
-   * runtime's `start`. A later failure is said on fd 2, nobody being left to word it.
+   * Report READY (value 0), and after a detach let its parent go and close the report
+   * channel; then block until one byte can be read from `fd` (a fifo opened O_RDWR; -1-k
+   * for slot k): the OCI runtime's `start`. With no report channel left, a later failure
+   * is said on fd 2.
    */
   | { op: 'fifoWait'; fd: number };
 

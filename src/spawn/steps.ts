@@ -52,6 +52,8 @@ export interface InPlace {
   fork?: { mode: number; deathSignal?: number; parentSteps?: Step[]; watch?: Step };
   /** FORK mode bits for the fork after joining a pid namespace (nsenter's parent). */
   joinForkMode?: number;
+  /** Instead of `fork`: a detach step, whose child outlives the stage (ts-oci create). */
+  detach?: boolean;
 }
 
 function isMountPoint(path: string): boolean {
@@ -170,6 +172,8 @@ export function childPlan(spec: SpawnSpec, argv: readonly string[], fds: ChildFd
     // A parent with work left (removing a group, killing it at a limit) keeps the mount
     // namespace it was in: the child's mounts and pivot_root must not become its view.
     if ((after.length || inPlace.fork.watch) && kinds.has('mount')) steps.push({ op: 'unshare', flags: CLONE_NEWNS });
+  } else if (inPlace?.detach) {
+    steps.push({ op: 'detach' });
   }
   if (spec.setgroups && !(gidSelf !== undefined && !gidRanges)) steps.push({ op: 'writeFile', path: '/proc/self/setgroups', data: spec.setgroups });
 
