@@ -7,6 +7,7 @@ import { dirname, resolve } from 'node:path';
 import { FORK, type Step } from '../native/plan.js';
 import { ConfigError, parseConfig } from './config.js';
 import { mapConfig } from './mapping.js';
+import type { Hierarchy, Layout } from '../cgroup/index.js';
 import { containerDir, fifoPath, OCI_VERSION, processStat, readState, StateError, statusOf, writeState, type StateRecord } from './state.js';
 import { ownerName, remove, start } from './lifecycle.js';
 
@@ -39,13 +40,25 @@ function readConfig(bundle: string) {
   return parseConfig(data);
 }
 
-/** The group's name below the caller's cgroup: cgroupsPath without its leading "/", or ts-oci/ID. */
-function cgroupName(path: string | undefined, id: string): string {
-  if (path === undefined || path === '') return `ts-oci-${id}`;
+/**
+ * The group: an absolute cgroupsPath is taken from each hierarchy's root, as runc and the
+ * runtime-spec do (Podman's /libpod_parent/libpod-ID); a relative one, or the default
+ * ts-oci-ID, below the caller's own group.
+ */
+function cgroupPlace(path: string | undefined, id: string, layout: Layout): { name: string; layout: Layout } {
+  if (path === undefined || path === '') return { name: `ts-oci-${id}`, layout };
   if (/^[^/]*:[^/]*:/.test(path)) throw new ConfigError('linux.cgroupsPath', `"${path}": a systemd slice:prefix:name path, and ts-oci has no --systemd-cgroup`);
   const name = path.replace(/^\/+/, '').replace(/\/+$/, '');
   if (!name) throw new ConfigError('linux.cgroupsPath', `"${path}": names no group`);
-  return name;
+  if (!path.startsWith('/')) return { name, layout };
+  const fromRoot = (h: Hierarchy): Hierarchy => ({ ...h, base: h.mount });
+  return { name, layout: { ...layout, unified: layout.unified && fromRoot(layout.unified), v1: layout.v1.map(fromRoot) } };
+}
+
+/** The caller's own group in the hierarchy that `dir` is in (run's waiting parent moves back there). */
+function callerDirOf(dir: string, layout: Layout): string {
+  const h = [...layout.v1, ...(layout.unified ? [layout.unified] : [])].find((x) => dir.startsWith(`${x.mount}/`));
+  return h ? h.base : dir.slice(0, dir.lastIndexOf('/'));
 }
 
 /** Under a lock on ROOT (flock: released if we die), claim ID: a record left by a killed create is removed first. */
@@ -92,7 +105,9 @@ export async function createContainer(o: CreateOptions): Promise<number> {
   // Everything checked before anything is made.
   const compiled = compile(parseSpec(mapped.sandbox));
   parseLimits(mapped.limits);
-  const name = cgroupName(config.linux?.cgroupsPath, o.id);
+  const { detectLayout } = await import('../cgroup/index.js');
+  const callerLayout = detectLayout();
+  const { name, layout } = cgroupPlace(config.linux?.cgroupsPath, o.id, callerLayout);
 
   const { hasStage, servePlan } = await import('../cli/stage.js');
   if (!hasStage()) throw new StateError('ts-oci must run as bin/ts-oci (the native stage)');
@@ -111,7 +126,7 @@ export async function createContainer(o: CreateOptions): Promise<number> {
   };
   try {
     const controllers = [...new Set(LIMIT_RULES.filter((r) => (mapped.limits as Record<string, unknown>)[r.option] !== undefined).map((r) => r.controller))];
-    const options = { controllers, devices: mapped.limits.devices !== undefined };
+    const options = { controllers, devices: mapped.limits.devices !== undefined, layout };
     // Parents that are missing are made too, recorded first, and removed with the container when empty.
     const parts = name.split('/');
     for (let k = 1; k < parts.length; k++) {
@@ -136,15 +151,20 @@ export async function createContainer(o: CreateOptions): Promise<number> {
     const opens: Step[] = [{ op: 'mknod', path: fifo, mode: 0o010600, dev: 0 }];
     const fifoSlot = opens.length;
     opens.push({ op: 'open', path: fifo, flags: fs.O_RDWR, slot: fifoSlot });
-    // Waiting comes before the filters and capability sets: the wait itself must pass them.
-    spawn.finalSteps = [{ op: 'fifoWait', fd: -1 - fifoSlot }, ...(spawn.finalSteps ?? [])];
+    // Without no_new_privs a filter needs CAP_SYS_ADMIN: it goes in before the ids and
+    // capability sets take that away, as runc installs it (the rest must pass it then).
+    const finalSteps = [...(spawn.finalSteps ?? [])];
+    const filterAt = finalSteps.findIndex((s) => s.op === 'seccomp');
+    if (!mapped.sandbox.security?.noNewPrivs && filterAt >= 0) spawn.rootSteps = [...spawn.rootSteps, ...finalSteps.splice(filterAt, 1)];
+    // Waiting comes before the capability sets (and a filter under no_new_privs): it is ours.
+    spawn.finalSteps = [{ op: 'fifoWait', fd: -1 - fifoSlot }, ...finalSteps];
 
     const { childFds, childPlan, openInPlan } = await import('../spawn/steps.js');
     const dirs = group.dirs;
     // run's parent waits in the group it joined with the child: it moves back to the
     // caller's groups (each dir's parent), then removes the container.
     const removal: Step[] = [
-      ...dirs.map((d): Step => ({ op: 'writeFile', path: `${d.slice(0, -name.length - 1)}/cgroup.procs`, data: '0' })),
+      ...dirs.map((d): Step => ({ op: 'writeFile', path: `${callerDirOf(d, callerLayout)}/cgroup.procs`, data: '0' })),
       ...dirs.map((d): Step => ({ op: 'remove', path: d })),
       ...(record.cgroupParents ?? []).map((d): Step => ({ op: 'remove', path: d })),
       { op: 'remove', path: `${containerDir(o.root, o.id)}/state.json` },
