@@ -1,0 +1,150 @@
+// ts-oci on a bundle directly: every state transition and its errors, nothing left behind,
+// the same id twice at once, a create killed at any moment, and the runtime's binary
+// unreachable from the container (CVE-2019-5736).
+import t from 'tap';
+import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { BUSYBOX } from '../rootfs.js';
+import { cgroupDirsNamed, create, makeBundle, oci, OCI, stateOf, withoutTap } from './helpers.js';
+
+if (process.geteuid!() !== 0 || !BUSYBOX) {
+  t.skip('needs root and busybox-static');
+  process.exit(0);
+}
+
+const oneLine = (t: Tap.Test, stderr: string, pattern: RegExp, why: string) => {
+  t.match(stderr, pattern, why);
+  t.equal(stderr.trim().split('\n').length, 1, `${why}: one line`);
+  t.notMatch(stderr, /\n\s+at /, `${why}: no stack trace`);
+};
+
+t.test('create, start, state, kill, delete', async (t) => {
+  const b = await makeBundle(t, (c) => { c.process.args = ['sh', '-c', 'echo started; exec sleep 1000']; });
+  const pidFile = join(b.dir, 'pid');
+  t.equal(create(b, 'c1', ['--pid-file', pidFile]).exitCode, 0, 'create');
+  const s = stateOf(b, 'c1');
+  t.equal(s.status, 'created');
+  t.equal(Number(readFileSync(pidFile, 'utf8')), s.pid, 'the pid file holds the state\'s pid');
+  // CVE-2019-5736: what the waiting process runs is a sealed memfd copy, not the stage on disk.
+  t.match(readlinkSync(`/proc/${s.pid}/exe`), /^\/memfd:tsns-stage/, '/proc/PID/exe is the sealed copy');
+  const ppid = Number(readFileSync(`/proc/${s.pid}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
+  t.notMatch(readFileSync(`/proc/${ppid}/cmdline`, 'utf8'), /tsns-stage|node/, 'no stage or Node process of ours is its parent');
+  t.notOk(readFileSync(b.out, 'utf8').includes('started'), 'the program has not run');
+  const list = JSON.parse(oci(b, ['list', '--format', 'json']).stdout);
+  t.same(list.map((x: { id: string; status: string }) => [x.id, x.status]), [['c1', 'created']], 'list --format json');
+
+  t.equal(oci(b, ['start', 'c1']).exitCode, 0, 'start');
+  t.equal(stateOf(b, 'c1').status, 'running');
+  for (let k = 0; k < 500 && !readFileSync(b.out, 'utf8').includes('started'); k++) await new Promise((r) => setTimeout(r, 10));
+  t.match(readFileSync(b.out, 'utf8'), /started/, 'the program ran');
+  oneLine(t, oci(b, ['start', 'c1']).stderr, /^ts-oci: cannot start a container in the running state/, 'start twice');
+  const busy = oci(b, ['delete', 'c1']);
+  t.equal(busy.exitCode, 1);
+  oneLine(t, busy.stderr, /^ts-oci: cannot delete container c1 that is not stopped: running/, 'delete while running');
+
+  t.equal(oci(b, ['kill', 'c1', 'KILL']).exitCode, 0, 'kill KILL');
+  for (let k = 0; k < 500 && stateOf(b, 'c1').status !== 'stopped'; k++) await new Promise((r) => setTimeout(r, 10));
+  t.equal(stateOf(b, 'c1').status, 'stopped');
+  oneLine(t, oci(b, ['kill', 'c1']).stderr, /container not running/, 'kill a stopped one');
+  t.equal(oci(b, ['delete', 'c1']).exitCode, 0, 'delete');
+  t.same(readdirSync(b.root), [], 'nothing left under --root');
+  t.same(cgroupDirsNamed('ts-oci-c1'), [], 'no cgroup left');
+});
+
+t.test('delete --force of a created and of a running container', async (t) => {
+  const b = await makeBundle(t, (c) => { c.process.args = ['sleep', '1000']; });
+  t.equal(create(b, 'a').exitCode, 0);
+  t.equal(create(b, 'b').exitCode, 0);
+  t.equal(oci(b, ['start', 'b']).exitCode, 0);
+  const pids = [stateOf(b, 'a').pid, stateOf(b, 'b').pid];
+  t.equal(oci(b, ['delete', 'a']).exitCode, 0, 'a created container is deleted without --force, as runc does');
+  t.equal(oci(b, ['delete', '--force', 'b']).exitCode, 0);
+  for (const pid of pids) t.notOk(existsSync(`/proc/${pid}/cmdline`) && !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z'), `process ${pid} is gone`);
+  t.same(readdirSync(b.root), []);
+  t.same([...cgroupDirsNamed('ts-oci-a'), ...cgroupDirsNamed('ts-oci-b')], []);
+});
+
+t.test('run: the exit status, and nothing left', async (t) => {
+  const b = await makeBundle(t, (c) => { c.process.args = ['sh', '-c', 'echo out; exit 7']; });
+  const r = oci(b, ['run', '--bundle', b.dir, 'r1']);
+  t.equal(r.exitCode, 7);
+  t.equal(r.stdout, 'out\n');
+  t.same(readdirSync(b.root), []);
+  t.same(cgroupDirsNamed('ts-oci-r1'), []);
+});
+
+t.test('unknown ids, bad ids, bad signals, bad input', async (t) => {
+  const b = await makeBundle(t);
+  for (const cmd of ['state', 'start', 'kill', 'delete', 'pause', 'ps']) {
+    const r = oci(b, [cmd, 'nope']);
+    t.equal(r.exitCode, 1, `${cmd} of an unknown id`);
+    oneLine(t, r.stderr, /^ts-oci: container does not exist: nope$/m, `${cmd} of an unknown id`);
+  }
+  t.equal(oci(b, ['delete', '--force', 'nope']).exitCode, 0, 'delete --force of an unknown id succeeds (runc)');
+  oneLine(t, oci(b, ['state', '../x']).stderr, /invalid container id format/, 'an id with a slash');
+  oneLine(t, oci(b, ['--systemd-cgroup', 'state', 'x']).stderr, /systemd-cgroup: not supported/, '--systemd-cgroup');
+  const log = join(b.dir, 'log.json');
+  oci(b, ['--log', log, '--log-format', 'json', 'start', 'nope']);
+  t.match(JSON.parse(readFileSync(log, 'utf8').trim()), { level: 'error', msg: 'container does not exist: nope' }, '--log-format json');
+  t.equal(create(b, 'k').exitCode, 0);
+  oneLine(t, oci(b, ['kill', 'k', 'SIGNOPE']).stderr, /unknown signal "SIGNOPE"/, 'a bad signal');
+  t.equal(oci(b, ['kill', '--all', 'k', '9']).exitCode, 0, 'kill --all by number');
+  t.equal(oci(b, ['delete', '--force', 'k']).exitCode, 0);
+  const features = JSON.parse(oci(b, ['features']).stdout);
+  t.equal(features.linux.cgroup.systemd, false, 'features');
+  t.match(oci(b, ['spec', '--bundle', b.dir]).stderr, /config.json exists/, 'spec refuses to overwrite');
+});
+
+t.test('config.json: schema errors and what cannot be honoured name the property and value', async (t) => {
+  const cases: [string, (c: any) => void, RegExp][] = [
+    ['args not strings', (c) => { c.process.args = [1]; }, /config.json: process\.args\[0\]: .*\(got 1\)/],
+    ['no cwd', (c) => { delete c.process.cwd; }, /config.json: process\.cwd/],
+    ['apparmor', (c) => { c.process.apparmorProfile = 'x'; }, /config.json: process\.apparmorProfile: "x": /],
+    ['terminal', (c) => { c.process.terminal = true; }, /config.json: process\.terminal: true: terminals/],
+    ['host sysctl', (c) => { c.linux.sysctl = { 'vm.swappiness': '1' }; }, /linux\.sysctl\.vm\.swappiness: "1": not a namespaced sysctl/],
+    ['cpuset', (c) => { c.linux.resources = { cpu: { cpus: '0' } }; }, /linux\.resources\.cpu\.cpus: "0"/],
+    ['hooks', (c) => { c.hooks = { prestart: [{ path: '/bin/true' }] }; }, /hooks\.prestart/],
+  ];
+  for (const [why, edit, pattern] of cases) {
+    const b = await makeBundle(t, edit);
+    const r = create(b, 'x');
+    t.equal(r.exitCode, 1, why);
+    oneLine(t, r.stderr, pattern, why);
+    t.notOk(existsSync(join(b.root, 'x')), `${why}: nothing made`);
+    t.same(cgroupDirsNamed('ts-oci-x'), [], `${why}: no cgroup`);
+  }
+  const b = await makeBundle(t, (c) => { c.unknownThing = { a: 1 }; c.process.args = ['true']; });
+  t.equal(oci(b, ['run', '--bundle', b.dir, 'u']).exitCode, 0, 'unknown properties are ignored');
+  const missing = oci(b, ['create', '--bundle', '/nonexistent', 'm']);
+  oneLine(t, missing.stderr, /cannot read \/nonexistent\/config.json: ENOENT/, 'a bad bundle');
+});
+
+t.test('the same id created twice at once: one wins', async (t) => {
+  const b = await makeBundle(t, (c) => { c.process.args = ['sleep', '1000']; });
+  const one = () => new Promise<number>((resolve) => {
+    spawn(OCI, ['--root', b.root, 'create', '--bundle', b.dir, 'same'], { stdio: 'ignore', env: withoutTap() }).on('exit', (code) => resolve(code ?? -1));
+  });
+  const codes = await Promise.all(Array.from({ length: 4 }, one));
+  t.same(codes.filter((c) => c === 0).length, 1, `exactly one create succeeds (${codes})`);
+  t.equal(stateOf(b, 'same').status, 'created');
+  t.equal(oci(b, ['delete', '--force', 'same']).exitCode, 0);
+  t.same(readdirSync(b.root), []);
+});
+
+t.test('a create SIGKILLed at any moment leaves what delete removes', async (t) => {
+  const b = await makeBundle(t, (c) => { c.process.args = ['sleep', '1000']; });
+  for (let k = 0; k < 8; k++) {
+    const id = `k${k}`;
+    const child = spawn(OCI, ['--root', b.root, 'create', '--bundle', b.dir, id], { stdio: 'ignore', env: withoutTap() });
+    // Spread over create's life: from before the planner runs to after the container waits.
+    await new Promise((r) => setTimeout(r, k * 25));
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r).once('error', r));
+    // A planner still running finishes or undoes its work; delete --force then removes the rest.
+    for (let w = 0; w < 300 && oci(b, ['state', id]).stdout.includes('"creating"'); w++) await new Promise((r) => setTimeout(r, 10));
+    t.equal(oci(b, ['delete', '--force', id]).exitCode, 0, `delete after a kill at ${k * 25} ms`);
+    t.notOk(existsSync(join(b.root, id)), `${id}: no record`);
+    t.same(cgroupDirsNamed(`ts-oci-${id}`), [], `${id}: no cgroup`);
+  }
+});
