@@ -114,7 +114,7 @@ t.test('config.json: schema errors and what cannot be honoured name the property
     t.notOk(existsSync(join(b.root, 'x')), `${why}: nothing made`);
     t.same(cgroupDirsNamed('ts-oci-x'), [], `${why}: no cgroup`);
   }
-  const b = await makeBundle(t, (c) => { c.unknownThing = { a: 1 }; c.process.args = ['true']; });
+  const b = await makeBundle(t, (c) => { c.unknownThing = { a: 1 }; c.process.args = ['sh', '-c', 'exit 0']; });
   t.equal(oci(b, ['run', '--bundle', b.dir, 'u']).exitCode, 0, 'unknown properties are ignored');
   const missing = oci(b, ['create', '--bundle', '/nonexistent', 'm']);
   oneLine(t, missing.stderr, /cannot read \/nonexistent\/config.json: ENOENT/, 'a bad bundle');
