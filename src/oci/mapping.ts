@@ -1,7 +1,7 @@
 // An OCI config.json (checked by config.ts) onto the Sandbox: a SandboxSpec for compile(),
 // the cgroup limits, and the few steps the Sandbox has no field for (sysctl, oom_score_adj).
 // A property tsns cannot honour is a ConfigError naming it and its value, never dropped.
-import { statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import type { Limits } from '../cgroup/index.js';
 import type { Step } from '../native/plan.js';
@@ -32,7 +32,7 @@ const NAMESPACE: Record<string, NonNullable<keyof NonNullable<SandboxSpec['names
 /** mount(8) propagation options: tsns makes every mount private with the namespace (rootfsPropagation sets the root's). */
 const PROPAGATION_OPTIONS = new Set(['private', 'rprivate', 'shared', 'rshared', 'slave', 'rslave', 'unbindable', 'runbindable']);
 
-function mountOf(m: NonNullable<OciConfig['mounts']>[number], k: number): MountOp {
+function mountOf(m: NonNullable<OciConfig['mounts']>[number], k: number, rootfs: string): MountOp {
   const field = `mounts[${k}]`;
   if (!m.destination.startsWith('/')) refuse(`${field}.destination`, m.destination, 'must be an absolute path');
   if (m.uidMappings?.length || m.gidMappings?.length) refuse(`${field}.uidMappings`, m.uidMappings ?? m.gidMappings, 'id-mapped mounts are not supported');
@@ -50,6 +50,12 @@ function mountOf(m: NonNullable<OciConfig['mounts']>[number], k: number): MountO
     };
   }
   const type = m.type ?? refuse(`${field}.type`, m.type, 'a mount that is no bind needs a type');
+  if (options.includes('tmpcopyup')) {
+    // runc's (and Podman's) copy of what the image has there into the new tmpfs: nothing to copy is honoured as is.
+    if (type !== 'tmpfs') refuse(`${field}.options`, 'tmpcopyup', 'only for a tmpfs');
+    if (!emptyOrMissing(join(rootfs, m.destination))) refuse(`${field}.options`, 'tmpcopyup', `${m.destination} of the image is not empty, and ts-oci does not copy it up`);
+    options.splice(options.indexOf('tmpcopyup'), 1);
+  }
   switch (type) {
     case 'proc': return { type: 'proc', dest: m.destination };
     case 'mqueue': return { type: 'mqueue', dest: m.destination };
@@ -61,6 +67,14 @@ function mountOf(m: NonNullable<OciConfig['mounts']>[number], k: number): MountO
     default: refuse(`${field}.type`, type, 'not supported (bind, tmpfs, proc, sysfs, devpts, mqueue, cgroup, cgroup2)');
   }
   return { type: 'mount', fstype: type, source: m.source ?? type, dest: m.destination, options };
+}
+
+function emptyOrMissing(dir: string): boolean {
+  try {
+    return readdirSync(dir).length === 0;
+  } catch {
+    return true;
+  }
 }
 
 /** linux.devices: the host's node of the same path, bound in (it must be that device). */
@@ -239,7 +253,7 @@ export function mapConfig(config: OciConfig, bundle: string): Mapped {
     domainname: config.domainname || undefined,
     filesystem: {
       root: { path: rootfs, readOnly: config.root!.readonly },
-      mounts: [...(config.mounts ?? []).map(mountOf), ...devicesOf(linux.devices ?? [])],
+      mounts: [...(config.mounts ?? []).map((m, k) => mountOf(m, k, rootfs)), ...devicesOf(linux.devices ?? [])],
       maskedPaths: linux.maskedPaths,
       readonlyPaths: linux.readonlyPaths,
       // OCI lists the paths to protect itself.
