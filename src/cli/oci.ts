@@ -4,7 +4,7 @@
 import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { Command } from 'commander';
-import { program, runTool, ToolError, UsageError } from './common.js';
+import { program, repeatable, runTool, ToolError, UsageError } from './common.js';
 import { checkId, listIds, readState, stateJson } from '../oci/state.js';
 import { freeze, kill, processes, remove, signalOf, start } from '../oci/lifecycle.js';
 
@@ -138,7 +138,26 @@ async function main(): Promise<number> {
     print(JSON.stringify(features([...CAP_NAMES]), null, 4));
     return 0;
   });
-  for (const name of ['exec', 'update', 'checkpoint', 'restore', 'events']) {
+  sub('exec <container-id> [command...]', 'run another process in the container', async (a, o) => {
+    const { execInContainer } = await import('../oci/exec.js');
+    return execInContainer({
+      root: g.root, id: idOf(a, 'exec'), args: a.slice(1), process: o.process as string | undefined, detach: !!o.detach,
+      pidFile: o.pidFile as string | undefined, cwd: o.cwd as string | undefined, env: o.env as string[] | undefined,
+      user: o.user as string | undefined, cap: o.cap as string[] | undefined, noNewPrivs: !!o.noNewPrivs, tty: !!o.tty,
+      consoleSocket: o.consoleSocket as string | undefined,
+    });
+  }).passThroughOptions()
+    .option('-p, --process <file>', 'the process as a runtime-spec process.json (instead of a command)')
+    .option('-d, --detach', 'return once it runs (its parent is then the caller\'s subreaper)')
+    .option('--pid-file <file>', 'write its pid here')
+    .option('--cwd <dir>', 'its working directory in the container')
+    .option('-e, --env <name=value>', 'set an environment variable (repeatable)', repeatable)
+    .option('-u, --user <uid[:gid]>', 'run as this user')
+    .option('-c, --cap <cap>', 'add a capability (repeatable)', repeatable)
+    .option('--no-new-privs', 'set no_new_privs')
+    .option('-t, --tty', 'refused: terminals are not supported yet')
+    .option('--console-socket <socket>', 'refused: terminals are not supported yet');
+  for (const name of ['update', 'checkpoint', 'restore', 'events']) {
     sub(`${name} [args...]`, 'not supported yet', () => {
       throw new ToolError(`${name}: not supported yet`);
     });

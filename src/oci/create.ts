@@ -5,7 +5,7 @@
 import { constants as fs, mkdirSync, readFileSync, renameSync, writeFileSync, closeSync, openSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { FORK, type Step } from '../native/plan.js';
-import { PR_CAPBSET_DROP, PR_SET_KEEPCAPS } from '../sys/prctl.js';
+import { runcOrder } from './order.js';
 import { ConfigError, parseConfig } from './config.js';
 import { mapConfig } from './mapping.js';
 import type { Hierarchy, Layout } from '../cgroup/index.js';
@@ -24,7 +24,8 @@ export interface CreateOptions {
   detach?: boolean;
 }
 
-function readConfig(bundle: string) {
+/** BUNDLE/config.json, checked. */
+export function readConfig(bundle: string) {
   const file = `${bundle}/config.json`;
   let text: string;
   try {
@@ -89,7 +90,7 @@ async function claim(root: string, record: StateRecord): Promise<void> {
 }
 
 /** runc's --pid-file: written whole, then renamed into place (engines read it as soon as create exits). */
-function writePidFile(file: string, pid: number): void {
+export function writePidFile(file: string, pid: number): void {
   const tmp = `${dirname(file)}/.${process.pid}.pid`;
   writeFileSync(tmp, String(pid));
   renameSync(tmp, file);
@@ -152,19 +153,7 @@ export async function createContainer(o: CreateOptions): Promise<number> {
     const opens: Step[] = [{ op: 'mknod', path: fifo, mode: 0o010600, dev: 0 }];
     const fifoSlot = opens.length;
     opens.push({ op: 'open', path: fifo, flags: fs.O_RDWR, slot: fifoSlot });
-    // Without no_new_privs a filter needs CAP_SYS_ADMIN: it goes in before the ids and
-    // capability sets take that away, as runc installs it (the rest must pass it then).
-    let finalSteps = [...(spawn.finalSteps ?? [])];
-    // The bounding set is cut while CAP_SETPCAP is still held, and the permitted set kept
-    // across the change of uid (PR_SET_KEEPCAPS), so that the exact sets can be set after
-    // it: runc's order, which a non-root process.user needs.
-    const bounding = finalSteps.filter((s) => s.op === 'prctl' && s.option === PR_CAPBSET_DROP);
-    finalSteps = finalSteps.filter((s) => !bounding.includes(s));
-    spawn.rootSteps = [...spawn.rootSteps, ...bounding, { op: 'prctl', option: PR_SET_KEEPCAPS, arg2: 1 }];
-    const filterAt = finalSteps.findIndex((s) => s.op === 'seccomp');
-    if (!mapped.sandbox.security?.noNewPrivs && filterAt >= 0) spawn.rootSteps = [...spawn.rootSteps, ...finalSteps.splice(filterAt, 1)];
-    // Waiting comes before the capability sets (and a filter under no_new_privs): it is ours.
-    spawn.finalSteps = [{ op: 'fifoWait', fd: -1 - fifoSlot }, ...finalSteps];
+    runcOrder(spawn, !!mapped.sandbox.security?.noNewPrivs, fifoSlot);
 
     const { childFds, childPlan, openInPlan } = await import('../spawn/steps.js');
     const dirs = group.dirs;

@@ -7,7 +7,7 @@ import type { Limits } from '../cgroup/index.js';
 import type { Step } from '../native/plan.js';
 import type { MountOp, SandboxSpec } from '../sandbox/spec.js';
 import { RLIMITS } from '../sandbox/spec.js';
-import { ConfigError, shown, type OciConfig } from './config.js';
+import { ConfigError, shown, type OciConfig, type OciProcess } from './config.js';
 
 export interface Mapped {
   sandbox: SandboxSpec;
@@ -202,19 +202,56 @@ function limitsOf(r: NonNullable<NonNullable<OciConfig['linux']>['resources']>):
   return out;
 }
 
+/**
+ * A process object (config.json's, or exec's --process) as the Sandbox's process,
+ * security and rlimits, with oom_score_adj as a step (the Sandbox has no field for it);
+ * what tsns cannot honour is refused.
+ */
+export function processParts(p: OciProcess, seccomp: NonNullable<OciConfig['linux']>['seccomp'], field = 'process') {
+  if (!p.args?.length) refuse(`${field}.args`, p.args, 'a container needs a program');
+  if (!p.cwd.startsWith('/')) refuse(`${field}.cwd`, p.cwd, 'must be an absolute path');
+  if (p.terminal) refuse(`${field}.terminal`, true, 'terminals (--console-socket) are not supported yet');
+  if (p.apparmorProfile) refuse(`${field}.apparmorProfile`, p.apparmorProfile, 'tsns runs no AppArmor profile');
+  if (p.selinuxLabel) refuse(`${field}.selinuxLabel`, p.selinuxLabel, 'tsns runs no SELinux label');
+  for (const key of ['ioPriority', 'scheduler', 'execCPUAffinity'] as const) if (p[key]) refuse(`${field}.${key}`, p[key], 'not supported');
+  if (p.user?.username) refuse(`${field}.user.username`, p.user.username, 'a Windows property');
+  const rlimits: Record<string, { soft: number; hard: number }> = {};
+  (p.rlimits ?? []).forEach((r, k) => {
+    const name = r.type.slice('RLIMIT_'.length).toLowerCase();
+    if (!(RLIMITS as readonly string[]).includes(name)) refuse(`${field}.rlimits[${k}].type`, r.type, 'unknown resource');
+    rlimits[name] = { soft: r.soft, hard: r.hard };
+  });
+  const preSteps: Step[] = p.oomScoreAdj === undefined ? [] : [{ op: 'writeFile', path: '/proc/self/oom_score_adj', data: String(p.oomScoreAdj) }];
+  const user = p.user ?? {};
+  return {
+    preSteps,
+    limits: Object.keys(rlimits).length ? { rlimits } : undefined,
+    security: {
+      noNewPrivs: p.noNewPrivileges ?? false,
+      capabilities: capabilitiesOf(p.capabilities ?? {}),
+      seccomp: seccomp ? seccompOf(seccomp) : { profile: 'none' as const },
+    },
+    process: {
+      args: p.args,
+      clearEnv: true,
+      env: envOf(p.env ?? []),
+      cwd: p.cwd,
+      uid: user.uid ?? 0,
+      gid: user.gid ?? 0,
+      groups: user.additionalGids ?? [],
+      umask: user.umask,
+      // runc makes the container's process a session leader.
+      newSession: true,
+    },
+  } satisfies Pick<SandboxSpec, 'limits' | 'security' | 'process'> & { preSteps: Step[] };
+}
+
 /** Map `config` of the bundle in `bundle` (absolute). */
 export function mapConfig(config: OciConfig, bundle: string): Mapped {
   const p = config.process ?? refuse('process', undefined, 'a container needs a process');
   const linux = config.linux ?? {};
   if (!config.root) refuse('root', undefined, 'a container needs a root');
-  if (!p.args?.length) refuse('process.args', p.args, 'a container needs a program');
-  if (!p.cwd.startsWith('/')) refuse('process.cwd', p.cwd, 'must be an absolute path');
-  if (p.terminal) refuse('process.terminal', true, 'terminals (--console-socket) are not supported yet');
-  if (p.apparmorProfile) refuse('process.apparmorProfile', p.apparmorProfile, 'tsns runs no AppArmor profile');
-  if (p.selinuxLabel) refuse('process.selinuxLabel', p.selinuxLabel, 'tsns runs no SELinux label');
   if (linux.mountLabel) refuse('linux.mountLabel', linux.mountLabel, 'tsns sets no SELinux labels');
-  for (const key of ['ioPriority', 'scheduler', 'execCPUAffinity'] as const) if (p[key]) refuse(`process.${key}`, p[key], 'not supported');
-  if (p.user?.username) refuse('process.user.username', p.user.username, 'a Windows property');
   for (const key of ['intelRdt', 'timeOffsets'] as const) if (linux[key]) refuse(`linux.${key}`, linux[key], 'not supported');
   if (linux.personality && (linux.personality.domain !== 'LINUX' || linux.personality.flags?.length)) refuse('linux.personality', linux.personality, 'only LINUX without flags');
   for (const [name, list] of Object.entries(config.hooks ?? {})) if (list?.length) refuse(`hooks.${name}`, list, 'hooks are not supported yet');
@@ -232,19 +269,10 @@ export function mapConfig(config: OciConfig, bundle: string): Mapped {
   const ranges = (list: NonNullable<typeof linux.uidMappings>) => list.map((m) => ({ inside: m.containerID, outside: m.hostID, count: m.size }));
   if ((linux.uidMappings?.length || linux.gidMappings?.length) && !own.has('user')) refuse('linux.uidMappings', linux.uidMappings, 'needs a new user namespace');
 
-  const rlimits: Record<string, { soft: number; hard: number }> = {};
-  (p.rlimits ?? []).forEach((r, k) => {
-    const name = r.type.slice('RLIMIT_'.length).toLowerCase();
-    if (!(RLIMITS as readonly string[]).includes(name)) refuse(`process.rlimits[${k}].type`, r.type, 'unknown resource');
-    rlimits[name] = { soft: r.soft, hard: r.hard };
-  });
-
-  const preSteps: Step[] = [];
-  if (p.oomScoreAdj !== undefined) preSteps.push({ op: 'writeFile', path: '/proc/self/oom_score_adj', data: String(p.oomScoreAdj) });
-  preSteps.push(...sysctlSteps(linux.sysctl ?? {}, own));
+  const parts = processParts(p, linux.seccomp);
+  const preSteps: Step[] = [...parts.preSteps, ...sysctlSteps(linux.sysctl ?? {}, own)];
 
   const rootfs = isAbsolute(config.root!.path) ? config.root!.path : join(bundle, config.root!.path);
-  const user = p.user ?? {};
   const sandbox: SandboxSpec = {
     namespaces,
     uidMap: linux.uidMappings?.length ? ranges(linux.uidMappings) : undefined,
@@ -260,24 +288,9 @@ export function mapConfig(config: OciConfig, bundle: string): Mapped {
       protectProc: false,
       propagation: linux.rootfsPropagation,
     },
-    limits: Object.keys(rlimits).length ? { rlimits } : undefined,
-    security: {
-      noNewPrivs: p.noNewPrivileges ?? false,
-      capabilities: capabilitiesOf(p.capabilities ?? {}),
-      seccomp: linux.seccomp ? seccompOf(linux.seccomp) : { profile: 'none' },
-    },
-    process: {
-      args: p.args,
-      clearEnv: true,
-      env: envOf(p.env ?? []),
-      cwd: p.cwd,
-      uid: user.uid ?? 0,
-      gid: user.gid ?? 0,
-      groups: user.additionalGids ?? [],
-      umask: user.umask,
-      // runc makes the container's process a session leader.
-      newSession: true,
-    },
+    limits: parts.limits,
+    security: parts.security,
+    process: parts.process,
     annotations: config.annotations,
   };
   return {

@@ -52,7 +52,7 @@ export interface InPlace {
   fork?: { mode: number; deathSignal?: number; parentSteps?: Step[]; watch?: Step };
   /** FORK mode bits for the fork after joining a pid namespace (nsenter's parent). */
   joinForkMode?: number;
-  /** Instead of `fork`: a detach step, whose child outlives the stage (ts-oci create). */
+  /** Instead of `fork` (or the fork after joining a pid namespace): a detach step, whose child outlives the stage (ts-oci create, exec). */
   detach?: boolean;
 }
 
@@ -113,7 +113,9 @@ export function childPlan(spec: SpawnSpec, argv: readonly string[], fds: ChildFd
   if (spec.forkAfterJoin && spec.join?.some((t) => t.kind === 'pid')) {
     // The library reports the program's pid and keeps none of Node's descriptors in the
     // process that waits; a tool's parent behaves as nsenter's.
-    if (inPlace) {
+    if (inPlace?.detach) {
+      steps.push({ op: 'detach' });
+    } else if (inPlace) {
       steps.push({ op: 'fork', mode: inPlace.joinForkMode ?? FORK.stops, deathSignal: 0 });
     } else {
       // The process that waits dies with us too; the program gets its own signal at the end.
@@ -172,7 +174,7 @@ export function childPlan(spec: SpawnSpec, argv: readonly string[], fds: ChildFd
     // A parent with work left (removing a group, killing it at a limit) keeps the mount
     // namespace it was in: the child's mounts and pivot_root must not become its view.
     if ((after.length || inPlace.fork.watch) && kinds.has('mount')) steps.push({ op: 'unshare', flags: CLONE_NEWNS });
-  } else if (inPlace?.detach) {
+  } else if (inPlace?.detach && !steps.some((s) => s.op === 'detach')) {
     steps.push({ op: 'detach' });
   }
   if (spec.setgroups && !(gidSelf !== undefined && !gidRanges)) steps.push({ op: 'writeFile', path: '/proc/self/setgroups', data: spec.setgroups });

@@ -65,6 +65,28 @@ t.test('delete --force of a created and of a running container', async (t) => {
   t.same([...cgroupDirsNamed('ts-oci-a'), ...cgroupDirsNamed('ts-oci-b')], []);
 });
 
+t.test('exec, exec --detach, ps, pause and resume', async (t) => {
+  const b = await makeBundle(t, (c) => { c.process.args = ['sleep', '1000']; c.hostname = 'inside'; });
+  t.equal(create(b, 'x1').exitCode, 0);
+  t.equal(oci(b, ['start', 'x1']).exitCode, 0);
+  const r = oci(b, ['exec', '--env', 'A=b', 'x1', 'sh', '-c', 'echo $A; hostname; exit 5']);
+  t.equal(r.exitCode, 5, 'exec ends as its process does');
+  t.equal(r.stdout, 'b\ninside\n', 'in the container\'s namespaces, with --env');
+  const pidFile = join(b.dir, 'exec.pid');
+  t.equal(oci(b, ['exec', '--detach', '--pid-file', pidFile, 'x1', 'sleep', '1000']).exitCode, 0, 'exec --detach');
+  const execPid = Number(readFileSync(pidFile, 'utf8'));
+  t.same(JSON.parse(oci(b, ['ps', '--format', 'json', 'x1']).stdout).sort(), [stateOf(b, 'x1').pid, execPid].sort(), 'ps lists both');
+  t.equal(oci(b, ['pause', 'x1']).exitCode, 0, 'pause');
+  t.equal(stateOf(b, 'x1').status, 'paused');
+  oneLine(t, oci(b, ['pause', 'x1']).stderr, /cannot pause a container in the paused state/, 'pause twice');
+  t.equal(oci(b, ['resume', 'x1']).exitCode, 0, 'resume');
+  t.equal(stateOf(b, 'x1').status, 'running');
+  oneLine(t, oci(b, ['exec', 'x1']).stderr, /a process \(--process FILE\) or arguments are needed/, 'exec without a command');
+  t.equal(oci(b, ['delete', '--force', 'x1']).exitCode, 0);
+  t.notOk(existsSync(`/proc/${execPid}/cmdline`) && !readFileSync(`/proc/${execPid}/stat`, 'utf8').includes(') Z'), 'the exec\'d process went with the container');
+  t.same(readdirSync(b.root), []);
+});
+
 t.test('run: the exit status, and nothing left', async (t) => {
   const b = await makeBundle(t, (c) => { c.process.args = ['sh', '-c', 'echo out; exit 7']; });
   const r = oci(b, ['run', '--bundle', b.dir, 'r1']);

@@ -75,6 +75,13 @@ t.test('podman run -d, stop, rm', async (t) => {
   const r = podman(OCI, ['run', '-d', '--name', name, ...RUN, IMAGE, 'sleep', '1000']);
   t.equal(r.code, 0, `run -d (${r.stderr.trim()})`);
   t.match(podman(OCI, ['ps', '--filter', `name=${name}`]).stdout, name, 'podman ps shows it');
+  const e = podman(OCI, ['exec', '-e', 'X=y', '-w', '/tmp', name, 'sh', '-c', 'echo $X; pwd; exit 4']);
+  t.equal(e.stdout, 'y\n/tmp\n', `podman exec (${e.stderr.trim()})`);
+  t.equal(e.code, 4, 'podman exec: its exit status');
+  t.equal(podman(OCI, ['pause', name]).code, 0, 'podman pause');
+  t.equal(podman(OCI, ['unpause', name]).code, 0, 'podman unpause');
+  t.equal(podman(OCI, ['stop', '--time', '1', name]).code, 0, 'podman stop');
+  t.equal(podman(OCI, ['start', name]).code, 0, 'podman start again');
   t.equal(podman(OCI, ['kill', name]).code, 0, 'podman kill');
   t.equal(podman(OCI, ['rm', '--force', name]).code, 0, 'podman rm');
   t.equal(spawnSync('sh', ['-c', 'ls /run/ts-oci 2>/dev/null']).stdout.toString(), '', 'no state left');
