@@ -164,6 +164,7 @@ export async function createContainer(o: CreateOptions): Promise<number> {
       ...dirs.map((d): Step => ({ op: 'remove', path: d })),
       ...(record.cgroupParents ?? []).map((d): Step => ({ op: 'remove', path: d })),
       { op: 'remove', path: `${containerDir(o.root, o.id)}/state.json` },
+      { op: 'remove', path: `${containerDir(o.root, o.id)}/state.run` },
       { op: 'remove', path: containerDir(o.root, o.id) },
     ];
     const inPlace = o.run && !o.detach

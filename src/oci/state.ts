@@ -96,6 +96,18 @@ export function readState(root: string, id: string): StateRecord {
 /** Replace the record in one rename: a reader sees the old one or the new one, never half. */
 export function writeState(root: string, record: StateRecord): void {
   const file = stateFile(root, record.id);
+  // state.run: the same record in lines, for native/oci.c's start, kill and delete.
+  const lines = [
+    `creator ${record.creator.pid} ${record.creator.startTime}`,
+    ...(record.pid !== undefined ? [`pid ${record.pid}`, `start ${record.startTime ?? 0}`] : []),
+    ...(record.ready ? ['ready 1'] : []),
+    ...(record.cgroupName !== undefined ? [`name ${record.cgroupName}`] : []),
+    ...(record.cgroupDirs ?? []).map((d) => `cgroup ${d}`),
+    ...(record.cgroupParents ?? []).map((d) => `parent ${d}`),
+  ];
+  const run = join(root, record.id, 'state.run');
+  writeFileSync(`${run}.tmp`, `${lines.join('\n')}\n`, { mode: 0o600 });
+  renameSync(`${run}.tmp`, run);
   writeFileSync(`${file}.tmp`, JSON.stringify(record), { mode: 0o600 });
   renameSync(`${file}.tmp`, file);
 }

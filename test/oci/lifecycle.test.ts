@@ -3,7 +3,7 @@
 // unreachable from the container (CVE-2019-5736).
 import t from 'tap';
 import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { BUSYBOX } from '../rootfs.js';
 import { cgroupDirsNamed, create, makeBundle, oci, OCI, stateOf, withoutTap } from './helpers.js';
@@ -85,6 +85,21 @@ t.test('exec, exec --detach, ps, pause and resume', async (t) => {
   t.equal(oci(b, ['delete', '--force', 'x1']).exitCode, 0);
   t.notOk(existsSync(`/proc/${execPid}/cmdline`) && !readFileSync(`/proc/${execPid}/stat`, 'utf8').includes(') Z'), 'the exec\'d process went with the container');
   t.same(readdirSync(b.root), []);
+});
+
+t.test('start, kill and delete run without Node when all is as expected (native/oci.c)', async (t) => {
+  const b = await makeBundle(t, (c) => { c.process.args = ['sleep', '1000']; });
+  t.equal(create(b, 'f1').exitCode, 0);
+  // No Node at all: a planner start would fail, so success means the C path did the work.
+  const noNode = { ...withoutTap(), TSNS_NODE: '/bin/false' };
+  const fast = (args: string[]) => spawnSync(OCI, ['--root', b.root, ...args], { encoding: 'utf8', env: noNode });
+  t.equal(fast(['start', 'f1']).status, 0, 'start');
+  t.equal(stateOf(b, 'f1').status, 'running');
+  t.equal(fast(['kill', 'f1', '0']).status, 0, 'kill 0');
+  t.equal(fast(['delete', '--force', 'f1']).status, 0, 'delete --force');
+  t.same(readdirSync(b.root), [], 'nothing left under --root');
+  t.same(cgroupDirsNamed('ts-oci-f1'), [], 'no cgroup left');
+  t.not(fast(['start', 'f1']).status, 0, 'what the fast path cannot do goes to the planner (here: none)');
 });
 
 t.test('run: the exit status, and nothing left', async (t) => {
