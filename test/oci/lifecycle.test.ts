@@ -95,7 +95,7 @@ t.test('start, kill and delete run without Node when all is as expected (native/
   const fast = (args: string[]) => spawnSync(OCI, ['--root', b.root, ...args], { encoding: 'utf8', env: noNode });
   t.equal(fast(['start', 'f1']).status, 0, 'start');
   t.equal(stateOf(b, 'f1').status, 'running');
-  t.equal(fast(['kill', 'f1', '0']).status, 0, 'kill 0');
+  t.equal(fast(['kill', 'f1', 'CONT']).status, 0, 'kill CONT');
   t.equal(fast(['delete', '--force', 'f1']).status, 0, 'delete --force');
   t.same(readdirSync(b.root), [], 'nothing left under --root');
   t.same(cgroupDirsNamed('ts-oci-f1'), [], 'no cgroup left');
