@@ -4,7 +4,7 @@
 import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { Command } from 'commander';
-import { program, repeatable, runTool, ToolError, UsageError } from './common.js';
+import { applyExplain, program, repeatable, runTool, ToolError, UsageError } from './common.js';
 import { checkId, listIds, readState, stateJson } from '../oci/state.js';
 import { freeze, kill, processes, remove, signalOf, start } from '../oci/lifecycle.js';
 
@@ -164,8 +164,9 @@ async function main(): Promise<number> {
   }
 
   cmd.hook('preAction', () => {
-    const o = cmd.opts<Global>();
+    const o = cmd.opts<Global & { explain?: boolean }>();
     g = o;
+    applyExplain(o);
     if (o.logFormat !== 'text' && o.logFormat !== 'json') throw new UsageError(`invalid log format: ${o.logFormat} (text or json)`);
     if (o.systemdCgroup) throw new ToolError('--systemd-cgroup: not supported: ts-oci manages cgroupfs paths (use cgroup_manager = "cgroupfs")');
   });
