@@ -157,7 +157,13 @@ async function main(): Promise<number> {
     .option('--no-new-privs', 'set no_new_privs')
     .option('-t, --tty', 'refused: terminals are not supported yet')
     .option('--console-socket <socket>', 'refused: terminals are not supported yet');
-  for (const name of ['update', 'checkpoint', 'restore', 'events']) {
+  sub('update <container-id>', 'set new cgroup limits (a linux.resources document)', async (a, o) => {
+    if (o.resources === undefined) throw new UsageError('update: --resources FILE is needed (runc\'s per-limit options are not supported)');
+    const { update } = await import('../oci/update.js');
+    await update(g.root, idOf(a, 'update'), o.resources as string);
+    return 0;
+  }).option('-r, --resources <file>', 'the limits as runtime-spec linux.resources JSON ("-": stdin)');
+  for (const name of ['checkpoint', 'restore', 'events']) {
     sub(`${name} [args...]`, 'not supported yet', () => {
       throw new ToolError(`${name}: not supported yet`);
     });

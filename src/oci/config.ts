@@ -38,7 +38,8 @@ const deviceCgroup = z.object({
 
 const throttle = z.array(z.object({ major: int64, minor: int64, rate: uint64 }));
 
-const resources = z.object({
+/** linux.resources (also `update --resources`'s document). */
+export const resources = z.object({
   devices: z.array(deviceCgroup).optional(),
   memory: z.object({
     limit: int64.optional(), reservation: int64.optional(), swap: int64.optional(), kernel: int64.optional(),
@@ -152,8 +153,8 @@ export type OciProcess = NonNullable<OciConfig['process']>;
 
 /** A config.json that does not fit the schema, or asks what tsns cannot do: names the property and its value. */
 export class ConfigError extends Error {
-  constructor(readonly property: string, message: string) {
-    super(property ? `config.json: ${property}: ${message}` : `config.json: ${message}`);
+  constructor(readonly property: string, message: string, source = 'config.json') {
+    super(property ? `${source}: ${property}: ${message}` : `${source}: ${message}`);
     this.name = 'ConfigError';
   }
 }

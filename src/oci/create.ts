@@ -103,7 +103,7 @@ export async function createContainer(o: CreateOptions): Promise<number> {
   const mapped = mapConfig(config, bundle);
   const { parseSpec } = await import('../sandbox/spec.js');
   const { compile } = await import('../sandbox/compile.js');
-  const { parseLimits, LIMIT_RULES, createCgroup } = await import('../cgroup/index.js');
+  const { parseLimits, createCgroup } = await import('../cgroup/index.js');
   // Everything checked before anything is made.
   const compiled = compile(parseSpec(mapped.sandbox));
   parseLimits(mapped.limits);
@@ -127,8 +127,8 @@ export async function createContainer(o: CreateOptions): Promise<number> {
     void remove(o.root, o.id, true).catch(() => {});
   };
   try {
-    const controllers = [...new Set(LIMIT_RULES.filter((r) => (mapped.limits as Record<string, unknown>)[r.option] !== undefined).map((r) => r.controller))];
-    const options = { controllers, devices: mapped.limits.devices !== undefined, layout };
+    // Every controller's hierarchy, as runc makes them: `update` may set any limit later.
+    const options = { devices: mapped.limits.devices !== undefined, layout };
     // Parents that are missing are made too, recorded first, and removed with the container when empty.
     const parts = name.split('/');
     for (let k = 1; k < parts.length; k++) {

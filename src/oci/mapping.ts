@@ -151,9 +151,9 @@ function seccompOf(s: NonNullable<NonNullable<OciConfig['linux']>['seccomp']>): 
   };
 }
 
-function limitsOf(r: NonNullable<NonNullable<OciConfig['linux']>['resources']>): Limits {
+/** linux.resources as the cgroup library's limits (`field`: where they came from, for messages). */
+export function limitsOf(r: NonNullable<NonNullable<OciConfig['linux']>['resources']>, f = 'linux.resources'): Limits {
   const out: Limits = {};
-  const f = 'linux.resources';
   const m = r.memory;
   if (m) {
     if (m.limit !== undefined && m.limit > 0) out.memory = m.limit;

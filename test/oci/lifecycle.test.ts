@@ -2,7 +2,7 @@
 // the same id twice at once, a create killed at any moment, and the runtime's binary
 // unreachable from the container (CVE-2019-5736).
 import t from 'tap';
-import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { BUSYBOX } from '../rootfs.js';
@@ -100,6 +100,23 @@ t.test('start, kill and delete run without Node when all is as expected (native/
   t.same(readdirSync(b.root), [], 'nothing left under --root');
   t.same(cgroupDirsNamed('ts-oci-f1'), [], 'no cgroup left');
   t.not(fast(['start', 'f1']).status, 0, 'what the fast path cannot do goes to the planner (here: none)');
+});
+
+t.test('update --resources', async (t) => {
+  const b = await makeBundle(t, (c) => { c.process.args = ['sleep', '1000']; });
+  t.equal(create(b, 'up').exitCode, 0);
+  t.equal(oci(b, ['start', 'up']).exitCode, 0);
+  const file = join(b.dir, 'resources.json');
+  writeFileSync(file, JSON.stringify({ pids: { limit: 20 } }));
+  t.equal(oci(b, ['update', '--resources', file, 'up']).exitCode, 0, 'update');
+  const pidsDir = cgroupDirsNamed('ts-oci-up').find((d) => d.includes('/pids/'));
+  if (pidsDir) t.equal(readFileSync(`${pidsDir}/pids.max`, 'utf8').trim(), '20', 'pids.max');
+  writeFileSync(file, JSON.stringify({ cpu: { cpus: '0' } }));
+  oneLine(t, oci(b, ['update', '--resources', file, 'up']).stderr, /--resources .*: resources\.cpu\.cpus: "0": cpusets are not supported/, 'a limit it cannot set');
+  writeFileSync(file, JSON.stringify({ pids: { limit: 'x' } }));
+  oneLine(t, oci(b, ['update', '-r', file, 'up']).stderr, /resources\.pids\.limit/, 'a bad document');
+  t.equal(oci(b, ['delete', '--force', 'up']).exitCode, 0);
+  t.same(cgroupDirsNamed('ts-oci-up'), []);
 });
 
 t.test('run: the exit status, and nothing left', async (t) => {
