@@ -54,13 +54,15 @@
 	X(WATCH,         37,  3,  4, 0xf)  /* i: wall-clock ms, CPU ms (0: none), CPU file unit (0: cpu.stat usec, 1: cpuacct.usage ns); s: CPU file, cgroup.kill, timeout note, CPU note: the next FORK's parent enforces them */ \
 	X(EXIT_JSON,     38,  1,  0, 0x0)  /* i: fd: a fork's parent step writing bwrap's { "exit-code": N } (128+signal for a killed child) */ \
 	X(DETACH,        70,  0,  0, 0x0)  /* go on in a new child that outlives this process: it reports the child's pid, waits for a FIFO_WAIT (or the child's end), then exits with the parent's reply (or as the child ended) */ \
-	X(FIFO_WAIT,     71,  1,  0, 0x0)  /* i: fd (or -1-slot) of a fifo opened O_RDWR: report READY (after a DETACH: let its parent go, drop the report channel), block until one byte can be read */
+	X(FIFO_WAIT,     71,  1,  0, 0x0)  /* i: fd (or -1-slot) of a fifo opened O_RDWR: report READY (after a DETACH: let its parent go, drop the report channel), block until one byte can be read */ \
+	X(CONNECT,       72,  1,  1, 0x0)  /* i: slot; s: path: a unix stream socket connected to path (close-on-exec), into the slot */ \
+	X(CONSOLE,       73,  3,  0, 0x0)  /* i: socket fd (or -1-slot), rows, columns (0: unset): a pty from /dev/ptmx, its master sent over the socket (SCM_RIGHTS), the slave made fds 0-2 and the controlling terminal */
 
 enum tsns_op {
 #define TSNS_OP_ENUM(name, code, ints, strs, nulls) TSNS_OP_##name = code,
 	TSNS_OPS(TSNS_OP_ENUM)
 #undef TSNS_OP_ENUM
-	TSNS_OP_MAX = 71
+	TSNS_OP_MAX = 73
 };
 
 /* FORK's mode bits. */

@@ -21,6 +21,8 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/ioctl.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -138,6 +140,10 @@ static int check_step(struct step *s)
 	case TSNS_OP_LANDLOCK:
 	case TSNS_OP_FIFO_WAIT:
 		return i[0] < -TSNS_MAX_SLOTS || i[0] > INT32_MAX ? -EINVAL : 0;
+	case TSNS_OP_CONNECT:
+		return i[0] < 0 || i[0] >= TSNS_MAX_SLOTS || strlen(s->strs[0]) >= sizeof(((struct sockaddr_un *)0)->sun_path) ? -EINVAL : 0;
+	case TSNS_OP_CONSOLE:
+		return i[0] < -TSNS_MAX_SLOTS || i[0] > INT32_MAX || i[1] < 0 || i[1] > 0xffff || i[2] < 0 || i[2] > 0xffff ? -EINVAL : 0;
 	case TSNS_OP_LANDLOCK_RULESET:
 		if (s->nint != 3 + (uint64_t)s->nstr || i[0] <= 0 || i[1] < 0 || i[2] < 0 || i[2] >= TSNS_MAX_SLOTS)
 			return -EINVAL;
@@ -897,6 +903,99 @@ static int fifo_wait_step(struct stage *st, const struct step *s)
 	return r == 1 ? 0 : -1;
 }
 
+/* CONNECT: a unix stream socket connected to `path`, into slot i[0] (close-on-exec). */
+static int connect_step(struct stage *st, const struct step *s)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	st->call_fd = fd;
+	if (fd < 0)
+		return -1;
+	memcpy(a.sun_path, s->strs[0], strlen(s->strs[0]));   /* the parser checked its length */
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	st->slots[s->ints[0]] = fd;
+	return 0;
+}
+
+/*
+ * CONSOLE: the OCI console socket. A pty of the devpts this process sees (the container's,
+ * after pivot_root), its master sent over the socket with its name (SCM_RIGHTS, as runc
+ * sends it), its slave made fds 0, 1 and 2 and the controlling terminal (a session leader:
+ * SETSID came first). The socket is closed: the caller only waits for the one message.
+ */
+static int console_step(struct stage *st, const struct step *s)
+{
+	int sock = st->call_fd = fd_of(st, s->ints[0]), master, slave, n = 0, unlock = 0;
+	char name[32], cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov;
+	struct msghdr msg;
+	struct cmsghdr *c;
+	master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (master < 0)
+		return -1;
+	if (ioctl(master, TIOCSPTLCK, &unlock) < 0 || ioctl(master, TIOCGPTN, &n) < 0)
+		goto fail;
+	if (s->ints[1] && s->ints[2]) {
+		struct winsize ws = { .ws_row = (unsigned short)s->ints[1], .ws_col = (unsigned short)s->ints[2] };
+		ioctl(master, TIOCSWINSZ, &ws);
+	}
+	{
+		/* "/dev/pts/" and the number, without stdio */
+		char digits[12];
+		int k = 0, d = 0;
+		do
+			digits[d++] = (char)('0' + n % 10);
+		while ((n /= 10) && d < 11);
+		memcpy(name, "/dev/pts/", 9);
+		k = 9;
+		while (d)
+			name[k++] = digits[--d];
+		name[k] = '\0';
+	}
+	slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (slave < 0)
+		goto fail;
+	memset(&msg, 0, sizeof(msg));
+	memset(cbuf, 0, sizeof(cbuf));
+	iov.iov_base = name;
+	iov.iov_len = strlen(name);
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = cbuf;
+	msg.msg_controllen = sizeof(cbuf);
+	c = CMSG_FIRSTHDR(&msg);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &master, sizeof(int));
+	if (sendmsg(sock, &msg, MSG_NOSIGNAL) < 0) {
+		int e = errno;
+		close(slave);
+		errno = e;
+		goto fail;
+	}
+	close(master);
+	close(sock);
+	for (int fd = 0; fd < 3; fd++)
+		if (dup2(slave, fd) < 0)
+			return -1;
+	if (slave > 2)
+		close(slave);
+	return ioctl(0, TIOCSCTTY, 0);
+fail:
+	{
+		int e = errno;
+		close(master);
+		errno = e;
+	}
+	return -1;
+}
+
 /* rmdir, or unlink what is no directory. A cgroup is busy for a moment after its last
  * process has exited: EBUSY is retried for up to 2 s. */
 static int remove_path(const char *path)
@@ -999,6 +1098,8 @@ static long run_step(struct stage *st, const struct step *s)
 	case TSNS_OP_FORK: return fork_step(st, s);
 	case TSNS_OP_DETACH: return detach_step(st, s);
 	case TSNS_OP_FIFO_WAIT: return fifo_wait_step(st, s);
+	case TSNS_OP_CONNECT: return connect_step(st, s);
+	case TSNS_OP_CONSOLE: return console_step(st, s);
 	case TSNS_OP_MKDIR:
 		if (mkdir(v[0], (mode_t)i[0]) < 0 && errno != EEXIST)
 			return -1;

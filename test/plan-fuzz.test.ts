@@ -95,7 +95,9 @@ function reference(buf: Buffer): { ok: boolean; why: string } {
     if (nstr === undefined) return bad('truncated nstr');
     if (nstr > MAX_STRS) return bad(`${nstr} strings`);
     const nulls: number[] = [];
+    const strLens: number[] = [];
     for (let k = 0; k < nstr; k++) {
+      strLens.push(buf.length - at >= 4 ? buf.readUInt32LE(at) : 0);
       const s = str();
       if (s === undefined) return bad(`bad string ${k}`);
       if (s === 'null') nulls.push(k);
@@ -141,6 +143,13 @@ function reference(buf: Buffer): { ok: boolean; why: string } {
         break;
       case 'LANDLOCK': case 'FIFO_WAIT':
         if (int(0) < -BigInt(MAX_SLOTS) || int(0) > INT32_MAX) return bad('fd out of range');
+        break;
+      case 'CONNECT':
+        if (int(0) < 0n || int(0) >= BigInt(MAX_SLOTS)) return bad('slot out of range');
+        if (strLens[0] >= 108) return bad('CONNECT path longer than sun_path');
+        break;
+      case 'CONSOLE':
+        if (int(0) < -BigInt(MAX_SLOTS) || int(0) > INT32_MAX || int(1) < 0n || int(1) > 0xffffn || int(2) < 0n || int(2) > 0xffffn) return bad('CONSOLE out of range');
         break;
       case 'EXIT_JSON':
         if (int(0) < 0n || int(0) > INT32_MAX) return bad('EXIT_JSON fd out of range');
@@ -263,6 +272,8 @@ function randomStep(r: Rng): Step {
     case 'landlock': return { op: 'landlock', fd: fd() };
     case 'detach': return { op: 'detach' };
     case 'fifoWait': return { op: 'fifoWait', fd: fd() };
+    case 'connect': return { op: 'connect', path: r.chance(0.9) ? path(r) : 'x'.repeat(r.pick([1, 100, 107])), slot: r.pick([0, 63, r.int(64)]) };
+    case 'console': return { op: 'console', fd: fd(), rows: r.pick([0, 24, 65535]), columns: r.pick([0, 80, r.int(65536)]) };
     case 'exitJson': return { op: 'exitJson', fd: r.pick([0, 3, 2147483647, r.int(1000)]) };
     case 'watch': return {
       // A CPU limit needs the file it is read from.

@@ -146,6 +146,8 @@ const samples: Record<keyof typeof OP, Step[]> = {
   exitJson: [{ op: 'exitJson', fd: 4 }],
   detach: [{ op: 'detach' }],
   fifoWait: [{ op: 'fifoWait', fd: -1 }, { op: 'fifoWait', fd: 5 }],
+  connect: [{ op: 'connect', path: '/run/conmon/console.sock', slot: 2 }],
+  console: [{ op: 'console', fd: -3, rows: 24, columns: 80 }, { op: 'console', fd: 7, rows: 0, columns: 0 }],
   watch: [
     { op: 'watch', timeoutMs: 60000, cpuMs: 0, cpuFile: null, cpuNs: false, killFile: '/sys/fs/cgroup/x/cgroup.kill', timeoutNote: 'ts-sandbox: timeout', cpuNote: null },
     { op: 'watch', timeoutMs: 0, cpuMs: 1500, cpuFile: '/sys/fs/cgroup/cpuacct/x/cpuacct.usage', cpuNs: true, killFile: null, timeoutNote: null, cpuNote: 'cpu' },

@@ -65,7 +65,7 @@ async function main(): Promise<number> {
   const createOptions = (c: Command) => c
     .option('-b, --bundle <dir>', 'the bundle: config.json and the root filesystem (default: the current directory)')
     .option('--pid-file <file>', 'write the container process\'s pid here')
-    .option('--console-socket <socket>', 'refused: terminals are not supported yet')
+    .option('--console-socket <socket>', 'where to send the pty\'s master (process.terminal), a unix socket path')
     .option('--no-pivot', 'accepted: the root is always entered with pivot_root')
     .option('--no-new-keyring', 'accepted: ts-oci never makes a session keyring')
     .option('--preserve-fds <n>', 'refused unless 0: passing extra descriptors is not supported', '0');
@@ -155,8 +155,8 @@ async function main(): Promise<number> {
     .option('-u, --user <uid[:gid]>', 'run as this user')
     .option('-c, --cap <cap>', 'add a capability (repeatable)', repeatable)
     .option('--no-new-privs', 'set no_new_privs')
-    .option('-t, --tty', 'refused: terminals are not supported yet')
-    .option('--console-socket <socket>', 'refused: terminals are not supported yet');
+    .option('-t, --tty', 'a pty (with --console-socket)')
+    .option('--console-socket <socket>', 'where to send the pty\'s master, a unix socket path');
   sub('update <container-id>', 'set new cgroup limits (a linux.resources document)', async (a, o) => {
     if (o.resources === undefined) throw new UsageError('update: --resources FILE is needed (runc\'s per-limit options are not supported)');
     const { update } = await import('../oci/update.js');

@@ -17,7 +17,7 @@ export const OP = {
   symlink: 26, chmod: 27, mountSetattr: 28, seccomp: 29, landlock: 30, setrlimit: 31, umask: 32, closeFrom: 33,
   createFile: 34, mknod: 35, landlockRuleset: 36, watch: 37, exitJson: 38,
   // 70-79: the OCI runtime's (ts-oci create)
-  detach: 70, fifoWait: 71,
+  detach: 70, fifoWait: 71, connect: 72, console: 73,
 } as const;
 
 /** FORK's mode bits (native/plan.h enum tsns_fork). */
@@ -144,7 +144,15 @@ export type Step =
    * for slot k): the OCI runtime's `start`. With no report channel left, a later failure
    * is said on fd 2.
    */
-  | { op: 'fifoWait'; fd: number };
+  | { op: 'fifoWait'; fd: number }
+  /** A unix stream socket connected to `path` (close-on-exec), into slot `slot`. */
+  | { op: 'connect'; path: string; slot: number }
+  /**
+   * The OCI console: a pty of the devpts this process sees, its master sent over socket
+   * `fd` (-1-k: slot k) with SCM_RIGHTS, the slave made fds 0-2 and the controlling
+   * terminal (after a setsid); the window size set where rows and columns are not 0.
+   */
+  | { op: 'console'; fd: number; rows: number; columns: number };
 
 /** The call a step makes and its strace-style arguments, for --explain and SysError. */
 export function describe(step: Step): { call: string; args: string } {
@@ -191,6 +199,8 @@ export function describe(step: Step): { call: string; args: string } {
     case 'exitJson': return { call: 'write', args: `${step.fd}, "{ \\"exit-code\\": N }\\n"` };
     case 'detach': return { call: 'clone', args: 'SIGCHLD (detached)' };
     case 'fifoWait': return { call: 'read', args: `${step.fd}, 1 (waiting for start)` };
+    case 'connect': return { call: 'connect', args: `AF_UNIX, ${cstr(step.path)}` };
+    case 'console': return { call: 'sendmsg', args: `${step.fd}, /dev/ptmx's master (SCM_RIGHTS)` };
     case 'watch': return { call: 'watch', args: `timeout=${step.timeoutMs}ms, cpu=${step.cpuMs}ms, ${step.cpuFile ? cstr(step.cpuFile) : 'NULL'}, ${step.killFile ? cstr(step.killFile) : 'NULL'}` };
   }
 }
@@ -240,6 +250,8 @@ function operands(step: Step): { ints: (number | bigint)[]; strs: (string | null
     case 'exitJson': return { ints: [step.fd], strs: [] };
     case 'detach': return { ints: [], strs: [] };
     case 'fifoWait': return { ints: [step.fd], strs: [] };
+    case 'connect': return { ints: [step.slot], strs: [step.path] };
+    case 'console': return { ints: [step.fd, step.rows, step.columns], strs: [] };
   }
 }
 

@@ -5,7 +5,7 @@
 import { constants as fs, mkdirSync, readFileSync, renameSync, writeFileSync, closeSync, openSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { FORK, type Step } from '../native/plan.js';
-import { runcOrder } from './order.js';
+import { consoleSteps, runcOrder } from './order.js';
 import { ConfigError, parseConfig } from './config.js';
 import { mapConfig } from './mapping.js';
 import type { Hierarchy, Layout } from '../cgroup/index.js';
@@ -97,7 +97,6 @@ export function writePidFile(file: string, pid: number): void {
 }
 
 export async function createContainer(o: CreateOptions): Promise<number> {
-  if (o.consoleSocket !== undefined) throw new ConfigError('', `--console-socket ${o.consoleSocket}: terminals are not supported yet`);
   const bundle = resolve(o.bundle ?? '.');
   const config = readConfig(bundle);
   const mapped = mapConfig(config, bundle);
@@ -153,7 +152,8 @@ export async function createContainer(o: CreateOptions): Promise<number> {
     const opens: Step[] = [{ op: 'mknod', path: fifo, mode: 0o010600, dev: 0 }];
     const fifoSlot = opens.length;
     opens.push({ op: 'open', path: fifo, flags: fs.O_RDWR, slot: fifoSlot });
-    runcOrder(spawn, !!mapped.sandbox.security?.noNewPrivs, fifoSlot);
+    const console = consoleSteps(mapped.terminal, o.consoleSocket, mapped.consoleSize, opens);
+    runcOrder(spawn, !!mapped.sandbox.security?.noNewPrivs, fifoSlot, console);
 
     const { childFds, childPlan, openInPlan } = await import('../spawn/steps.js');
     const dirs = group.dirs;

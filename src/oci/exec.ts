@@ -8,7 +8,7 @@ import { FORK, type Step } from '../native/plan.js';
 import { ConfigError, ociConfig, parseConfig, type OciProcess } from './config.js';
 import { processParts } from './mapping.js';
 import { readConfig, writePidFile } from './create.js';
-import { runcOrder } from './order.js';
+import { consoleSteps, runcOrder } from './order.js';
 import { containerDir, readState, StateError, statusOf } from './state.js';
 import type { SandboxSpec } from '../sandbox/spec.js';
 
@@ -65,7 +65,6 @@ function processOf(o: ExecOptions, base: OciProcess | undefined): OciProcess {
 }
 
 export async function execInContainer(o: ExecOptions): Promise<number> {
-  if (o.consoleSocket !== undefined || o.tty) throw new ConfigError('', 'exec: terminals (--tty, --console-socket) are not supported yet');
   const record = readState(o.root, o.id);
   const status = statusOf(o.root, record);
   if (status !== 'running' && status !== 'created') throw new StateError(`cannot exec in a ${status} container`);
@@ -97,7 +96,8 @@ export async function execInContainer(o: ExecOptions): Promise<number> {
   // A fifo of this exec's own: written at the READY of its wait, which then passes at once.
   const fifo = join(containerDir(o.root, o.id), `exec-${process.pid}.fifo`);
   const opens: Step[] = [{ op: 'mknod', path: fifo, mode: 0o010600, dev: 0 }, { op: 'open', path: fifo, flags: fs.O_RDWR, slot: 1 }];
-  runcOrder(spawn, !!parts.security.noNewPrivs, 1);
+  const console = consoleSteps(parts.terminal, o.consoleSocket, proc.consoleSize, opens);
+  runcOrder(spawn, !!parts.security.noNewPrivs, 1, console);
   const { childFds, childPlan, openInPlan } = await import('../spawn/steps.js');
   const plan = childPlan(spawn, compiled.argv, childFds(spawn, [], openInPlan(opens)),
     o.detach ? { detach: true } : { joinForkMode: FORK.forward | FORK.reportPid });

@@ -3,6 +3,7 @@
 // A property tsns cannot honour is a ConfigError naming it and its value, never dropped.
 import { readdirSync, statSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
+import { DEFAULT_DEVICES } from '../cgroup/devices.js';
 import type { Limits } from '../cgroup/index.js';
 import type { Step } from '../native/plan.js';
 import type { MountOp, SandboxSpec } from '../sandbox/spec.js';
@@ -19,6 +20,8 @@ export interface Mapped {
   /** root.path made absolute. */
   rootfs: string;
   argv: string[];
+  terminal: boolean;
+  consoleSize?: { height: number; width: number };
 }
 
 const refuse = (property: string, value: unknown, why: string): never => {
@@ -189,7 +192,9 @@ export function limitsOf(r: NonNullable<NonNullable<OciConfig['linux']>['resourc
   }
   if (r.network && (r.network.classID !== undefined || r.network.priorities?.length)) refuse(`${f}.network`, r.network, 'not supported');
   if (r.devices?.length) {
-    out.devices = r.devices.flatMap((d, k) => {
+    // runc allows its default devices (null, zero, full, random, urandom, tty, ptmx and
+    // the ptys...) after the spec's rules, whatever they are: a /dev of the container's own needs them.
+    out.devices = [...r.devices.flatMap((d, k) => {
       if (!d.allow) {
         // Everything is denied first (the cgroup library's way): only a deny of all fits that.
         if ((d.type ?? 'a') === 'a' && d.major === undefined && d.minor === undefined) return [];
@@ -197,7 +202,7 @@ export function limitsOf(r: NonNullable<NonNullable<OciConfig['linux']>['resourc
       }
       const num = (v: number | undefined) => (v === undefined || v < 0 ? '*' : v);
       return [{ type: d.type ?? 'a', major: num(d.major), minor: num(d.minor), access: d.access || 'rwm' } as const];
-    });
+    }), ...DEFAULT_DEVICES];
   }
   return out;
 }
@@ -210,7 +215,6 @@ export function limitsOf(r: NonNullable<NonNullable<OciConfig['linux']>['resourc
 export function processParts(p: OciProcess, seccomp: NonNullable<OciConfig['linux']>['seccomp'], field = 'process') {
   if (!p.args?.length) refuse(`${field}.args`, p.args, 'a container needs a program');
   if (!p.cwd.startsWith('/')) refuse(`${field}.cwd`, p.cwd, 'must be an absolute path');
-  if (p.terminal) refuse(`${field}.terminal`, true, 'terminals (--console-socket) are not supported yet');
   if (p.apparmorProfile) refuse(`${field}.apparmorProfile`, p.apparmorProfile, 'tsns runs no AppArmor profile');
   if (p.selinuxLabel) refuse(`${field}.selinuxLabel`, p.selinuxLabel, 'tsns runs no SELinux label');
   for (const key of ['ioPriority', 'scheduler', 'execCPUAffinity'] as const) if (p[key]) refuse(`${field}.${key}`, p[key], 'not supported');
@@ -225,6 +229,9 @@ export function processParts(p: OciProcess, seccomp: NonNullable<OciConfig['linu
   const user = p.user ?? {};
   return {
     preSteps,
+    /** A pty through --console-socket (create and exec add its steps). */
+    terminal: p.terminal ?? false,
+    consoleSize: p.consoleSize,
     limits: Object.keys(rlimits).length ? { rlimits } : undefined,
     security: {
       noNewPrivs: p.noNewPrivileges ?? false,
@@ -243,7 +250,7 @@ export function processParts(p: OciProcess, seccomp: NonNullable<OciConfig['linu
       // runc makes the container's process a session leader.
       newSession: true,
     },
-  } satisfies Pick<SandboxSpec, 'limits' | 'security' | 'process'> & { preSteps: Step[] };
+  } satisfies Pick<SandboxSpec, 'limits' | 'security' | 'process'> & { preSteps: Step[]; terminal: boolean; consoleSize: OciProcess['consoleSize'] };
 }
 
 /** Map `config` of the bundle in `bundle` (absolute). */
@@ -295,6 +302,6 @@ export function mapConfig(config: OciConfig, bundle: string): Mapped {
   };
   return {
     sandbox, limits: linux.resources ? limitsOf(linux.resources) : {}, cgroupsPath: linux.cgroupsPath,
-    preSteps, rootfs, argv: p.args!,
+    preSteps, rootfs, argv: p.args!, terminal: parts.terminal, consoleSize: parts.consoleSize,
   };
 }

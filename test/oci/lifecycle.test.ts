@@ -119,6 +119,44 @@ t.test('update --resources', async (t) => {
   t.same(cgroupDirsNamed('ts-oci-up'), []);
 });
 
+t.test('a terminal through --console-socket: the pty\'s master arrives over SCM_RIGHTS', async (t) => {
+  const b = await makeBundle(t, (c) => {
+    c.process.terminal = true;
+    c.process.consoleSize = { height: 30, width: 100 };
+    c.process.args = ['sh', '-c', 'tty; stty size'];
+  });
+  oneLine(t, create(b, 'nosock').stderr, /process\.terminal needs --console-socket/, 'a terminal without a socket');
+  // The engine's side: accept one connection, take the descriptor, read the pty to its end.
+  const sock = join(b.dir, 'console.sock');
+  const receiver = spawn('python3', ['-c', `
+import socket, sys, os, array
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); s.bind(sys.argv[1]); s.listen(1)
+print('ready', flush=True)
+c, _ = s.accept()
+fds = array.array('i')
+msg, anc, _, _ = c.recvmsg(256, socket.CMSG_LEN(fds.itemsize))
+for level, kind, data in anc: fds.frombytes(data[:fds.itemsize])
+sys.stdout.write('name ' + msg.decode() + '\\n'); sys.stdout.flush()
+out = b''
+while True:
+    try: chunk = os.read(fds[0], 4096)
+    except OSError: break
+    if not chunk: break
+    out += chunk
+sys.stdout.write(out.decode()); sys.stdout.flush()
+`, sock], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let text = '';
+  receiver.stdout.on('data', (d) => { text += d; });
+  const done = new Promise((r) => receiver.on('exit', r));
+  for (let k = 0; k < 500 && !text.includes('ready'); k++) await new Promise((r) => setTimeout(r, 10));
+  t.equal(create(b, 'tty', ['--console-socket', sock]).exitCode, 0, 'create with a console socket');
+  t.equal(oci(b, ['start', 'tty']).exitCode, 0, 'start');
+  await done;
+  t.match(text, /name \/dev\/pts\/\d+\n/, 'the master comes with its name');
+  t.match(text, /\/dev\/pts\/\d+\r\n30 100\r\n/, 'the program\'s stdio is the pty, of consoleSize');
+  t.equal(oci(b, ['delete', '--force', 'tty']).exitCode, 0);
+});
+
 t.test('run: the exit status, and nothing left', async (t) => {
   const b = await makeBundle(t, (c) => { c.process.args = ['sh', '-c', 'echo out; exit 7']; });
   const r = oci(b, ['run', '--bundle', b.dir, 'r1']);
@@ -155,7 +193,7 @@ t.test('config.json: schema errors and what cannot be honoured name the property
     ['args not strings', (c) => { c.process.args = [1]; }, /config.json: process\.args\[0\]: .*\(got 1\)/],
     ['no cwd', (c) => { delete c.process.cwd; }, /config.json: process\.cwd/],
     ['apparmor', (c) => { c.process.apparmorProfile = 'x'; }, /config.json: process\.apparmorProfile: "x": /],
-    ['terminal', (c) => { c.process.terminal = true; }, /config.json: process\.terminal: true: terminals/],
+    ['terminal without a socket', (c) => { c.process.terminal = true; }, /process\.terminal needs --console-socket/],
     ['host sysctl', (c) => { c.linux.sysctl = { 'vm.swappiness': '1' }; }, /linux\.sysctl\.vm\.swappiness: "1": not a namespaced sysctl/],
     ['cpuset', (c) => { c.linux.resources = { cpu: { cpus: '0' } }; }, /linux\.resources\.cpu\.cpus: "0"/],
     ['hooks', (c) => { c.hooks = { prestart: [{ path: '/bin/true' }] }; }, /hooks\.prestart/],

@@ -27,7 +27,7 @@ function podman(runtime: string, args: string[]) {
 
 t.before(() => {
   const root = buildBusyboxRoot(t);
-  for (const a of ['true', 'false', 'touch', 'grep', 'pwd', 'env', 'wc']) spawnSync('ln', ['-s', 'busybox', join(root, 'bin', a)]);
+  for (const a of ['true', 'false', 'touch', 'grep', 'pwd', 'env', 'wc', 'head', 'tty']) spawnSync('ln', ['-s', 'busybox', join(root, 'bin', a)]);
   const dir = mkdtempSync(join(tmpdir(), 'tsns-oci-img-'));
   spawnSync('tar', ['-C', root, '-cf', join(dir, 'rootfs.tar'), '.']);
   const r = spawnSync('podman', ['import', join(dir, 'rootfs.tar'), IMAGE], { encoding: 'utf8' });
@@ -59,6 +59,8 @@ const cases: [string, string[], string[]][] = [
   ['--cap-add', ['--cap-add', 'SYS_ADMIN'], ['grep', 'CapEff', '/proc/self/status']],
   ['no-new-privileges', ['--security-opt', 'no-new-privileges'], ['grep', 'NoNewPrivs', '/proc/self/status']],
   ['a missing program', [], ['/nonexistent']],
+  ['the default devices', [], ['sh', '-c', 'echo x > /dev/null && head -c 3 /dev/zero | wc -c']],
+  ['-t', ['-t'], ['sh', '-c', 'tty; echo x']],
 ];
 
 for (const [why, opts, cmd] of cases) {
