@@ -28,7 +28,7 @@ function logError(g: Global, message: string): void {
   } catch { /* the log is a courtesy; stderr has it too */ }
 }
 
-const KNOWN_ERRORS = new Set(['StateError', 'ConfigError', 'SpecError', 'CgroupError', 'SysError', 'StepError', 'TypeError', 'RangeError', 'ToolError']);
+const KNOWN_ERRORS = new Set(['StateError', 'ConfigError', 'ConsoleError', 'SpecError', 'CgroupError', 'SysError', 'StepError', 'TypeError', 'RangeError', 'ToolError']);
 
 function idOf(args: string[], command: string): string {
   if (args.length < 1) throw new UsageError(`${command}: requires exactly 1 argument (the container id)`);

@@ -103,8 +103,19 @@ export async function createContainer(o: CreateOptions): Promise<number> {
   const { parseSpec } = await import('../sandbox/spec.js');
   const { compile } = await import('../sandbox/compile.js');
   const { parseLimits, createCgroup } = await import('../cgroup/index.js');
-  // Everything checked before anything is made.
-  const compiled = compile(parseSpec(mapped.sandbox));
+  // Everything checked before anything is made. A filter compiled before for the same
+  // profile is taken as it is (seccomp-cache.ts); the rest is compiled without it.
+  const seccomp = mapped.sandbox.security?.seccomp;
+  const { cachedFilter, filterKey, keepFilter } = await import('./seccomp-cache.js');
+  const key = seccomp && filterKey(seccomp);
+  const cached = key ? cachedFilter(key) : undefined;
+  const spec = parseSpec(cached ? { ...mapped.sandbox, security: { ...mapped.sandbox.security, seccomp: { profile: 'none' } } } : mapped.sandbox);
+  const compiled = compile(spec);
+  if (cached) compiled.spawn.finalSteps = [...(compiled.spawn.finalSteps ?? []), cached];
+  else if (key) {
+    const step = compiled.spawn.finalSteps?.find((s) => s.op === 'seccomp');
+    if (step) keepFilter(key, step);
+  }
   parseLimits(mapped.limits);
   const { detectLayout } = await import('../cgroup/index.js');
   const callerLayout = detectLayout();

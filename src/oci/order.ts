@@ -41,5 +41,5 @@ export function consoleSteps(terminal: boolean, socket: string | undefined, size
 
 /** A console asked for the wrong way round (one line, exit 1). */
 export class ConsoleError extends Error {
-  override name = 'StateError';
+  override name = 'ConsoleError';
 }

@@ -157,6 +157,20 @@ sys.stdout.write(out.decode()); sys.stdout.flush()
   t.equal(oci(b, ['delete', '--force', 'tty']).exitCode, 0);
 });
 
+t.test('linux.seccomp: the filter applies, compiled once and then taken from the cache', async (t) => {
+  const b = await makeBundle(t, (c) => {
+    c.process.args = ['sh', '-c', 'mkdir /tmp/x; echo $?'];
+    c.linux.seccomp = { defaultAction: 'SCMP_ACT_ALLOW', architectures: ['SCMP_ARCH_X86_64'], syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO', errnoRet: 1 }] };
+  });
+  const cache = join(b.dir, 'run');
+  const env = { TSNS_RUN_DIR: cache };
+  for (const round of ['compiled', 'cached']) {
+    const r = spawnSync(OCI, ['--root', b.root, 'run', '--bundle', b.dir, `s-${round}`], { encoding: 'utf8', env: { ...withoutTap(), ...env } });
+    t.equal(r.stdout, '1\n', `${round}: mkdir fails with the rule's errno`);
+    t.equal(readdirSync(join(cache, 'oci-seccomp')).length, 1, `${round}: one filter kept`);
+  }
+});
+
 t.test('run: the exit status, and nothing left', async (t) => {
   const b = await makeBundle(t, (c) => { c.process.args = ['sh', '-c', 'echo out; exit 7']; });
   const r = oci(b, ['run', '--bundle', b.dir, 'r1']);
