@@ -58,16 +58,20 @@
 	X(CLOSE,         41,  1,  0, 0x0)  /* i: fd: closed here (one not open is no error): an init's copy stays (bwrap --sync-fd) */ \
 	X(PIDFD_OPEN,    50,  2,  0, 0x0)  /* i: pid, slot: pidfd_open(pid) into the slot */ \
 	X(PIDFD_GETFD,   51,  3,  0, 0x0)  /* i: pidfd (or -1-slot), that process's fd, slot: a copy of its descriptor into the slot */ \
-	X(NS_IOCTL,      52,  3,  0, 0x0)  /* i: fd (or -1-slot), request (NS_GET_USERNS or SIOCGSKNS only), slot: the namespace descriptor it gives, into the slot */
+	X(NS_IOCTL,      52,  3,  0, 0x0)  /* i: fd (or -1-slot), request (NS_GET_USERNS or SIOCGSKNS only), slot: the namespace descriptor it gives, into the slot */ \
+	X(DETACH,        70,  0,  0, 0x0)  /* go on in a new child that outlives this process: it reports the child's pid, waits for a FIFO_WAIT (or the child's end), then exits with the parent's reply (or as the child ended) */ \
+	X(FIFO_WAIT,     71,  1,  0, 0x0)  /* i: fd (or -1-slot) of a fifo opened O_RDWR: report READY (after a DETACH: let its parent go, drop the report channel), block until one byte can be read */ \
+	X(CONNECT,       72,  1,  1, 0x0)  /* i: slot; s: path: a unix stream socket connected to path (close-on-exec), into the slot */ \
+	X(CONSOLE,       73,  3,  0, 0x0)  /* i: socket fd (or -1-slot), rows, columns (0: unset): a pty from /dev/ptmx, its master sent over the socket (SCM_RIGHTS), the slave made fds 0-2 and the controlling terminal */
 
 enum tsns_op {
 #define TSNS_OP_ENUM(name, code, ints, strs, nulls) TSNS_OP_##name = code,
 	TSNS_OPS(TSNS_OP_ENUM)
 #undef TSNS_OP_ENUM
-	TSNS_OP_MAX = 52
+	TSNS_OP_MAX = 73
 };
 
-/* Codes are not contiguous (42-49 are unused): the parser refuses a code no row defines. */
+/* Codes are not contiguous (42-49 and 53-69 are unused; 70-79 are the OCI runtime's): the parser refuses a code no row defines. */
 
 /* NS_IOCTL's requests: the two ioctls that hand back a namespace descriptor. */
 #define TSNS_NS_GET_USERNS 0xb701   /* _IO(0xb7, 0x1): the user namespace owning a namespace */

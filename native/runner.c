@@ -22,6 +22,8 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/ioctl.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -137,7 +139,12 @@ static int check_step(struct step *s)
 		((struct sock_fprog *)s->scratch)->filter = (struct sock_filter *)(s->ints + 1);
 		return 0;
 	case TSNS_OP_LANDLOCK:
+	case TSNS_OP_FIFO_WAIT:
 		return i[0] < -TSNS_MAX_SLOTS || i[0] > INT32_MAX ? -EINVAL : 0;
+	case TSNS_OP_CONNECT:
+		return i[0] < 0 || i[0] >= TSNS_MAX_SLOTS || strlen(s->strs[0]) >= sizeof(((struct sockaddr_un *)0)->sun_path) ? -EINVAL : 0;
+	case TSNS_OP_CONSOLE:
+		return i[0] < -TSNS_MAX_SLOTS || i[0] > INT32_MAX || i[1] < 0 || i[1] > 0xffff || i[2] < 0 || i[2] > 0xffff ? -EINVAL : 0;
 	case TSNS_OP_LANDLOCK_RULESET:
 		if (s->nint != 3 + (uint64_t)s->nstr || i[0] <= 0 || i[1] < 0 || i[2] < 0 || i[2] >= TSNS_MAX_SLOTS)
 			return -EINVAL;
@@ -985,6 +992,206 @@ static int lock_file(struct stage *st, const char *path)
 	return 0;
 }
 
+/* DETACH's child: the pipe whose one byte (at FIFO_WAIT) lets the parent go; -1 elsewhere. */
+static int detach_ready = -1;
+
+/*
+ * DETACH: go on in a new child that outlives this process (an OCI runtime's `create`:
+ * the container's process must end up a child of the caller's subreaper, with nothing of
+ * ours left). This process reports the child's pid and waits until the child is set up
+ * and waiting (FIFO_WAIT's byte): then it exits with the parent's reply, the caller's
+ * answer. If the child ends first (a step failed), this one ends as it did.
+ */
+static int detach_step(struct stage *st, const struct step *s)
+{
+	int ready[2], go[2], status;
+	char byte;
+	ssize_t r;
+	pid_t pid;
+
+	if (pipe2(ready, O_CLOEXEC) < 0)
+		return -1;
+	if (pipe2(go, O_CLOEXEC) < 0) {
+		close(ready[0]);
+		close(ready[1]);
+		return -1;
+	}
+	pid = (pid_t)syscall(SYS_clone, SIGCHLD, NULL, NULL, NULL, NULL);   /* raw: see fork_step */
+	if (pid < 0) {
+		int e = errno;
+		close(ready[0]);
+		close(ready[1]);
+		close(go[0]);
+		close(go[1]);
+		errno = e;
+		return -1;
+	}
+	if (pid == 0) {
+		st->label = "[child] ";
+		close(ready[0]);
+		close(go[1]);
+		/* The parent's pid report goes first: the caller records the pid before anything
+		 * of the child's can reach it. EOF: the parent is gone, and so is whoever waits. */
+		do
+			r = read(go[0], &byte, 1);
+		while (r < 0 && errno == EINTR);
+		if (r != 1)
+			_exit(1);
+		close(go[0]);
+		detach_ready = ready[1];
+		return 0;
+	}
+	prctl(PR_SET_DUMPABLE, 0UL, 0UL, 0UL, 0UL);
+	st->label = "[parent] ";
+	close(ready[1]);
+	close(go[0]);
+	report(st, TSNS_REPORT_PID, (uint32_t)(s - st->steps), pid);
+	while (write(go[1], "", 1) < 0 && errno == EINTR)
+		;
+	close(go[1]);
+	do
+		r = read(ready[0], &byte, 1);
+	while (r < 0 && errno == EINTR);
+	if (r == 1) {
+		int32_t v = reply(st, 1);
+		_exit(v == TSNS_REPLY_GO ? 0 : v & 0xff);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			_exit(1);
+	exit_like(status);
+}
+
+/*
+ * FIFO_WAIT: everything is set up; tell the parent (READY), then block until one byte can
+ * be read from the fifo (the OCI `start`). After a DETACH, the parent is let go and the
+ * report channel dropped first: nobody waits on it past this point; else the parent's
+ * reply is read first, as at SYNC. This process holds
+ * both ends of the fifo, so there is no EOF to mistake for a start; the fd closes at exec.
+ */
+static int fifo_wait_step(struct stage *st, const struct step *s)
+{
+	int fd = st->call_fd = fd_of(st, s->ints[0]);
+	char byte = 0;
+	ssize_t r;
+	report(st, TSNS_REPORT_READY, (uint32_t)(s - st->steps), 0);
+	if (detach_ready >= 0) {
+		while (write(detach_ready, &byte, 1) < 0 && errno == EINTR)
+			;
+		close(detach_ready);
+		detach_ready = -1;
+		if (st->go_fd >= 0 && st->go_fd != st->report_fd)
+			close(st->go_fd);
+		if (st->report_fd >= 0)
+			close(st->report_fd);
+		st->go_fd = st->report_fd = -1;
+	} else {
+		/* As SYNC: the parent answers (it starts us itself, or tells the status to end with). */
+		int32_t v = reply(st, 1);
+		if (v != TSNS_REPLY_GO)
+			_exit(v & 0xff);
+	}
+	do
+		r = read(fd, &byte, 1);
+	while (r < 0 && errno == EINTR);
+	if (r == 0)
+		errno = EIO;
+	return r == 1 ? 0 : -1;
+}
+
+/* CONNECT: a unix stream socket connected to `path`, into slot i[0] (close-on-exec). */
+static int connect_step(struct stage *st, const struct step *s)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	st->call_fd = fd;
+	if (fd < 0)
+		return -1;
+	memcpy(a.sun_path, s->strs[0], strlen(s->strs[0]));   /* the parser checked its length */
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	st->slots[s->ints[0]] = fd;
+	return 0;
+}
+
+/*
+ * CONSOLE: the OCI console socket. A pty of the devpts this process sees (the container's,
+ * after pivot_root), its master sent over the socket with its name (SCM_RIGHTS, as runc
+ * sends it), its slave made fds 0, 1 and 2 and the controlling terminal (a session leader:
+ * SETSID came first). The socket is closed: the caller only waits for the one message.
+ */
+static int console_step(struct stage *st, const struct step *s)
+{
+	int sock = st->call_fd = fd_of(st, s->ints[0]), master, slave, n = 0, unlock = 0;
+	char name[32], cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov;
+	struct msghdr msg;
+	struct cmsghdr *c;
+	master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (master < 0)
+		return -1;
+	if (ioctl(master, TIOCSPTLCK, &unlock) < 0 || ioctl(master, TIOCGPTN, &n) < 0)
+		goto fail;
+	if (s->ints[1] && s->ints[2]) {
+		struct winsize ws = { .ws_row = (unsigned short)s->ints[1], .ws_col = (unsigned short)s->ints[2] };
+		ioctl(master, TIOCSWINSZ, &ws);
+	}
+	{
+		/* "/dev/pts/" and the number, without stdio */
+		char digits[12];
+		int k = 0, d = 0;
+		do
+			digits[d++] = (char)('0' + n % 10);
+		while ((n /= 10) && d < 11);
+		memcpy(name, "/dev/pts/", 9);
+		k = 9;
+		while (d)
+			name[k++] = digits[--d];
+		name[k] = '\0';
+	}
+	slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (slave < 0)
+		goto fail;
+	memset(&msg, 0, sizeof(msg));
+	memset(cbuf, 0, sizeof(cbuf));
+	iov.iov_base = name;
+	iov.iov_len = strlen(name);
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = cbuf;
+	msg.msg_controllen = sizeof(cbuf);
+	c = CMSG_FIRSTHDR(&msg);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &master, sizeof(int));
+	if (sendmsg(sock, &msg, MSG_NOSIGNAL) < 0) {
+		int e = errno;
+		close(slave);
+		errno = e;
+		goto fail;
+	}
+	close(master);
+	close(sock);
+	for (int fd = 0; fd < 3; fd++)
+		if (dup2(slave, fd) < 0)
+			return -1;
+	if (slave > 2)
+		close(slave);
+	return ioctl(0, TIOCSCTTY, 0);
+fail:
+	{
+		int e = errno;
+		close(master);
+		errno = e;
+	}
+	return -1;
+}
+
 /* rmdir, or unlink what is no directory. A cgroup is busy for a moment after its last
  * process has exited: EBUSY is retried for up to 2 s. */
 static int remove_path(const char *path)
@@ -1088,6 +1295,10 @@ static long run_step(struct stage *st, const struct step *s)
 			_exit(r & 0xff);   /* the parent gave up on us; it says why */
 		return 0;
 	case TSNS_OP_FORK: return fork_step(st, s);
+	case TSNS_OP_DETACH: return detach_step(st, s);
+	case TSNS_OP_FIFO_WAIT: return fifo_wait_step(st, s);
+	case TSNS_OP_CONNECT: return connect_step(st, s);
+	case TSNS_OP_CONSOLE: return console_step(st, s);
 	case TSNS_OP_MKDIR:
 		if (mkdir(v[0], (mode_t)i[0]) < 0 && errno != EEXIST)
 			return -1;
@@ -1147,6 +1358,24 @@ static long run_step(struct stage *st, const struct step *s)
 	return -1;
 }
 
+/* One line on fd 2 for a step that failed with no parent to word it (after FIFO_WAIT). */
+static void say_failure(const struct step *s, int err)
+{
+	struct line l = { .n = 0 };
+	add(&l, "tsns: ");
+	if (s->op == TSNS_OP_EXEC) {
+		add(&l, "exec ");
+		add(&l, s->strs[0]);
+	} else {
+		add(&l, "step (op ");
+		add_num(&l, s->op);
+		add(&l, ")");
+	}
+	add(&l, ": ");
+	add(&l, strerror(err));
+	send_to(2, &l);
+}
+
 void tsns_run(struct stage *st)
 {
 	for (uint32_t k = 0; k < st->nsteps; k++) {
@@ -1159,6 +1388,8 @@ void tsns_run(struct stage *st)
 			int fallback = s->op == TSNS_OP_EXEC ? (err == ENOENT ? 127 : 126) : 1;
 			if (s->op != TSNS_OP_EXEC)   /* its tries were shown as they were made */
 				explain(st, s, -1, err);
+			if (st->report_fd < 0)   /* past FIFO_WAIT nobody reads reports: fd 2 is the program's log */
+				say_failure(s, err);
 			report(st, TSNS_REPORT_ERROR, k, err);
 			_exit(reply(st, fallback) & 0xff);
 		}

@@ -95,7 +95,9 @@ function reference(buf: Buffer): { ok: boolean; why: string } {
     if (nstr === undefined) return bad('truncated nstr');
     if (nstr > MAX_STRS) return bad(`${nstr} strings`);
     const nulls: number[] = [];
+    const strLens: number[] = [];
     for (let k = 0; k < nstr; k++) {
+      strLens.push(buf.length - at >= 4 ? buf.readUInt32LE(at) : 0);
       const s = str();
       if (s === undefined) return bad(`bad string ${k}`);
       if (s === 'null') nulls.push(k);
@@ -139,8 +141,15 @@ function reference(buf: Buffer): { ok: boolean; why: string } {
         if (nint < 2 || nint - 1 > MAX_FILTER) return bad(`SECCOMP of ${nint}`);
         if (int(0) < 0n || int(0) > 0xffn) return bad('SECCOMP flags out of range');
         break;
-      case 'LANDLOCK':
+      case 'LANDLOCK': case 'FIFO_WAIT':
         if (int(0) < -BigInt(MAX_SLOTS) || int(0) > INT32_MAX) return bad('fd out of range');
+        break;
+      case 'CONNECT':
+        if (int(0) < 0n || int(0) >= BigInt(MAX_SLOTS)) return bad('slot out of range');
+        if (strLens[0] >= 108) return bad('CONNECT path longer than sun_path');
+        break;
+      case 'CONSOLE':
+        if (int(0) < -BigInt(MAX_SLOTS) || int(0) > INT32_MAX || int(1) < 0n || int(1) > 0xffffn || int(2) < 0n || int(2) > 0xffffn) return bad('CONSOLE out of range');
         break;
       case 'EXIT_JSON': case 'CLOSE':
         if (int(0) < 0n || int(0) > INT32_MAX) return bad(`${rule.name} fd out of range`);
@@ -276,6 +285,10 @@ function randomStep(r: Rng): Step {
     case 'mountSetattr': return { op: 'mountSetattr', path: path(r), flags: r.pick([0, 0x8000, r.u32() & 0x7fffffff]), set: r.int(256), clear: r.int(256), propagation: r.pick([0, 0x40000, 0x80000]) };
     case 'seccomp': return { op: 'seccomp', flags: r.int(16), filter: Buffer.from(Array.from({ length: 8 * r.range(1, r.chance(0.05) ? 4096 : 16) }, () => r.int(256))) };
     case 'landlock': return { op: 'landlock', fd: fd() };
+    case 'detach': return { op: 'detach' };
+    case 'fifoWait': return { op: 'fifoWait', fd: fd() };
+    case 'connect': return { op: 'connect', path: r.chance(0.9) ? path(r) : 'x'.repeat(r.pick([1, 100, 107])), slot: r.pick([0, 63, r.int(64)]) };
+    case 'console': return { op: 'console', fd: fd(), rows: r.pick([0, 24, 65535]), columns: r.pick([0, 80, r.int(65536)]) };
     case 'exitJson': return { op: 'exitJson', fd: r.pick([0, 3, 2147483647, r.int(1000)]) };
     case 'init': return { op: 'init', mode: r.chance(0.5) ? r.int(128) : r.pick([0, FORK.forward | FORK.ignoreInt, 127]), ...(r.chance(0.5) ? { initSteps: r.pick([0, 1, 2, r.int(4096)]) } : {}) };
     case 'lockFile': return { op: 'lockFile', path: path(r) };

@@ -152,6 +152,10 @@ const samples: Record<keyof typeof OP, Step[]> = {
   pidfdOpen: [{ op: 'pidfdOpen', pid: 1, slot: 63 }],
   pidfdGetfd: [{ op: 'pidfdGetfd', pidfd: -64, targetFd: 3, slot: 62, pid: 1234 }, { op: 'pidfdGetfd', pidfd: 7, targetFd: 0, slot: 0 }],
   nsIoctl: [{ op: 'nsIoctl', fd: -63, request: plan.SIOCGSKNS, slot: 61 }, { op: 'nsIoctl', fd: 5, request: plan.NS_GET_USERNS, slot: 0, path: '/proc/1/ns/user' }],
+  detach: [{ op: 'detach' }],
+  fifoWait: [{ op: 'fifoWait', fd: -1 }, { op: 'fifoWait', fd: 5 }],
+  connect: [{ op: 'connect', path: '/run/conmon/console.sock', slot: 2 }],
+  console: [{ op: 'console', fd: -3, rows: 24, columns: 80 }, { op: 'console', fd: 7, rows: 0, columns: 0 }],
   watch: [
     { op: 'watch', timeoutMs: 60000, cpuMs: 0, cpuFile: null, cpuNs: false, killFile: '/sys/fs/cgroup/x/cgroup.kill', timeoutNote: 'ts-sandbox: timeout', cpuNote: null },
     { op: 'watch', timeoutMs: 0, cpuMs: 1500, cpuFile: '/sys/fs/cgroup/cpuacct/x/cpuacct.usage', cpuNs: true, killFile: null, timeoutNote: null, cpuNote: 'cpu' },

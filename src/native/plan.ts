@@ -17,6 +17,8 @@ export const OP = {
   symlink: 26, chmod: 27, mountSetattr: 28, seccomp: 29, landlock: 30, setrlimit: 31, umask: 32, closeFrom: 33,
   createFile: 34, mknod: 35, landlockRuleset: 36, watch: 37, exitJson: 38, init: 39, lockFile: 40, close: 41,
   pidfdOpen: 50, pidfdGetfd: 51, nsIoctl: 52,
+  // 70-79: the OCI runtime's (ts-oci create)
+  detach: 70, fifoWait: 71, connect: 72, console: 73,
 } as const;
 
 /** NS_IOCTL's two requests (native/plan.h): each returns a namespace descriptor. */
@@ -153,7 +155,28 @@ export type Step =
   /** pidfd_getfd(2): a copy of descriptor `targetFd` of the process `pidfd` (or -1-k: slot k) names, into `slot`. */
   | { op: 'pidfdGetfd'; pidfd: number; targetFd: number; slot: number; pid?: number }
   /** ioctl(fd, NS_GET_USERNS or SIOCGSKNS): the namespace descriptor it returns, into `slot`. */
-  | { op: 'nsIoctl'; fd: number; request: typeof NS_GET_USERNS | typeof SIOCGSKNS; slot: number; path?: string };
+  | { op: 'nsIoctl'; fd: number; request: typeof NS_GET_USERNS | typeof SIOCGSKNS; slot: number; path?: string }
+  /**
+   * Go on in a new child that outlives this process (ts-oci create): the parent reports the
+   * child's pid, waits for the child's fifoWait (or its end), and exits with the reply to
+   * that READY (REPLY_GO: 0), or as the child ended.
+   */
+  | { op: 'detach' }
+  /**
+   * Report READY (value 0), and after a detach let its parent go and close the report
+   * channel; then block until one byte can be read from `fd` (a fifo opened O_RDWR; -1-k
+   * for slot k): the OCI runtime's `start`. With no report channel left, a later failure
+   * is said on fd 2.
+   */
+  | { op: 'fifoWait'; fd: number }
+  /** A unix stream socket connected to `path` (close-on-exec), into slot `slot`. */
+  | { op: 'connect'; path: string; slot: number }
+  /**
+   * The OCI console: a pty of the devpts this process sees, its master sent over socket
+   * `fd` (-1-k: slot k) with SCM_RIGHTS, the slave made fds 0-2 and the controlling
+   * terminal (after a setsid); the window size set where rows and columns are not 0.
+   */
+  | { op: 'console'; fd: number; rows: number; columns: number };
 
 /** The call a step makes and its strace-style arguments, for --explain and SysError. */
 export function describe(step: Step): { call: string; args: string } {
@@ -204,6 +227,10 @@ export function describe(step: Step): { call: string; args: string } {
     case 'pidfdOpen': return { call: 'pidfd_open', args: `${step.pid}, 0 -> slot ${step.slot}` };
     case 'pidfdGetfd': return { call: 'pidfd_getfd', args: `${step.pid === undefined ? step.pidfd : `pidfd of ${step.pid}`}, ${step.targetFd}, 0 -> slot ${step.slot}` };
     case 'nsIoctl': return { call: 'ioctl', args: `${step.path ? cstr(step.path) : step.fd}, ${step.request === NS_GET_USERNS ? 'NS_GET_USERNS' : 'SIOCGSKNS'} -> slot ${step.slot}` };
+    case 'detach': return { call: 'clone', args: 'SIGCHLD (detached)' };
+    case 'fifoWait': return { call: 'read', args: `${step.fd}, 1 (waiting for start)` };
+    case 'connect': return { call: 'connect', args: `AF_UNIX, ${cstr(step.path)}` };
+    case 'console': return { call: 'sendmsg', args: `${step.fd}, /dev/ptmx's master (SCM_RIGHTS)` };
     case 'watch': return { call: 'watch', args: `timeout=${step.timeoutMs}ms, cpu=${step.cpuMs}ms, ${step.cpuFile ? cstr(step.cpuFile) : 'NULL'}, ${step.killFile ? cstr(step.killFile) : 'NULL'}` };
   }
 }
@@ -257,6 +284,10 @@ function operands(step: Step): { ints: (number | bigint)[]; strs: (string | null
     case 'pidfdOpen': return { ints: [step.pid, step.slot], strs: [] };
     case 'pidfdGetfd': return { ints: [step.pidfd, step.targetFd, step.slot], strs: [] };
     case 'nsIoctl': return { ints: [step.fd, step.request, step.slot], strs: [] };
+    case 'detach': return { ints: [], strs: [] };
+    case 'fifoWait': return { ints: [step.fd], strs: [] };
+    case 'connect': return { ints: [step.slot], strs: [step.path] };
+    case 'console': return { ints: [step.fd, step.rows, step.columns], strs: [] };
   }
 }
 
@@ -293,6 +324,9 @@ function traceOf(step: Step, mode: ExplainMode): string {
     case 'pidfdGetfd': calls = `pidfd_getfd(${step.pidfd < 0 ? '\x01' : step.pidfd}, ${step.targetFd}, 0)`; break;
     case 'nsIoctl': calls = `ioctl(${step.fd < 0 ? '\x01' : step.fd}, ${step.request === NS_GET_USERNS ? 'NS_GET_USERNS' : 'SIOCGSKNS'})`; break;
     case 'lockFile': calls = `openat(AT_FDCWD, ${cstr(step.path)}, O_RDONLY|O_CLOEXEC)\nfcntl(\x01, F_SETLK, {l_type=F_RDLCK, l_whence=SEEK_SET, l_start=0, l_len=0})`; break;
+    case 'detach': calls = 'clone(child_stack=NULL, flags=SIGCHLD)'; break;
+    case 'fifoWait': calls = `read(${step.fd < 0 ? '\x01' : step.fd}, ..., 1)`; break;
+    case 'connect': calls = `socket(AF_UNIX, SOCK_STREAM|SOCK_CLOEXEC, 0)\nconnect(\x01, {sa_family=AF_UNIX, sun_path=${cstr(step.path)}}, 110)`; break;
     case 'fork': case 'init': calls = 'clone(child_stack=NULL, flags=SIGCHLD)'; break;
     case 'remove': calls = `rmdir(${cstr(step.path)})`; break;
     // A PATH search's misses show with `all` (\x03 asks the stage for them).

@@ -100,6 +100,10 @@ export function whyOf(step: Step): string | undefined {
     case 'pidfdOpen': return 'a handle on the process that stays valid even if its pid is reused';
     case 'pidfdGetfd': return "a copy of the target's descriptor, taken through its pidfd";
     case 'nsIoctl': return step.request === 0xb701 ? 'the user namespace that owns it: the one to join' : "the socket's network namespace: the one to join";
+    case 'detach': return "the container's process outlives this one: it becomes a child of the caller's subreaper (Podman's conmon)";
+    case 'fifoWait': return "set up, the program not yet run: wait for `start` to write the fifo";
+    case 'connect': return "the caller's console socket, reached before the root changes";
+    case 'console': return "a terminal of the container's own devpts: its master goes to the caller, its slave becomes fds 0-2";
     case 'init': return "bwrap's init: this process stays as pid 1, reaps orphans and ends as the program does";
     case 'mkdir': return 'a mount point';
     case 'setsid': return 'a session of its own: no controlling terminal to inject keystrokes through (TIOCSTI)';

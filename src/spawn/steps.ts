@@ -96,6 +96,8 @@ export interface InPlace {
   joinForkMode?: number;
   /** Done by the planner at the fork's sync (fork.sync), while the child waits. */
   atForkSync?: () => void;
+  /** Instead of `fork` (or the fork after joining a pid namespace): a detach step, whose child outlives the stage (ts-oci create, exec). */
+  detach?: boolean;
 }
 
 function isMountPoint(path: string): boolean {
@@ -183,7 +185,9 @@ export function childPlan(spec: SpawnSpec, argv: readonly string[], fds: ChildFd
   if (spec.forkAfterJoin && spec.join?.some((t) => t.kind === 'pid')) {
     // The library reports the program's pid and keeps none of Node's descriptors in the
     // process that waits; a tool's parent behaves as nsenter's.
-    if (inPlace) {
+    if (inPlace?.detach) {
+      steps.push({ op: 'detach' });
+    } else if (inPlace) {
       steps.push({ op: 'fork', mode: inPlace.joinForkMode ?? FORK.stops, deathSignal: 0 });
     } else {
       // The process that waits dies with us too; the program gets its own signal at the end.
@@ -249,6 +253,8 @@ export function childPlan(spec: SpawnSpec, argv: readonly string[], fds: ChildFd
       forkSync = steps.length;
       steps.push({ op: 'sync' });
     }
+  } else if (inPlace?.detach && !steps.some((s) => s.op === 'detach')) {
+    steps.push({ op: 'detach' });
   }
   if (spec.setgroups && !(gidSelf !== undefined && !gidRanges)) steps.push({ op: 'writeFile', path: '/proc/self/setgroups', data: spec.setgroups });
 

@@ -1,0 +1,213 @@
+// ts-oci create and run: config.json -> the Sandbox's plan, performed by the native stage
+// in the tool's own process. create ends with the container's process detached (a child
+// of the caller's subreaper, as runc leaves it) and blocked on exec.fifo; run keeps the
+// stage as its waiting parent and starts it at once.
+import { constants as fs, mkdirSync, readFileSync, renameSync, writeFileSync, closeSync, openSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { FORK, type Step } from '../native/plan.js';
+import { consoleSteps, runcOrder } from './order.js';
+import { ConfigError, parseConfig } from './config.js';
+import { mapConfig } from './mapping.js';
+import type { Hierarchy, Layout } from '../cgroup/index.js';
+import { containerDir, fifoPath, OCI_VERSION, processStat, readState, StateError, statusOf, writeState, type StateRecord } from './state.js';
+import { ownerName, remove, start } from './lifecycle.js';
+
+export interface CreateOptions {
+  root: string;
+  id: string;
+  bundle?: string;
+  pidFile?: string;
+  consoleSocket?: string;
+  /** ts-oci run: wait for the program, then remove the container. */
+  run?: boolean;
+  /** run --detach: as create, then start. */
+  detach?: boolean;
+}
+
+/** BUNDLE/config.json, checked. */
+export function readConfig(bundle: string) {
+  const file = `${bundle}/config.json`;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError('', `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError('', `${file}: ${(err as Error).message}`);
+  }
+  return parseConfig(data);
+}
+
+/**
+ * The group: an absolute cgroupsPath is taken from each hierarchy's root, as runc and the
+ * runtime-spec do (Podman's /libpod_parent/libpod-ID); a relative one, or the default
+ * ts-oci-ID, below the caller's own group.
+ */
+function cgroupPlace(path: string | undefined, id: string, layout: Layout): { name: string; layout: Layout } {
+  if (path === undefined || path === '') return { name: `ts-oci-${id}`, layout };
+  if (/^[^/]*:[^/]*:/.test(path)) throw new ConfigError('linux.cgroupsPath', `"${path}": a systemd slice:prefix:name path, and ts-oci has no --systemd-cgroup`);
+  const name = path.replace(/^\/+/, '').replace(/\/+$/, '');
+  if (!name) throw new ConfigError('linux.cgroupsPath', `"${path}": names no group`);
+  if (!path.startsWith('/')) return { name, layout };
+  const fromRoot = (h: Hierarchy): Hierarchy => ({ ...h, base: h.mount });
+  return { name, layout: { ...layout, unified: layout.unified && fromRoot(layout.unified), v1: layout.v1.map(fromRoot) } };
+}
+
+/** The caller's own group in the hierarchy that `dir` is in (run's waiting parent moves back there). */
+function callerDirOf(dir: string, layout: Layout): string {
+  const h = [...layout.v1, ...(layout.unified ? [layout.unified] : [])].find((x) => dir.startsWith(`${x.mount}/`));
+  return h ? h.base : dir.slice(0, dir.lastIndexOf('/'));
+}
+
+/** Under a lock on ROOT (flock: released if we die), claim ID: a record left by a killed create is removed first. */
+async function claim(root: string, record: StateRecord): Promise<void> {
+  mkdirSync(root, { recursive: true, mode: 0o700 });
+  const { flock, LOCK_EX } = await import('../sys/io.js');
+  const fd = openSync(root, fs.O_RDONLY | fs.O_DIRECTORY);
+  try {
+    flock(fd, LOCK_EX);
+    try {
+      const old = readState(root, record.id);
+      if (old.ready || statusOf(root, old) !== 'stopped') throw new StateError(`container with id exists: ${record.id}`);
+      await remove(root, record.id, true);
+    } catch (err) {
+      if (!(err instanceof StateError) || !/does not exist/.test(err.message)) throw err;
+    }
+    try {
+      mkdirSync(containerDir(root, record.id), { mode: 0o700 });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new StateError(`container with id exists: ${record.id}`);
+      throw err;
+    }
+    writeState(root, record);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** runc's --pid-file: written whole, then renamed into place (engines read it as soon as create exits). */
+export function writePidFile(file: string, pid: number): void {
+  const tmp = `${dirname(file)}/.${process.pid}.pid`;
+  writeFileSync(tmp, String(pid));
+  renameSync(tmp, file);
+}
+
+export async function createContainer(o: CreateOptions): Promise<number> {
+  const bundle = resolve(o.bundle ?? '.');
+  const config = readConfig(bundle);
+  const mapped = mapConfig(config, bundle);
+  const { parseSpec } = await import('../sandbox/spec.js');
+  const { compile } = await import('../sandbox/compile.js');
+  const { parseLimits, createCgroup } = await import('../cgroup/index.js');
+  // Everything checked before anything is made. A filter compiled before for the same
+  // profile is taken as it is (seccomp-cache.ts); the rest is compiled without it.
+  const seccomp = mapped.sandbox.security?.seccomp;
+  const { cachedFilter, filterKey, keepFilter } = await import('./seccomp-cache.js');
+  const key = seccomp && filterKey(seccomp);
+  const cached = key ? cachedFilter(key) : undefined;
+  const spec = parseSpec(cached ? { ...mapped.sandbox, security: { ...mapped.sandbox.security, seccomp: { profile: 'none' } } } : mapped.sandbox);
+  const compiled = compile(spec);
+  if (cached) compiled.spawn.finalSteps = [...(compiled.spawn.finalSteps ?? []), cached];
+  else if (key) {
+    const step = compiled.spawn.finalSteps?.find((s) => s.op === 'seccomp');
+    if (step) keepFilter(key, step);
+  }
+  parseLimits(mapped.limits);
+  const { detectLayout } = await import('../cgroup/index.js');
+  const callerLayout = detectLayout();
+  const { name, layout } = cgroupPlace(config.linux?.cgroupsPath, o.id, callerLayout);
+
+  const { hasStage, servePlan } = await import('../cli/stage.js');
+  if (!hasStage()) throw new StateError('ts-oci must run as bin/ts-oci (the native stage)');
+  const self = processStat(process.pid)!;
+  const record: StateRecord = {
+    ociVersion: config.ociVersion || OCI_VERSION, id: o.id, bundle, rootfs: mapped.rootfs,
+    created: new Date().toISOString(), owner: ownerName(process.geteuid!()), annotations: config.annotations,
+    creator: { pid: process.pid, startTime: self.startTime }, cgroupName: name,
+  };
+  await claim(o.root, record);
+  let made = true;
+  const undo = () => {
+    if (!made) return;
+    made = false;
+    void remove(o.root, o.id, true).catch(() => {});
+  };
+  try {
+    // Every controller's hierarchy, as runc makes them: `update` may set any limit later.
+    const options = { devices: mapped.limits.devices !== undefined, layout };
+    // Parents that are missing are made too, recorded first, and removed with the container when empty.
+    const parts = name.split('/');
+    for (let k = 1; k < parts.length; k++) {
+      try {
+        record.cgroupParents = [...createCgroup(parts.slice(0, k).join('/'), options).dirs, ...(record.cgroupParents ?? [])];
+        writeState(o.root, record);
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'EEXIST') throw err;
+      }
+    }
+    const group = createCgroup(name, options);
+    record.cgroupDirs = group.dirs;
+    writeState(o.root, record);
+    const { applyLimits } = await import('../sandbox/limits.js');
+    applyLimits(group, mapped.limits);
+
+    const spawn = compiled.spawn;
+    spawn.cgroups = group.dirs;
+    spawn.rootSteps = [...mapped.preSteps, ...(spawn.rootSteps ?? [])];
+    // The fifo is made and opened (both ends, so no open blocks) before the root changes.
+    const fifo = fifoPath(o.root, o.id);
+    const opens: Step[] = [{ op: 'mknod', path: fifo, mode: 0o010600, dev: 0 }];
+    const fifoSlot = opens.length;
+    opens.push({ op: 'open', path: fifo, flags: fs.O_RDWR, slot: fifoSlot });
+    const console = consoleSteps(mapped.terminal, o.consoleSocket, mapped.consoleSize, opens);
+    runcOrder(spawn, !!mapped.sandbox.security?.noNewPrivs, fifoSlot, console);
+
+    const { childFds, childPlan, openInPlan } = await import('../spawn/steps.js');
+    const dirs = group.dirs;
+    // run's parent waits in the group it joined with the child: it moves back to the
+    // caller's groups (each dir's parent), then removes the container.
+    const removal: Step[] = [
+      ...dirs.map((d): Step => ({ op: 'writeFile', path: `${callerDirOf(d, callerLayout)}/cgroup.procs`, data: '0' })),
+      ...dirs.map((d): Step => ({ op: 'remove', path: d })),
+      ...(record.cgroupParents ?? []).map((d): Step => ({ op: 'remove', path: d })),
+      { op: 'remove', path: `${containerDir(o.root, o.id)}/state.json` },
+      { op: 'remove', path: `${containerDir(o.root, o.id)}/state.run` },
+      { op: 'remove', path: containerDir(o.root, o.id) },
+    ];
+    const inPlace = o.run && !o.detach
+      ? { fork: { mode: FORK.forward | FORK.reportPid, deathSignal: 0, parentSteps: removal } }
+      : { detach: true };
+    const plan = childPlan(spawn, compiled.argv, childFds(spawn, [], openInPlan(opens)), inPlace);
+    const steps = [...opens, ...plan.steps];
+    const waitAt = steps.findIndex((s) => s.op === 'fifoWait');
+    const parentWork = plan.parent.uidRanges || plan.parent.gidRanges ? (await import('../spawn/index.js')).parentWork : undefined;
+    const { reportError } = await import('../cli/common.js');
+    const { spawnFailure } = await import('../cli/messages.js');
+
+    return await servePlan(steps, {
+      failure: spawnFailure,
+      report: reportError,
+      cleanup: undo,
+      onPid: (pid) => {
+        record.pid = pid;
+        record.startTime = processStat(pid)?.startTime;
+        writeState(o.root, record);
+      },
+    }, (pid, index) => {
+      if (index !== waitAt) return parentWork!(spawn, plan.parent, pid);
+      record.ready = true;
+      writeState(o.root, record);
+      if (o.pidFile) writePidFile(o.pidFile, record.pid!);
+      made = false; // the container exists: from here on, delete removes it
+      if (o.run) start(o.root, o.id);
+      return () => {};
+    });
+  } catch (err) {
+    undo();
+    throw err;
+  }
+}

@@ -1,0 +1,256 @@
+// ts-oci on a bundle directly: every state transition and its errors, nothing left behind,
+// the same id twice at once, a create killed at any moment, and the runtime's binary
+// unreachable from the container (CVE-2019-5736).
+import t from 'tap';
+import { existsSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { BUSYBOX } from '../rootfs.js';
+import { cgroupDirsNamed, create, makeBundle, oci, OCI, stateOf, withoutTap } from './helpers.js';
+
+if (process.geteuid!() !== 0 || !BUSYBOX) {
+  t.skip('needs root and busybox-static');
+  process.exit(0);
+}
+
+const oneLine = (t: Tap.Test, stderr: string, pattern: RegExp, why: string) => {
+  t.match(stderr, pattern, why);
+  t.equal(stderr.trim().split('\n').length, 1, `${why}: one line`);
+  t.notMatch(stderr, /\n\s+at /, `${why}: no stack trace`);
+};
+
+t.test('create, start, state, kill, delete', async (t) => {
+  const b = await makeBundle(t, (c) => { c.process.args = ['sh', '-c', 'echo started; exec sleep 1000']; });
+  const pidFile = join(b.dir, 'pid');
+  t.equal(create(b, 'c1', ['--pid-file', pidFile]).exitCode, 0, 'create');
+  const s = stateOf(b, 'c1');
+  t.equal(s.status, 'created');
+  t.equal(Number(readFileSync(pidFile, 'utf8')), s.pid, 'the pid file holds the state\'s pid');
+  // CVE-2019-5736: what the waiting process runs is a sealed memfd copy, not the stage on disk.
+  t.match(readlinkSync(`/proc/${s.pid}/exe`), /^\/memfd:tsns-stage/, '/proc/PID/exe is the sealed copy');
+  const ppid = Number(readFileSync(`/proc/${s.pid}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
+  t.notMatch(readFileSync(`/proc/${ppid}/cmdline`, 'utf8'), /tsns-stage|node/, 'no stage or Node process of ours is its parent');
+  t.notOk(readFileSync(b.out, 'utf8').includes('started'), 'the program has not run');
+  const list = JSON.parse(oci(b, ['list', '--format', 'json']).stdout);
+  t.same(list.map((x: { id: string; status: string }) => [x.id, x.status]), [['c1', 'created']], 'list --format json');
+
+  t.equal(oci(b, ['start', 'c1']).exitCode, 0, 'start');
+  t.equal(stateOf(b, 'c1').status, 'running');
+  for (let k = 0; k < 500 && !readFileSync(b.out, 'utf8').includes('started'); k++) await new Promise((r) => setTimeout(r, 10));
+  t.match(readFileSync(b.out, 'utf8'), /started/, 'the program ran');
+  oneLine(t, oci(b, ['start', 'c1']).stderr, /^ts-oci: cannot start a container in the running state/, 'start twice');
+  const busy = oci(b, ['delete', 'c1']);
+  t.equal(busy.exitCode, 1);
+  oneLine(t, busy.stderr, /^ts-oci: cannot delete container c1 that is not stopped: running/, 'delete while running');
+
+  t.equal(oci(b, ['kill', 'c1', 'KILL']).exitCode, 0, 'kill KILL');
+  for (let k = 0; k < 500 && stateOf(b, 'c1').status !== 'stopped'; k++) await new Promise((r) => setTimeout(r, 10));
+  t.equal(stateOf(b, 'c1').status, 'stopped');
+  oneLine(t, oci(b, ['kill', 'c1']).stderr, /container not running/, 'kill a stopped one');
+  t.equal(oci(b, ['delete', 'c1']).exitCode, 0, 'delete');
+  t.same(readdirSync(b.root), [], 'nothing left under --root');
+  t.same(cgroupDirsNamed('ts-oci-c1'), [], 'no cgroup left');
+});
+
+t.test('delete --force of a created and of a running container', async (t) => {
+  const b = await makeBundle(t, (c) => { c.process.args = ['sleep', '1000']; });
+  t.equal(create(b, 'a').exitCode, 0);
+  t.equal(create(b, 'b').exitCode, 0);
+  t.equal(oci(b, ['start', 'b']).exitCode, 0);
+  const pids = [stateOf(b, 'a').pid, stateOf(b, 'b').pid];
+  t.equal(oci(b, ['delete', 'a']).exitCode, 0, 'a created container is deleted without --force, as runc does');
+  t.equal(oci(b, ['delete', '--force', 'b']).exitCode, 0);
+  for (const pid of pids) t.notOk(existsSync(`/proc/${pid}/cmdline`) && !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z'), `process ${pid} is gone`);
+  t.same(readdirSync(b.root), []);
+  t.same([...cgroupDirsNamed('ts-oci-a'), ...cgroupDirsNamed('ts-oci-b')], []);
+});
+
+t.test('exec, exec --detach, ps, pause and resume', async (t) => {
+  const b = await makeBundle(t, (c) => { c.process.args = ['sleep', '1000']; c.hostname = 'inside'; });
+  t.equal(create(b, 'x1').exitCode, 0);
+  t.equal(oci(b, ['start', 'x1']).exitCode, 0);
+  const r = oci(b, ['exec', '--env', 'A=b', 'x1', 'sh', '-c', 'echo $A; hostname; exit 5']);
+  t.equal(r.exitCode, 5, 'exec ends as its process does');
+  t.equal(r.stdout, 'b\ninside\n', 'in the container\'s namespaces, with --env');
+  const pidFile = join(b.dir, 'exec.pid');
+  t.equal(oci(b, ['exec', '--detach', '--pid-file', pidFile, 'x1', 'sleep', '1000']).exitCode, 0, 'exec --detach');
+  const execPid = Number(readFileSync(pidFile, 'utf8'));
+  t.same(JSON.parse(oci(b, ['ps', '--format', 'json', 'x1']).stdout).sort(), [stateOf(b, 'x1').pid, execPid].sort(), 'ps lists both');
+  t.equal(oci(b, ['pause', 'x1']).exitCode, 0, 'pause');
+  t.equal(stateOf(b, 'x1').status, 'paused');
+  oneLine(t, oci(b, ['pause', 'x1']).stderr, /cannot pause a container in the paused state/, 'pause twice');
+  t.equal(oci(b, ['resume', 'x1']).exitCode, 0, 'resume');
+  t.equal(stateOf(b, 'x1').status, 'running');
+  oneLine(t, oci(b, ['exec', 'x1']).stderr, /a process \(--process FILE\) or arguments are needed/, 'exec without a command');
+  t.equal(oci(b, ['delete', '--force', 'x1']).exitCode, 0);
+  t.notOk(existsSync(`/proc/${execPid}/cmdline`) && !readFileSync(`/proc/${execPid}/stat`, 'utf8').includes(') Z'), 'the exec\'d process went with the container');
+  t.same(readdirSync(b.root), []);
+});
+
+t.test('start, kill and delete run without Node when all is as expected (native/oci.c)', async (t) => {
+  const b = await makeBundle(t, (c) => { c.process.args = ['sleep', '1000']; });
+  t.equal(create(b, 'f1').exitCode, 0);
+  // No Node at all: a planner start would fail, so success means the C path did the work.
+  const noNode = { ...withoutTap(), TSNS_NODE: '/bin/false' };
+  const fast = (args: string[]) => spawnSync(OCI, ['--root', b.root, ...args], { encoding: 'utf8', env: noNode });
+  t.equal(fast(['start', 'f1']).status, 0, 'start');
+  t.equal(stateOf(b, 'f1').status, 'running');
+  t.equal(fast(['kill', 'f1', 'CONT']).status, 0, 'kill CONT');
+  t.equal(fast(['delete', '--force', 'f1']).status, 0, 'delete --force');
+  t.same(readdirSync(b.root), [], 'nothing left under --root');
+  t.same(cgroupDirsNamed('ts-oci-f1'), [], 'no cgroup left');
+  t.not(fast(['start', 'f1']).status, 0, 'what the fast path cannot do goes to the planner (here: none)');
+});
+
+t.test('update --resources', async (t) => {
+  const b = await makeBundle(t, (c) => { c.process.args = ['sleep', '1000']; });
+  t.equal(create(b, 'up').exitCode, 0);
+  t.equal(oci(b, ['start', 'up']).exitCode, 0);
+  const file = join(b.dir, 'resources.json');
+  writeFileSync(file, JSON.stringify({ pids: { limit: 20 } }));
+  t.equal(oci(b, ['update', '--resources', file, 'up']).exitCode, 0, 'update');
+  const pidsDir = cgroupDirsNamed('ts-oci-up').find((d) => d.includes('/pids/'));
+  if (pidsDir) t.equal(readFileSync(`${pidsDir}/pids.max`, 'utf8').trim(), '20', 'pids.max');
+  writeFileSync(file, JSON.stringify({ cpu: { cpus: '0' } }));
+  oneLine(t, oci(b, ['update', '--resources', file, 'up']).stderr, /--resources .*: resources\.cpu\.cpus: "0": cpusets are not supported/, 'a limit it cannot set');
+  writeFileSync(file, JSON.stringify({ pids: { limit: 'x' } }));
+  oneLine(t, oci(b, ['update', '-r', file, 'up']).stderr, /resources\.pids\.limit/, 'a bad document');
+  t.equal(oci(b, ['delete', '--force', 'up']).exitCode, 0);
+  t.same(cgroupDirsNamed('ts-oci-up'), []);
+});
+
+t.test('a terminal through --console-socket: the pty\'s master arrives over SCM_RIGHTS', async (t) => {
+  const b = await makeBundle(t, (c) => {
+    c.process.terminal = true;
+    c.process.consoleSize = { height: 30, width: 100 };
+    c.process.args = ['sh', '-c', 'tty; stty size'];
+  });
+  oneLine(t, create(b, 'nosock').stderr, /process\.terminal needs --console-socket/, 'a terminal without a socket');
+  // The engine's side: accept one connection, take the descriptor, read the pty to its end.
+  const sock = join(b.dir, 'console.sock');
+  const receiver = spawn('python3', ['-c', `
+import socket, sys, os, array
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); s.bind(sys.argv[1]); s.listen(1)
+print('ready', flush=True)
+c, _ = s.accept()
+fds = array.array('i')
+msg, anc, _, _ = c.recvmsg(256, socket.CMSG_LEN(fds.itemsize))
+for level, kind, data in anc: fds.frombytes(data[:fds.itemsize])
+sys.stdout.write('name ' + msg.decode() + '\\n'); sys.stdout.flush()
+out = b''
+while True:
+    try: chunk = os.read(fds[0], 4096)
+    except OSError: break
+    if not chunk: break
+    out += chunk
+sys.stdout.write(out.decode()); sys.stdout.flush()
+`, sock], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let text = '';
+  receiver.stdout.on('data', (d) => { text += d; });
+  const done = new Promise((r) => receiver.on('exit', r));
+  for (let k = 0; k < 500 && !text.includes('ready'); k++) await new Promise((r) => setTimeout(r, 10));
+  t.equal(create(b, 'tty', ['--console-socket', sock]).exitCode, 0, 'create with a console socket');
+  t.equal(oci(b, ['start', 'tty']).exitCode, 0, 'start');
+  await done;
+  t.match(text, /name \/dev\/pts\/\d+\n/, 'the master comes with its name');
+  t.match(text, /\/dev\/pts\/\d+\r\n30 100\r\n/, 'the program\'s stdio is the pty, of consoleSize');
+  t.equal(oci(b, ['delete', '--force', 'tty']).exitCode, 0);
+});
+
+t.test('linux.seccomp: the filter applies, compiled once and then taken from the cache', async (t) => {
+  const b = await makeBundle(t, (c) => {
+    c.process.args = ['sh', '-c', 'mkdir /tmp/x; echo $?'];
+    c.linux.seccomp = { defaultAction: 'SCMP_ACT_ALLOW', architectures: ['SCMP_ARCH_X86_64'], syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO', errnoRet: 1 }] };
+  });
+  const cache = join(b.dir, 'run');
+  const env = { TSNS_RUN_DIR: cache };
+  for (const round of ['compiled', 'cached']) {
+    const r = spawnSync(OCI, ['--root', b.root, 'run', '--bundle', b.dir, `s-${round}`], { encoding: 'utf8', env: { ...withoutTap(), ...env } });
+    t.equal(r.stdout, '1\n', `${round}: mkdir fails with the rule's errno`);
+    t.equal(readdirSync(join(cache, 'oci-seccomp')).length, 1, `${round}: one filter kept`);
+  }
+});
+
+t.test('run: the exit status, and nothing left', async (t) => {
+  const b = await makeBundle(t, (c) => { c.process.args = ['sh', '-c', 'echo out; exit 7']; });
+  const r = oci(b, ['run', '--bundle', b.dir, 'r1']);
+  t.equal(r.exitCode, 7);
+  t.equal(r.stdout, 'out\n');
+  t.same(readdirSync(b.root), []);
+  t.same(cgroupDirsNamed('ts-oci-r1'), []);
+});
+
+t.test('unknown ids, bad ids, bad signals, bad input', async (t) => {
+  const b = await makeBundle(t);
+  for (const cmd of ['state', 'start', 'kill', 'delete', 'pause', 'ps']) {
+    const r = oci(b, [cmd, 'nope']);
+    t.equal(r.exitCode, 1, `${cmd} of an unknown id`);
+    oneLine(t, r.stderr, /^ts-oci: container does not exist: nope$/m, `${cmd} of an unknown id`);
+  }
+  t.equal(oci(b, ['delete', '--force', 'nope']).exitCode, 0, 'delete --force of an unknown id succeeds (runc)');
+  oneLine(t, oci(b, ['state', '../x']).stderr, /invalid container id format/, 'an id with a slash');
+  oneLine(t, oci(b, ['--systemd-cgroup', 'state', 'x']).stderr, /systemd-cgroup: not supported/, '--systemd-cgroup');
+  const log = join(b.dir, 'log.json');
+  oci(b, ['--log', log, '--log-format', 'json', 'start', 'nope']);
+  t.match(JSON.parse(readFileSync(log, 'utf8').trim()), { level: 'error', msg: 'container does not exist: nope' }, '--log-format json');
+  t.equal(create(b, 'k').exitCode, 0);
+  oneLine(t, oci(b, ['kill', 'k', 'SIGNOPE']).stderr, /unknown signal "SIGNOPE"/, 'a bad signal');
+  t.equal(oci(b, ['kill', '--all', 'k', '9']).exitCode, 0, 'kill --all by number');
+  t.equal(oci(b, ['delete', '--force', 'k']).exitCode, 0);
+  const features = JSON.parse(oci(b, ['features']).stdout);
+  t.equal(features.linux.cgroup.systemd, false, 'features');
+  t.match(oci(b, ['spec', '--bundle', b.dir]).stderr, /config.json exists/, 'spec refuses to overwrite');
+});
+
+t.test('config.json: schema errors and what cannot be honoured name the property and value', async (t) => {
+  const cases: [string, (c: any) => void, RegExp][] = [
+    ['args not strings', (c) => { c.process.args = [1]; }, /config.json: process\.args\[0\]: .*\(got 1\)/],
+    ['no cwd', (c) => { delete c.process.cwd; }, /config.json: process\.cwd/],
+    ['apparmor', (c) => { c.process.apparmorProfile = 'x'; }, /config.json: process\.apparmorProfile: "x": /],
+    ['terminal without a socket', (c) => { c.process.terminal = true; }, /process\.terminal needs --console-socket/],
+    ['host sysctl', (c) => { c.linux.sysctl = { 'vm.swappiness': '1' }; }, /linux\.sysctl\.vm\.swappiness: "1": not a namespaced sysctl/],
+    ['cpuset', (c) => { c.linux.resources = { cpu: { cpus: '0' } }; }, /linux\.resources\.cpu\.cpus: "0"/],
+    ['hooks', (c) => { c.hooks = { prestart: [{ path: '/bin/true' }] }; }, /hooks\.prestart/],
+  ];
+  for (const [why, edit, pattern] of cases) {
+    const b = await makeBundle(t, edit);
+    const r = create(b, 'x');
+    t.equal(r.exitCode, 1, why);
+    oneLine(t, r.stderr, pattern, why);
+    t.notOk(existsSync(join(b.root, 'x')), `${why}: nothing made`);
+    t.same(cgroupDirsNamed('ts-oci-x'), [], `${why}: no cgroup`);
+  }
+  const b = await makeBundle(t, (c) => { c.unknownThing = { a: 1 }; c.process.args = ['sh', '-c', 'exit 0']; });
+  t.equal(oci(b, ['run', '--bundle', b.dir, 'u']).exitCode, 0, 'unknown properties are ignored');
+  const missing = oci(b, ['create', '--bundle', '/nonexistent', 'm']);
+  oneLine(t, missing.stderr, /cannot read \/nonexistent\/config.json: ENOENT/, 'a bad bundle');
+});
+
+t.test('the same id created twice at once: one wins', async (t) => {
+  const b = await makeBundle(t, (c) => { c.process.args = ['sleep', '1000']; });
+  const one = () => new Promise<number>((resolve) => {
+    spawn(OCI, ['--root', b.root, 'create', '--bundle', b.dir, 'same'], { stdio: 'ignore', env: withoutTap() }).on('exit', (code) => resolve(code ?? -1));
+  });
+  const codes = await Promise.all(Array.from({ length: 4 }, one));
+  t.same(codes.filter((c) => c === 0).length, 1, `exactly one create succeeds (${codes})`);
+  t.equal(stateOf(b, 'same').status, 'created');
+  t.equal(oci(b, ['delete', '--force', 'same']).exitCode, 0);
+  t.same(readdirSync(b.root), []);
+});
+
+t.test('a create SIGKILLed at any moment leaves what delete removes', async (t) => {
+  const b = await makeBundle(t, (c) => { c.process.args = ['sleep', '1000']; });
+  for (let k = 0; k < 8; k++) {
+    const id = `k${k}`;
+    const child = spawn(OCI, ['--root', b.root, 'create', '--bundle', b.dir, id], { stdio: 'ignore', env: withoutTap() });
+    // Spread over create's life: from before the planner runs to after the container waits.
+    await new Promise((r) => setTimeout(r, k * 25));
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r).once('error', r));
+    // A planner still running finishes or undoes its work; delete --force then removes the rest.
+    for (let w = 0; w < 300 && oci(b, ['state', id]).stdout.includes('"creating"'); w++) await new Promise((r) => setTimeout(r, 10));
+    t.equal(oci(b, ['delete', '--force', id]).exitCode, 0, `delete after a kill at ${k * 25} ms`);
+    t.notOk(existsSync(join(b.root, id)), `${id}: no record`);
+    t.same(cgroupDirsNamed(`ts-oci-${id}`), [], `${id}: no cgroup`);
+  }
+});
