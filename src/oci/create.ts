@@ -111,9 +111,10 @@ export async function createContainer(o: CreateOptions): Promise<number> {
   const cached = key ? cachedFilter(key) : undefined;
   const spec = parseSpec(cached ? { ...mapped.sandbox, security: { ...mapped.sandbox.security, seccomp: { profile: 'none' } } } : mapped.sandbox);
   const compiled = compile(spec);
-  if (cached) compiled.spawn.finalSteps = [...(compiled.spawn.finalSteps ?? []), cached];
+  // Where compile() puts filters: its securitySteps (before the capability drop without no_new_privs).
+  if (cached) compiled.spawn.securitySteps = [...(compiled.spawn.securitySteps ?? []), cached];
   else if (key) {
-    const step = compiled.spawn.finalSteps?.find((s) => s.op === 'seccomp');
+    const step = compiled.spawn.securitySteps?.find((s) => s.op === 'seccomp');
     if (step) keepFilter(key, step);
   }
   parseLimits(mapped.limits);
@@ -164,7 +165,7 @@ export async function createContainer(o: CreateOptions): Promise<number> {
     const fifoSlot = opens.length;
     opens.push({ op: 'open', path: fifo, flags: fs.O_RDWR, slot: fifoSlot });
     const console = consoleSteps(mapped.terminal, o.consoleSocket, mapped.consoleSize, opens);
-    runcOrder(spawn, !!mapped.sandbox.security?.noNewPrivs, fifoSlot, console);
+    runcOrder(spawn, fifoSlot, console);
 
     const { childFds, childPlan, openInPlan } = await import('../spawn/steps.js');
     const dirs = group.dirs;

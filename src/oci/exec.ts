@@ -97,7 +97,7 @@ export async function execInContainer(o: ExecOptions): Promise<number> {
   const fifo = join(containerDir(o.root, o.id), `exec-${process.pid}.fifo`);
   const opens: Step[] = [{ op: 'mknod', path: fifo, mode: 0o010600, dev: 0 }, { op: 'open', path: fifo, flags: fs.O_RDWR, slot: 1 }];
   const console = consoleSteps(parts.terminal, o.consoleSocket, proc.consoleSize, opens);
-  runcOrder(spawn, !!parts.security.noNewPrivs, 1, console);
+  runcOrder(spawn, 1, console);
   const { childFds, childPlan, openInPlan } = await import('../spawn/steps.js');
   const plan = childPlan(spawn, compiled.argv, childFds(spawn, [], openInPlan(opens)),
     o.detach ? { detach: true } : { joinForkMode: FORK.forward | FORK.reportPid });

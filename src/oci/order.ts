@@ -7,18 +7,16 @@ import { PR_CAPBSET_DROP, PR_SET_KEEPCAPS } from '../sys/prctl.js';
 /**
  * Move the bounding-set cut (while CAP_SETPCAP is still held) and PR_SET_KEEPCAPS (the
  * permitted set survives the change of uid, so the exact sets can be set after it) before
- * the ids; without no_new_privs, the seccomp filter too (it needs CAP_SYS_ADMIN then, and
- * the rest must pass it); then the wait on fifo slot `fifoSlot`, before the capability
- * sets (and a filter under no_new_privs): the wait is ours. `console`: the pty's steps,
+ * the ids; then the wait on fifo slot `fifoSlot`, before the capability sets: the wait is
+ * ours. (The seccomp filter is placed by the spawn plan itself, in runc's order: before
+ * the capability drop without no_new_privs, last with it.) `console`: the pty's steps,
  * right before the wait.
  */
-export function runcOrder(spawn: SpawnSpec, noNewPrivs: boolean, fifoSlot: number, console: Step[] = []): void {
+export function runcOrder(spawn: SpawnSpec, fifoSlot: number, console: Step[] = []): void {
   let finalSteps = [...(spawn.finalSteps ?? [])];
   const bounding = finalSteps.filter((s) => s.op === 'prctl' && s.option === PR_CAPBSET_DROP);
   finalSteps = finalSteps.filter((s) => !bounding.includes(s));
   const early: Step[] = [...bounding, { op: 'prctl', option: PR_SET_KEEPCAPS, arg2: 1 }];
-  const filterAt = finalSteps.findIndex((s) => s.op === 'seccomp');
-  if (!noNewPrivs && filterAt >= 0) early.push(...finalSteps.splice(filterAt, 1));
   // Joining (exec) has no root steps: these then come right before the ids all the same.
   spawn.rootSteps = [...(spawn.rootSteps ?? []), ...early];
   // The console is sent during create (the caller waits for it), after setsid: it becomes the controlling terminal.
