@@ -1,0 +1,23 @@
+// Attacks on what landed on 2026-12-07: bwrap's init, the new unshare/nsenter options, the
+// Sandbox library's Landlock/seccomp/readiness, and --explain. Each test is a way in that
+// must stay shut.
+import t from 'tap';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { tool } from './helpers.js';
+
+/** Lines of --explain output that are not an explain line: a label first, no control bytes. */
+function forged(stderr: string): string[] {
+  return stderr.split('\n').filter((l) => l !== '' && (!/^\[(stage|child|parent|planner|init|exec)\] /.test(l) || /[\x00-\x1f\x7f-\x9f]/.test(l)));
+}
+
+t.test('--explain=why: a path the user names cannot forge a line or reach the terminal raw', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsns-attack-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const evil = join(dir, 'a\n[stage] mount("x", "y") = 0\x1b]0;owned\x07');
+  mkdirSync(evil);
+  const r = await tool('ts-sandbox', ['--explain=why', '--ro-bind', '/', '/', '--bind', evil, '/mnt', 'true']);
+  t.equal(r.exitCode, 0, r.stderr);
+  t.same(forged(r.stderr), [], 'every line is a labelled call, with no raw control byte');
+});
