@@ -18,6 +18,18 @@ t.test('--explain=why: a path the user names cannot forge a line or reach the te
   const evil = join(dir, 'a\n[stage] mount("x", "y") = 0\x1b]0;owned\x07');
   mkdirSync(evil);
   const r = await tool('ts-sandbox', ['--explain=why', '--ro-bind', '/', '/', '--bind', evil, '/mnt', 'true']);
-  t.equal(r.exitCode, 0, r.stderr);
+  t.equal(r.exitCode, 0, 'the sandbox runs');
   t.same(forged(r.stderr), [], 'every line is a labelled call, with no raw control byte');
+});
+
+t.test('--explain: DEL, C1 controls (8-bit CSI) and bidi overrides in a path are escaped', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsns-attack-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const evil = join(dir, 'b\u009b2J\x7f\u202egnp.exe\u2028x');
+  mkdirSync(evil);
+  const r = await tool('ts-sandbox', ['--explain', '--ro-bind', '/', '/', '--bind', evil, '/mnt', 'true']);
+  t.equal(r.exitCode, 0, 'the sandbox runs');
+  t.same(forged(r.stderr), [], 'no raw control byte');
+  t.notMatch(r.stderr, /[\u202a-\u202e\u2066-\u2069\u2028\u2029]/, 'no raw bidi override or line separator');
+  t.match(r.stderr, '"/oldroot' + dir + '/b\\u009b2J\\u007f\\u202egnp.exe\\u2028x"', 'each is a \\u escape (JSON.parse reads it back)');
 });
