@@ -2,6 +2,7 @@
 // Sandbox library's Landlock/seccomp/readiness, and --explain. Each test is a way in that
 // must stay shut.
 import t from 'tap';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,4 +33,15 @@ t.test('--explain: DEL, C1 controls (8-bit CSI) and bidi overrides in a path are
   t.same(forged(r.stderr), [], 'no raw control byte');
   t.notMatch(r.stderr, /[\u202a-\u202e\u2066-\u2069\u2028\u2029]/, 'no raw bidi override or line separator');
   t.match(r.stderr, '"/oldroot' + dir + '/b\\u009b2J\\u007f\\u202egnp.exe\\u2028x"', 'each is a \\u escape (JSON.parse reads it back)');
+});
+
+t.test('--lock-file on a FIFO neither blocks the init nor leaves the sandbox waiting for a writer', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsns-attack-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  execFileSync('mkfifo', [join(dir, 'fifo')]);
+  // A bounded run: open(2) of a FIFO for reading waits for a writer, and pid 1 of the
+  // sandbox ignores the SIGTERM a timeout would send, so only SIGKILL ends it.
+  const r = await tool('ts-sandbox', ['--ro-bind', '/', '/', '--unshare-pid', '--lock-file', join(dir, 'fifo'), 'echo', 'ran'], { timeout: 10_000 });
+  t.equal(r.stdout, 'ran', 'the program ran');
+  t.equal(r.exitCode, 0, 'and the sandbox ended as it did');
 });

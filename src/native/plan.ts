@@ -199,7 +199,7 @@ export function describe(step: Step): { call: string; args: string } {
     };
     case 'exitJson': return { call: 'write', args: `${step.fd}, "{ \\"exit-code\\": N }\\n"` };
     case 'init': return { call: 'clone', args: 'SIGCHLD (init: reaps until the program ends)' };
-    case 'lockFile': return { call: 'fcntl', args: `open(${cstr(step.path)}, O_RDONLY), F_SETLK, {F_RDLCK}` };
+    case 'lockFile': return { call: 'fcntl', args: `open(${cstr(step.path)}, O_RDONLY|O_NOCTTY|O_NONBLOCK), F_SETLK, {F_RDLCK}` };
     case 'close': return { call: 'close', args: String(step.fd) };
     case 'pidfdOpen': return { call: 'pidfd_open', args: `${step.pid}, 0 -> slot ${step.slot}` };
     case 'pidfdGetfd': return { call: 'pidfd_getfd', args: `${step.pid === undefined ? step.pidfd : `pidfd of ${step.pid}`}, ${step.targetFd}, 0 -> slot ${step.slot}` };
@@ -292,7 +292,7 @@ function traceOf(step: Step, mode: ExplainMode): string {
     case 'pidfdOpen': calls = `pidfd_open(${step.pid}, 0)`; break;
     case 'pidfdGetfd': calls = `pidfd_getfd(${step.pidfd < 0 ? '\x01' : step.pidfd}, ${step.targetFd}, 0)`; break;
     case 'nsIoctl': calls = `ioctl(${step.fd < 0 ? '\x01' : step.fd}, ${step.request === NS_GET_USERNS ? 'NS_GET_USERNS' : 'SIOCGSKNS'})`; break;
-    case 'lockFile': calls = `openat(AT_FDCWD, ${cstr(step.path)}, O_RDONLY|O_CLOEXEC)\nfcntl(\x01, F_SETLK, {l_type=F_RDLCK, l_whence=SEEK_SET, l_start=0, l_len=0})`; break;
+    case 'lockFile': calls = `openat(AT_FDCWD, ${cstr(step.path)}, O_RDONLY|O_NOCTTY|O_NONBLOCK|O_CLOEXEC)\nfcntl(\x01, F_SETLK, {l_type=F_RDLCK, l_whence=SEEK_SET, l_start=0, l_len=0})`; break;
     case 'fork': case 'init': calls = 'clone(child_stack=NULL, flags=SIGCHLD)'; break;
     case 'remove': calls = `rmdir(${cstr(step.path)})`; break;
     // A PATH search's misses show with `all` (\x03 asks the stage for them).
