@@ -2,7 +2,7 @@
 // Sandbox library's Landlock/seccomp/readiness, and --explain. Each test is a way in that
 // must stay shut.
 import t from 'tap';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,4 +44,14 @@ t.test('--lock-file on a FIFO neither blocks the init nor leaves the sandbox wai
   const r = await tool('ts-sandbox', ['--ro-bind', '/', '/', '--unshare-pid', '--lock-file', join(dir, 'fifo'), 'echo', 'ran'], { timeout: 10_000 });
   t.equal(r.stdout, 'ran', 'the program ran');
   t.equal(r.exitCode, 0, 'and the sandbox ended as it did');
+});
+
+t.test('nsenter -e --explain=all: the target\'s environment values are not shown', async (t) => {
+  const secret = `hunter2-${process.pid}`;
+  const target = spawn('sleep', ['60'], { stdio: 'ignore', env: { PATH: process.env.PATH, TSNS_SECRET: secret } });
+  t.teardown(() => target.kill('SIGKILL'));
+  const r = await tool('ts-nsenter', ['--explain=all', '-t', String(target.pid), '-e', '-u', 'sh', '-c', 'echo $TSNS_SECRET']);
+  t.equal(r.stdout, secret, 'the program has the environment');
+  t.notOk(r.stderr.includes(secret), 'the trace does not');
+  t.match(r.stderr, new RegExp(`^\\[planner\\] read\\(\\d+, /\\* \\d+ vars \\*/, \\d+\\) = \\d+$`, 'm'), 'it counts them, as the execve line does');
 });
