@@ -55,3 +55,12 @@ t.test('nsenter -e --explain=all: the target\'s environment values are not shown
   t.notOk(r.stderr.includes(secret), 'the trace does not');
   t.match(r.stderr, new RegExp(`^\\[planner\\] read\\(\\d+, /\\* \\d+ vars \\*/, \\d+\\) = \\d+$`, 'm'), 'it counts them, as the execve line does');
 });
+
+t.test('an error naming a path the user chose sends no escape sequence to the terminal', async (t) => {
+  const evil = '/nonexistent\x1b]0;owned\x07\x1b[2J\r\u009b2J\u202e';
+  const r = await tool('ts-sandbox', ['--ro-bind', '/', '/', '--lock-file', evil, 'true']);
+  t.equal(r.exitCode, 1, 'refused');
+  t.equal(r.stderr.split('\n').length, 1, 'in one line');
+  t.notMatch(r.stderr, /[\x00-\x09\x0b-\x1f\x7f-\x9f\u202e]/, 'no raw control character');
+  t.match(r.stderr, 'nonexistent\\u001b]0;owned\\u0007\\u001b[2J\\u000d\\u009b2J\\u202e', 'each one escaped');
+});

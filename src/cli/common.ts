@@ -318,6 +318,15 @@ export async function runTool(name: string, main: () => Promise<number | void> |
 
 let toolName = '';
 
+// Control characters a terminal acts on (ESC, CR, the C1 set with its 8-bit CSI) and the
+// bidi overrides, which reorder what is shown: a message quotes paths and values the user
+// (or a sandbox's files) chose, and must not rewrite the screen. Newlines are the message's own.
+const TERMINAL_UNSAFE = /[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+function printable(message: string): string {
+  return message.replace(TERMINAL_UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /** Print a failure the tool's way (one line, or a usage hint) and give the status to end with. */
 export function reportError(err: unknown): number {
   const name = toolName;
@@ -327,15 +336,15 @@ export function reportError(err: unknown): number {
     return 1;
   }
   if (err instanceof UsageError) {
-    process.stderr.write(`${name}: ${err.message}\nTry '${name} --help' for more information.\n`);
+    process.stderr.write(`${name}: ${printable(err.message)}\nTry '${name} --help' for more information.\n`);
     return 1;
   }
   if (err instanceof ToolError) {
-    process.stderr.write(`${name}: ${err.message}\n`);
+    process.stderr.write(`${name}: ${printable(err.message)}\n`);
     return err.code;
   }
   if (err instanceof Error && ['SysError', 'StepError', 'StageError', 'NativeMissingError', 'TypeError', 'RangeError', 'CgroupError', 'ConfigError', 'NetError'].includes(err.name)) {
-    process.stderr.write(`${name}: ${err.message}\n`);
+    process.stderr.write(`${name}: ${printable(err.message)}\n`);
     return 1;
   }
   throw err;
