@@ -2,6 +2,7 @@
 import { fstatSync, readFileSync } from 'node:fs';
 import { Command, CommanderError, Help, type Option } from 'commander';
 import { parseExplainMode, setExplain } from '../sys/explain.js';
+import { printable } from '../sys/format.js';
 import { finishStage, stageWaitsForStatus } from './stage.js';
 
 /** Bad input: printed as one line plus the "Try ... --help" hint, exit 1. */
@@ -317,15 +318,6 @@ export async function runTool(name: string, main: () => Promise<number | void> |
 }
 
 let toolName = '';
-
-// Control characters a terminal acts on (ESC, CR, the C1 set with its 8-bit CSI) and the
-// bidi overrides, which reorder what is shown: a message quotes paths and values the user
-// (or a sandbox's files) chose, and must not rewrite the screen. Newlines are the message's own.
-const TERMINAL_UNSAFE = /[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
-
-function printable(message: string): string {
-  return message.replace(TERMINAL_UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
 
 /** Print a failure the tool's way (one line, or a usage hint) and give the status to end with. */
 export function reportError(err: unknown): number {
