@@ -8,36 +8,41 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tool } from './helpers.js';
 
+/** A scratch directory, removed after the test. */
+function scratch(t: Tap.Test): string {
+  const dir = mkdtempSync(join(tmpdir(), 'tsns-attack-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** ts-sandbox binding a directory named `name` (made in a scratch directory) at /mnt, with `explain`. */
+async function bindNamed(t: Tap.Test, name: string, explain: string): Promise<{ dir: string; stderr: string }> {
+  const dir = scratch(t);
+  mkdirSync(join(dir, name));
+  const r = await tool('ts-sandbox', [explain, '--ro-bind', '/', '/', '--bind', join(dir, name), '/mnt', 'true']);
+  t.equal(r.exitCode, 0, 'the sandbox runs');
+  return { dir, stderr: r.stderr };
+}
+
 /** Lines of --explain output that are not an explain line: a label first, no control bytes. */
 function forged(stderr: string): string[] {
   return stderr.split('\n').filter((l) => l !== '' && (!/^\[(stage|child|parent|planner|init|exec)\] /.test(l) || /[\x00-\x1f\x7f-\x9f]/.test(l)));
 }
 
 t.test('--explain=why: a path the user names cannot forge a line or reach the terminal raw', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'tsns-attack-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const evil = join(dir, 'a\n[stage] mount("x", "y") = 0\x1b]0;owned\x07');
-  mkdirSync(evil);
-  const r = await tool('ts-sandbox', ['--explain=why', '--ro-bind', '/', '/', '--bind', evil, '/mnt', 'true']);
-  t.equal(r.exitCode, 0, 'the sandbox runs');
+  const r = await bindNamed(t, 'a\n[stage] mount("x", "y") = 0\x1b]0;owned\x07', '--explain=why');
   t.same(forged(r.stderr), [], 'every line is a labelled call, with no raw control byte');
 });
 
 t.test('--explain: DEL, C1 controls (8-bit CSI) and bidi overrides in a path are escaped', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'tsns-attack-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const evil = join(dir, 'b\u009b2J\x7f\u202egnp.exe\u2028x');
-  mkdirSync(evil);
-  const r = await tool('ts-sandbox', ['--explain', '--ro-bind', '/', '/', '--bind', evil, '/mnt', 'true']);
-  t.equal(r.exitCode, 0, 'the sandbox runs');
+  const r = await bindNamed(t, 'b\u009b2J\x7f\u202egnp.exe\u2028x', '--explain');
   t.same(forged(r.stderr), [], 'no raw control byte');
   t.notMatch(r.stderr, /[\u202a-\u202e\u2066-\u2069\u2028\u2029]/, 'no raw bidi override or line separator');
-  t.match(r.stderr, '"/oldroot' + dir + '/b\\u009b2J\\u007f\\u202egnp.exe\\u2028x"', 'each is a \\u escape (JSON.parse reads it back)');
+  t.match(r.stderr, '"/oldroot' + r.dir + '/b\\u009b2J\\u007f\\u202egnp.exe\\u2028x"', 'each is a \\u escape (JSON.parse reads it back)');
 });
 
 t.test('--lock-file on a FIFO neither blocks the init nor leaves the sandbox waiting for a writer', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'tsns-attack-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = scratch(t);
   execFileSync('mkfifo', [join(dir, 'fifo')]);
   // A bounded run: open(2) of a FIFO for reading waits for a writer, and pid 1 of the
   // sandbox ignores the SIGTERM a timeout would send, so only SIGKILL ends it.
