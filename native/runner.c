@@ -976,11 +976,14 @@ static int init_step(struct stage *st, const struct step *s)
 	exit_like(status);
 }
 
-/* open(2) and a read lock on the whole file, held while this process lives (bwrap's init). */
+/* open(2) and a read lock on the whole file, held while this process lives (bwrap's init).
+ * O_NONBLOCK: a FIFO at the path (the sandbox's files may be anyone's) would otherwise hold
+ * the init in open(2) for a writer, where as pid 1 it ignores the SIGTERM meant to end it;
+ * O_NOCTTY: a terminal there must not become the init's. */
 static int lock_file(struct stage *st, const char *path)
 {
 	struct flock l = { .l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0 };
-	int fd = st->call_fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = st->call_fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0)
 		return -1;
 	if (fcntl(fd, F_SETLK, &l) < 0) {

@@ -2,6 +2,7 @@
 import { fstatSync, readFileSync } from 'node:fs';
 import { Command, CommanderError, Help, type Option } from 'commander';
 import { parseExplainMode, setExplain } from '../sys/explain.js';
+import { printable } from '../sys/format.js';
 import { finishStage, stageWaitsForStatus } from './stage.js';
 
 /** Bad input: printed as one line plus the "Try ... --help" hint, exit 1. */
@@ -327,15 +328,15 @@ export function reportError(err: unknown): number {
     return 1;
   }
   if (err instanceof UsageError) {
-    process.stderr.write(`${name}: ${err.message}\nTry '${name} --help' for more information.\n`);
+    process.stderr.write(`${name}: ${printable(err.message)}\nTry '${name} --help' for more information.\n`);
     return 1;
   }
   if (err instanceof ToolError) {
-    process.stderr.write(`${name}: ${err.message}\n`);
+    process.stderr.write(`${name}: ${printable(err.message)}\n`);
     return err.code;
   }
   if (err instanceof Error && ['SysError', 'StepError', 'StageError', 'NativeMissingError', 'TypeError', 'RangeError', 'CgroupError', 'ConfigError', 'NetError'].includes(err.name)) {
-    process.stderr.write(`${name}: ${err.message}\n`);
+    process.stderr.write(`${name}: ${printable(err.message)}\n`);
     return 1;
   }
   throw err;

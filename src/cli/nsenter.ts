@@ -219,17 +219,20 @@ function keptGroupsCheck(userPath: string, gid: number): void {
 }
 
 /** The file a process's /proc entry names, or util-linux's "cannot open" line. */
-function readTarget(path: string): string {
+function readTarget(path: string, shown?: (text: string) => string): string {
   try {
-    return readExplained(path);
+    return readExplained(path, shown);
   } catch (err) {
     throw new ToolError(`cannot open ${path}: ${reasonOf(err)}`);
   }
 }
 
-/** /proc/PID/environ as an environment: NAME=value strings each ended by a NUL; a later NAME wins. */
+/**
+ * /proc/PID/environ as an environment: NAME=value strings each ended by a NUL; a later NAME
+ * wins. --explain counts them, as it does execve's: values are often secrets.
+ */
 function environOf(path: string): Record<string, string> {
-  const entries = readTarget(path).split('\0').filter((e) => e.indexOf('=') > 0);
+  const entries = readTarget(path, (text) => `/* ${text.split('\0').filter(Boolean).length} vars */`).split('\0').filter((e) => e.indexOf('=') > 0);
   return Object.fromEntries(entries.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
 }
 

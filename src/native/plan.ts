@@ -222,7 +222,7 @@ export function describe(step: Step): { call: string; args: string } {
     };
     case 'exitJson': return { call: 'write', args: `${step.fd}, "{ \\"exit-code\\": N }\\n"` };
     case 'init': return { call: 'clone', args: 'SIGCHLD (init: reaps until the program ends)' };
-    case 'lockFile': return { call: 'fcntl', args: `open(${cstr(step.path)}, O_RDONLY), F_SETLK, {F_RDLCK}` };
+    case 'lockFile': return { call: 'fcntl', args: `open(${cstr(step.path)}, O_RDONLY|O_NOCTTY|O_NONBLOCK), F_SETLK, {F_RDLCK}` };
     case 'close': return { call: 'close', args: String(step.fd) };
     case 'pidfdOpen': return { call: 'pidfd_open', args: `${step.pid}, 0 -> slot ${step.slot}` };
     case 'pidfdGetfd': return { call: 'pidfd_getfd', args: `${step.pid === undefined ? step.pidfd : `pidfd of ${step.pid}`}, ${step.targetFd}, 0 -> slot ${step.slot}` };
@@ -323,7 +323,7 @@ function traceOf(step: Step, mode: ExplainMode): string {
     case 'pidfdOpen': calls = `pidfd_open(${step.pid}, 0)`; break;
     case 'pidfdGetfd': calls = `pidfd_getfd(${step.pidfd < 0 ? '\x01' : step.pidfd}, ${step.targetFd}, 0)`; break;
     case 'nsIoctl': calls = `ioctl(${step.fd < 0 ? '\x01' : step.fd}, ${step.request === NS_GET_USERNS ? 'NS_GET_USERNS' : 'SIOCGSKNS'})`; break;
-    case 'lockFile': calls = `openat(AT_FDCWD, ${cstr(step.path)}, O_RDONLY|O_CLOEXEC)\nfcntl(\x01, F_SETLK, {l_type=F_RDLCK, l_whence=SEEK_SET, l_start=0, l_len=0})`; break;
+    case 'lockFile': calls = `openat(AT_FDCWD, ${cstr(step.path)}, O_RDONLY|O_NOCTTY|O_NONBLOCK|O_CLOEXEC)\nfcntl(\x01, F_SETLK, {l_type=F_RDLCK, l_whence=SEEK_SET, l_start=0, l_len=0})`; break;
     case 'detach': calls = 'clone(child_stack=NULL, flags=SIGCHLD)'; break;
     case 'fifoWait': calls = `read(${step.fd < 0 ? '\x01' : step.fd}, ..., 1)`; break;
     case 'connect': calls = `socket(AF_UNIX, SOCK_STREAM|SOCK_CLOEXEC, 0)\nconnect(\x01, {sa_family=AF_UNIX, sun_path=${cstr(step.path)}}, 110)`; break;

@@ -1,5 +1,6 @@
 // --explain=why: the reason for each step of a plan, one short clause after the call.
 import type { Step } from './plan.js';
+import { cstr } from '../sys/format.js';
 import {
   CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWTIME, CLONE_NEWUSER, CLONE_NEWUTS,
 } from '../sys/ns.js';
@@ -41,7 +42,8 @@ function mountWhy(step: Extract<Step, { op: 'mount' }>): string | undefined {
       : (f & MS_SLAVE) ? "receive the host's mount events but send none back" : 'share mount events with peers';
   }
   if (f & MS_REMOUNT) return (f & MS_RDONLY) ? 'make it read-only' : 'change its flags';
-  if (f & MS_BIND) return `make ${step.source} visible at ${step.target}${(f & MS_REC) ? ', submounts included' : ''}`;
+  // Quoted as the call's arguments are: a path's newline would otherwise start a forged line.
+  if (f & MS_BIND) return `make ${cstr(step.source)} visible at ${cstr(step.target)}${(f & MS_REC) ? ', submounts included' : ''}`;
   switch (step.fstype) {
     case 'proc': return "a /proc for this pid namespace: it lists only the processes in it";
     case 'tmpfs': return 'an empty directory in memory';
@@ -62,7 +64,7 @@ function fileWhy(path: string, data: string): string | undefined {
     case 'setgroups': return data === 'deny' ? 'an unprivileged gid_map needs setgroups(2) denied first' : 'allow setgroups(2) inside';
     case 'cgroup.procs': return 'move this process into the group: its children are born there';
     case 'cgroup.kill': return 'kill every process of the group at once';
-    default: return name.includes('.') ? `set the group's ${name}` : undefined;
+    default: return name.includes('.') ? `set the group's ${cstr(name)}` : undefined;
   }
 }
 

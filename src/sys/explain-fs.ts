@@ -23,8 +23,11 @@ export function explainWrite(path: string, flags: string, fd: number | NodeJS.Er
   if (typeof fd === 'number') explainFs(`write(${fd}, ${cstr(data)}, ${Buffer.byteLength(data)})`, written, { why });
 }
 
-/** Read a whole file, each call shown with --explain=all (reading only finds things out). */
-export function readExplained(path: string): string {
+/**
+ * Read a whole file, each call shown with --explain=all (reading only finds things out).
+ * `shown` stands in for contents a trace must not carry (another process's environment).
+ */
+export function readExplained(path: string, shown?: (text: string) => string): string {
   const open = `openat(AT_FDCWD, ${cstr(path)}, O_RDONLY|O_CLOEXEC)`;
   let fd: number;
   try {
@@ -36,7 +39,8 @@ export function readExplained(path: string): string {
   try {
     explainFs(open, fd, { plumbing: true });
     const text = readFileSync(fd, 'utf8');
-    explainFs(`read(${fd}, ${cstr(text.length > 200 ? text.slice(0, 200) + '...' : text)}, ${Buffer.byteLength(text)})`, Buffer.byteLength(text), { plumbing: true });
+    const what = shown ? shown(text) : cstr(text.length > 200 ? text.slice(0, 200) + '...' : text);
+    explainFs(`read(${fd}, ${what}, ${Buffer.byteLength(text)})`, Buffer.byteLength(text), { plumbing: true });
     return text;
   } finally {
     closeSync(fd);
