@@ -2,11 +2,11 @@
 // in the tool's own process. create ends with the container's process detached (a child
 // of the caller's subreaper, as runc leaves it) and blocked on exec.fifo; run keeps the
 // stage as its waiting parent and starts it at once.
-import { constants as fs, mkdirSync, readFileSync, renameSync, writeFileSync, closeSync, openSync } from 'node:fs';
+import { constants as fs, mkdirSync, renameSync, writeFileSync, closeSync, openSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { FORK, type Step } from '../native/plan.js';
 import { consoleSteps, runcOrder } from './order.js';
-import { ConfigError, parseConfig } from './config.js';
+import { ConfigError, parseConfig, readJson } from './config.js';
 import { mapConfig } from './mapping.js';
 import type { Hierarchy, Layout } from '../cgroup/index.js';
 import { containerDir, fifoPath, OCI_VERSION, processStat, readState, StateError, statusOf, writeState, type StateRecord } from './state.js';
@@ -26,20 +26,7 @@ export interface CreateOptions {
 
 /** BUNDLE/config.json, checked. */
 export function readConfig(bundle: string) {
-  const file = `${bundle}/config.json`;
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new ConfigError('', `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch (err) {
-    throw new ConfigError('', `${file}: ${(err as Error).message}`);
-  }
-  return parseConfig(data);
+  return parseConfig(readJson(`${bundle}/config.json`, 'config.json'));
 }
 
 /**
