@@ -238,6 +238,52 @@ t.test('the same id created twice at once: one wins', async (t) => {
   t.same(readdirSync(b.root), []);
 });
 
+t.test('32 creates in flight, each its own id', async (t) => {
+  const b = await makeBundle(t, (c) => { c.process.args = ['sleep', '1000']; });
+  const one = (id: string) => new Promise<number>((resolve) => {
+    spawn(OCI, ['--root', b.root, 'create', '--bundle', b.dir, id], { stdio: 'ignore', env: withoutTap() }).on('exit', (code) => resolve(code ?? -1));
+  });
+  const ids = Array.from({ length: 32 }, (_, k) => `p${k}`);
+  const codes = await Promise.all(ids.map(one));
+  t.same(codes, ids.map(() => 0), 'all 32 succeed');
+  t.same(JSON.parse(oci(b, ['list', '--format', 'json']).stdout).map((s: { status: string }) => s.status), ids.map(() => 'created'), 'all 32 wait');
+  for (const id of ids) t.equal(oci(b, ['delete', '--force', id]).exitCode, 0, `delete ${id}`);
+  t.same(readdirSync(b.root), []);
+  t.same(ids.flatMap((id) => cgroupDirsNamed(`ts-oci-${id}`)), []);
+});
+
+/** The planner of the create of `id` (node running dist/bin/oci.cjs with that id), if it runs. */
+function plannerOf(id: string): number | undefined {
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      if (argv.some((a) => a.endsWith('dist/bin/oci.cjs')) && argv.includes(id) && argv.includes('create')) return Number(pid);
+    } catch { /* gone */ }
+  }
+  return undefined;
+}
+
+t.test('a create whose planner is SIGKILLed leaves what delete removes', async (t) => {
+  const b = await makeBundle(t, (c) => { c.process.args = ['sleep', '1000']; });
+  for (let k = 0; k < 6; k++) {
+    const id = `n${k}`;
+    const child = spawn(OCI, ['--root', b.root, 'create', '--bundle', b.dir, id], { stdio: 'ignore', env: withoutTap() });
+    const exited = new Promise((r) => child.once('exit', r));
+    // Wait for the planner, then let it run a little longer each round.
+    let planner: number | undefined;
+    for (let w = 0; w < 500 && planner === undefined; w++) {
+      planner = plannerOf(id);
+      if (planner === undefined) await new Promise((r) => setTimeout(r, 5));
+    }
+    await new Promise((r) => setTimeout(r, k * 15));
+    if (planner !== undefined) try { process.kill(planner, 'SIGKILL'); } catch { /* it finished */ }
+    await exited;
+    t.equal(oci(b, ['delete', '--force', id]).exitCode, 0, `delete after the planner's kill at +${k * 15} ms`);
+    t.notOk(existsSync(join(b.root, id)), `${id}: no record`);
+    t.same(cgroupDirsNamed(`ts-oci-${id}`), [], `${id}: no cgroup`);
+  }
+});
+
 t.test('a create SIGKILLed at any moment leaves what delete removes', async (t) => {
   const b = await makeBundle(t, (c) => { c.process.args = ['sleep', '1000']; });
   for (let k = 0; k < 8; k++) {
