@@ -98,7 +98,7 @@ export async function execInContainer(o: ExecOptions): Promise<number> {
     o.detach ? { detach: true } : { joinForkMode: FORK.forward | FORK.reportPid });
   const steps = [...opens, ...plan.steps];
   const waitAt = steps.findIndex((s) => s.op === 'fifoWait');
-  const { reportError } = await import('../cli/common.js');
+  const { reportError, ToolError } = await import('../cli/common.js');
   const { spawnFailure } = await import('../cli/messages.js');
   const { stagePid } = await import('../cli/stage.js');
   let pid = stagePid()!;
@@ -108,7 +108,7 @@ export async function execInContainer(o: ExecOptions): Promise<number> {
     } catch { /* not made, or gone */ }
   };
   try {
-    return await servePlan(steps, { failure: spawnFailure, report: reportError, cleanup: gone, onPid: (p) => { pid = p; } }, (_, index) => {
+    return await servePlan(steps, { failure: (err) => (err instanceof StateError ? new ToolError(err.message) : spawnFailure(err)), report: reportError, cleanup: gone, onPid: (p) => { pid = p; } }, (_, index) => {
       if (index !== waitAt) throw new StateError('exec: an unexpected sync step');
       if (o.pidFile) writePidFile(o.pidFile, pid);
       const fd = openSync(fifo, fs.O_WRONLY | fs.O_NONBLOCK);
