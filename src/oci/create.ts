@@ -164,23 +164,32 @@ export async function createContainer(o: CreateOptions): Promise<number> {
     } catch { /* delete --force removes the rest */ }
   };
   try {
-    // Every controller's hierarchy, as runc makes them: `update` may set any limit later.
-    const options = { devices: mapped.limits.devices !== undefined, layout };
-    // Parents that are missing are made too, recorded first, and removed with the container when empty.
-    const parts = name.split('/');
-    for (let k = 1; k < parts.length; k++) {
-      try {
-        record.cgroupParents = [...createCgroup(parts.slice(0, k).join('/'), options).dirs, ...(record.cgroupParents ?? [])];
-        writeState(o.root, record);
-      } catch (err) {
-        if ((err as { code?: string }).code !== 'EEXIST') throw err;
+    // Rootless, with no limit asked, as runc: no cgroup (an unprivileged user may make
+    // none); the container is then its pid namespace, which ends with its pid 1.
+    const rootlessNoLimits = process.geteuid!() !== 0 && Object.keys(mapped.limits).length === 0;
+    let dirs: string[] = [];
+    if (rootlessNoLimits) {
+      delete record.cgroupName;
+      writeState(o.root, record);
+    } else {
+      // Every controller's hierarchy, as runc makes them: `update` may set any limit later.
+      const options = { devices: mapped.limits.devices !== undefined, layout };
+      // Parents that are missing are made too, recorded first, and removed with the container when empty.
+      const parts = name.split('/');
+      for (let k = 1; k < parts.length; k++) {
+        try {
+          record.cgroupParents = [...createCgroup(parts.slice(0, k).join('/'), options).dirs, ...(record.cgroupParents ?? [])];
+          writeState(o.root, record);
+        } catch (err) {
+          if ((err as { code?: string }).code !== 'EEXIST') throw err;
+        }
       }
+      const group = createCgroup(name, options);
+      dirs = record.cgroupDirs = group.dirs;
+      writeState(o.root, record);
+      const { applyLimits } = await import('../sandbox/limits.js');
+      applyLimits(group, mapped.limits);
     }
-    const group = createCgroup(name, options);
-    record.cgroupDirs = group.dirs;
-    writeState(o.root, record);
-    const { applyLimits } = await import('../sandbox/limits.js');
-    applyLimits(group, mapped.limits);
 
     const spawn = compiled.spawn;
     // prestart and createRuntime hooks run once the namespaces exist, before the root is built.
@@ -195,7 +204,6 @@ export async function createContainer(o: CreateOptions): Promise<number> {
     runcOrder(spawn, !!mapped.sandbox.security?.noNewPrivs, fifoSlot, console);
 
     const { childFds, childPlan, openInPlan } = await import('../spawn/steps.js');
-    const dirs = group.dirs;
     // run's parent, which waits, removes the container after it.
     const removal: Step[] = [
       ...dirs.map((d): Step => ({ op: 'remove', path: d })),

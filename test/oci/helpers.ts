@@ -56,9 +56,9 @@ export function create(b: Bundle, id: string, extra: string[] = []): Run {
   }
 }
 
+/** The environment without tap's loaders and process records (a planner must not load them). */
 export function withoutTap(): NodeJS.ProcessEnv {
-  const { NODE_OPTIONS: _, ...env } = process.env;
-  return env;
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_OPTIONS' && !/^_?TAP/i.test(k)));
 }
 
 /** Every directory of the default group of container `id` of bundle `b`'s root, in any hierarchy (memory's where this process sits there). */

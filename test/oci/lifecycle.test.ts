@@ -2,7 +2,8 @@
 // the same id twice at once, a create killed at any moment, and the runtime's binary
 // unreachable from the container (CVE-2019-5736).
 import t from 'tap';
-import { existsSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { AS_NOBODY, nobodyCannotRunTools, run } from '../helpers.js';
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { BUSYBOX } from '../rootfs.js';
@@ -194,6 +195,33 @@ t.test('hooks: createRuntime, poststart and poststop get the state on stdin; a f
   oneLine(t, r.stderr, /hooks\.createRuntime\[0\]: \/bin\/false exited with status 1/, 'it names the hook');
   t.notOk(existsSync(join(bad.root, 'h2')), 'no record');
   t.same(cgroupDirsOf(bad, 'h2'), [], 'no cgroup');
+});
+
+t.test('rootless: spec --rootless and run as nobody (a user namespace, no cgroup)', async (t) => {
+  const why = await nobodyCannotRunTools();
+  if (why) return t.skip(why);
+  const b = await makeBundle(t);
+  chmodSync(b.dir, 0o777);
+  const dir = join(b.dir, 'rootless');
+  mkdirSync(dir, { mode: 0o777 });
+  chmodSync(dir, 0o777);
+  // Through the shared helper: it keeps tap's loaders, which nobody could not write for, out.
+  const asNobody = (args: string[]) => run('setpriv', [...AS_NOBODY, 'sh', '-c', 'cd "$0" && exec "$@"', dir, OCI, ...args]);
+  t.equal((await asNobody(['spec', '--rootless'])).exitCode, 0, 'spec --rootless');
+  const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+  t.same(config.linux.uidMappings, [{ containerID: 0, hostID: 65534, size: 1 }], 'the caller mapped to root');
+  config.root.path = JSON.parse(readFileSync(join(b.dir, 'config.json'), 'utf8')).root.path;
+  // Mount points must be there: root inside is nobody outside, who cannot make them.
+  mkdirSync(join(config.root.path, 'sys'), { recursive: true });
+  config.process.terminal = false;
+  config.process.args = ['sh', '-c', 'id; echo inside'];
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
+  const r = await asNobody(['--root', join(dir, 'state'), 'run', '--bundle', dir, 'rl']);
+  // (tap's process records, which it injects into every child, cannot be written by nobody: that noise aside)
+  t.notMatch(r.stderr, /ts-oci:/, 'no error');
+  t.match(r.stdout, /^uid=0(\(root\))? gid=0(\(root\))?\ninside$/, 'root inside, as nobody outside');
+  t.equal(r.exitCode, 0);
+  t.same(readdirSync(join(dir, 'state')), [], 'nothing left');
 });
 
 t.test('run: the exit status, and nothing left', async (t) => {
