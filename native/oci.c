@@ -27,7 +27,7 @@
 
 struct record {
 	long pid, start, creator, creator_start;
-	int ready, has_name;
+	int ready, has_name, has_hooks;   /* hooks: poststart or poststop, which Node runs */
 	int ndirs, nparents;
 	char dirs[MAX_DIRS][PATH_MAX];
 	char parents[MAX_DIRS][PATH_MAX];
@@ -55,6 +55,8 @@ static int read_record(const char *root, const char *id, struct record *r)
 			snprintf(r->parents[r->nparents++], PATH_MAX, "%.*s", PATH_MAX - 1, line + 7);
 		else if (!strncmp(line, "name ", 5))
 			r->has_name = 1;
+		else if (!strncmp(line, "hooks ", 6))
+			r->has_hooks = 1;
 	}
 	fclose(f);
 	return 0;
@@ -102,7 +104,7 @@ static int fast_start(const char *root, const char *id)
 	struct record r;
 	char fifo[PATH_MAX];
 	int fd;
-	if (read_record(root, id, &r) || !r.ready || !alive(r.pid, r.start))
+	if (read_record(root, id, &r) || r.has_hooks || !r.ready || !alive(r.pid, r.start))
 		return -1;
 	snprintf(fifo, sizeof(fifo), "%s/%s/exec.fifo", root, id);
 	fd = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
@@ -190,9 +192,12 @@ static int fast_delete(const char *root, const char *id, int force)
 	int running;
 	DIR *d;
 	struct dirent *e;
-	if (read_record(root, id, &r) || (r.has_name && !r.ndirs))
+	if (read_record(root, id, &r) || r.has_hooks || (r.has_name && !r.ndirs))
 		return -1;
-	running = r.ready ? alive(r.pid, r.start) && !exists(root, id, "exec.fifo") : alive(r.creator, r.creator_start);
+	/* Being created: Node refuses (lifecycle.ts remove). */
+	if (!r.ready && alive(r.creator, r.creator_start))
+		return -1;
+	running = r.ready && alive(r.pid, r.start) && !exists(root, id, "exec.fifo");
 	if (running && !force)
 		return -1;
 	for (int k = 0; k < r.ndirs; k++) {
@@ -241,7 +246,7 @@ static int valid_id(const char *id)
 
 void tsns_oci_fast(int argc, char **argv)
 {
-	const char *root = "/run/ts-oci", *cmd, *id = NULL, *sig = "SIGTERM";
+	const char *root = "/run/ts-oci" /* state.ts DEFAULT_ROOT */, *cmd, *id = NULL, *sig = "SIGTERM";
 	int k = 0, force = 0, all = 0, nargs = 0, r;
 	/* Global options: --root only; --log and the rest matter for errors, which are Node's. */
 	while (k < argc && argv[k][0] == '-') {

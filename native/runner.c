@@ -1003,7 +1003,8 @@ static int detach_ready = -1;
  * the container's process must end up a child of the caller's subreaper, with nothing of
  * ours left). This process reports the child's pid and waits until the child is set up
  * and waiting (FIFO_WAIT's byte): then it exits with the parent's reply, the caller's
- * answer. If the child ends first (a step failed), this one ends as it did.
+ * answer. If the child ends first (a step failed), this one exits with the status the
+ * parent sends it then, or else ends as the child did.
  */
 static int detach_step(struct stage *st, const struct step *s)
 {
@@ -1062,6 +1063,16 @@ static int detach_step(struct stage *st, const struct step *s)
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)
 			_exit(1);
+	/* The child ended before it was ready: a failure. The parent may have ended it (undoing
+	 * what it made, the child's group included) before it could be told its status; then
+	 * the status comes here. Else (the child took it) the parent's end is EOF. */
+	{
+		int32_t v;
+		st->parent_gone = NULL;   /* its EOF is no failure here */
+		v = reply(st, -1);
+		if (v >= 0)
+			_exit(v & 0xff);
+	}
 	exit_like(status);
 }
 

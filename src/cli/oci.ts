@@ -5,7 +5,7 @@ import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { Command } from 'commander';
 import { applyExplain, program, repeatable, runTool, ToolError, UsageError } from './common.js';
-import { checkId, listIds, readState, stateJson } from '../oci/state.js';
+import { checkId, DEFAULT_ROOT, listIds, readState, stateJson } from '../oci/state.js';
 import { freeze, kill, processes, remove, signalOf, start } from '../oci/lifecycle.js';
 
 const NAME = 'ts-oci';
@@ -28,7 +28,7 @@ function logError(g: Global, message: string): void {
   } catch { /* the log is a courtesy; stderr has it too */ }
 }
 
-const KNOWN_ERRORS = new Set(['StateError', 'ConfigError', 'ConsoleError', 'SpecError', 'CgroupError', 'SysError', 'StepError', 'TypeError', 'RangeError', 'ToolError']);
+const KNOWN_ERRORS = new Set(['StateError', 'ConfigError', 'ConsoleError', 'HookError', 'SpecError', 'CgroupError', 'SysError', 'StepError', 'TypeError', 'RangeError', 'ToolError']);
 
 function idOf(args: string[], command: string): string {
   if (args.length < 1) throw new UsageError(`${command}: requires exactly 1 argument (the container id)`);
@@ -46,11 +46,11 @@ function table(rows: string[][]): string {
 
 async function main(): Promise<number> {
   let result: number | Promise<number> = 0;
-  let g: Global = { root: '/run/ts-oci', logFormat: 'text' };
+  let g: Global = { root: DEFAULT_ROOT, logFormat: 'text' };
   const cmd = program(NAME, 'An OCI runtime (runc\'s command line) on the tsns Sandbox and native stage.')
     .usage('[global options] <command> [options] <container-id>')
     .enablePositionalOptions()
-    .option('--root <dir>', 'where container state is kept', '/run/ts-oci')
+    .option('--root <dir>', 'where container state is kept', DEFAULT_ROOT)
     .option('--log <file>', 'also write errors to this file (engines read it)')
     .option('--log-format <format>', 'format of --log: text or json', 'text')
     .option('--debug', 'accepted for runc compatibility; errors are always logged')
@@ -81,7 +81,7 @@ async function main(): Promise<number> {
   createOptions(sub('create <container-id>', 'set the container up; its process waits for start', (a, o) => create(a, o, false)));
   createOptions(sub('run <container-id>', 'create and start the container, wait for it, and remove it', (a, o) => create(a, o, true)))
     .option('-d, --detach', 'return once it runs (the container stays until deleted)');
-  sub('start <container-id>', 'run the program of a created container', (a) => (start(g.root, idOf(a, 'start')), 0));
+  sub('start <container-id>', 'run the program of a created container', async (a) => (await start(g.root, idOf(a, 'start')), 0));
   sub('state <container-id>', 'print the state of a container as JSON', (a) => {
     print(JSON.stringify(stateJson(g.root, readState(g.root, idOf(a, 'state'))), null, 2));
     return 0;

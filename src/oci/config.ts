@@ -3,6 +3,7 @@
 // types, patterns and ranges of the properties tsns reads. Unknown properties are ignored
 // (z.object strips them), as the spec requires ("MUST otherwise ignore"); mapping.ts then
 // refuses a known property whose value tsns cannot honour.
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 
 // Each ts-oci process parses one document once: zod's JIT (a parser compiled with
@@ -167,6 +168,21 @@ export class ConfigError extends Error {
 export function shown(value: unknown): string {
   const text = JSON.stringify(value);
   return text === undefined ? String(value) : text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+/** The JSON document in `file` ('-': stdin); a ConfigError, worded for `source`, when it cannot be read or parsed. */
+export function readJson(file: string, source: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(file === '-' ? 0 : file, 'utf8');
+  } catch (err) {
+    throw new ConfigError('', `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, source);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError('', `${file}: ${(err as Error).message}`, source);
+  }
 }
 
 /** Check `input` (parsed JSON) against the schema: the config, or a ConfigError for the first problem. */

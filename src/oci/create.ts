@@ -2,15 +2,17 @@
 // in the tool's own process. create ends with the container's process detached (a child
 // of the caller's subreaper, as runc leaves it) and blocked on exec.fifo; run keeps the
 // stage as its waiting parent and starts it at once.
-import { constants as fs, mkdirSync, readFileSync, renameSync, writeFileSync, closeSync, openSync } from 'node:fs';
+import { constants as fs, mkdirSync, renameSync, writeFileSync, closeSync, openSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { FORK, type Step } from '../native/plan.js';
+import { CLONE_NEWCGROUP } from '../sys/ns.js';
 import { consoleSteps, runcOrder } from './order.js';
-import { ConfigError, parseConfig } from './config.js';
+import { ConfigError, parseConfig, readJson } from './config.js';
 import { mapConfig } from './mapping.js';
 import type { Hierarchy, Layout } from '../cgroup/index.js';
-import { containerDir, fifoPath, OCI_VERSION, processStat, readState, StateError, statusOf, writeState, type StateRecord } from './state.js';
-import { ownerName, remove, start } from './lifecycle.js';
+import { alive, containerDir, defaultCgroupName, fifoPath, OCI_VERSION, processStat, readState, stateJson, StateError, statusOf, writeState, type StateRecord } from './state.js';
+import { destroy, ownerName, release, remove } from './lifecycle.js';
+import { HookError, runHooks } from './hooks.js';
 
 export interface CreateOptions {
   root: string;
@@ -26,41 +28,22 @@ export interface CreateOptions {
 
 /** BUNDLE/config.json, checked. */
 export function readConfig(bundle: string) {
-  const file = `${bundle}/config.json`;
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new ConfigError('', `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch (err) {
-    throw new ConfigError('', `${file}: ${(err as Error).message}`);
-  }
-  return parseConfig(data);
+  return parseConfig(readJson(`${bundle}/config.json`, 'config.json'));
 }
 
 /**
  * The group: an absolute cgroupsPath is taken from each hierarchy's root, as runc and the
  * runtime-spec do (Podman's /libpod_parent/libpod-ID); a relative one, or the default
- * ts-oci-ID, below the caller's own group.
+ * (defaultCgroupName), below the caller's own group.
  */
-function cgroupPlace(path: string | undefined, id: string, layout: Layout): { name: string; layout: Layout } {
-  if (path === undefined || path === '') return { name: `ts-oci-${id}`, layout };
+function cgroupPlace(path: string | undefined, root: string, id: string, layout: Layout): { name: string; layout: Layout } {
+  if (path === undefined || path === '') return { name: defaultCgroupName(root, id), layout };
   if (/^[^/]*:[^/]*:/.test(path)) throw new ConfigError('linux.cgroupsPath', `"${path}": a systemd slice:prefix:name path, and ts-oci has no --systemd-cgroup`);
   const name = path.replace(/^\/+/, '').replace(/\/+$/, '');
   if (!name) throw new ConfigError('linux.cgroupsPath', `"${path}": names no group`);
   if (!path.startsWith('/')) return { name, layout };
   const fromRoot = (h: Hierarchy): Hierarchy => ({ ...h, base: h.mount });
   return { name, layout: { ...layout, unified: layout.unified && fromRoot(layout.unified), v1: layout.v1.map(fromRoot) } };
-}
-
-/** The caller's own group in the hierarchy that `dir` is in (run's waiting parent moves back there). */
-function callerDirOf(dir: string, layout: Layout): string {
-  const h = [...layout.v1, ...(layout.unified ? [layout.unified] : [])].find((x) => dir.startsWith(`${x.mount}/`));
-  return h ? h.base : dir.slice(0, dir.lastIndexOf('/'));
 }
 
 /** Under a lock on ROOT (flock: released if we die), claim ID: a record left by a killed create is removed first. */
@@ -96,6 +79,31 @@ export function writePidFile(file: string, pid: number): void {
   renameSync(tmp, file);
 }
 
+/**
+ * The container's process joins its cgroup right after the fork (detach, or run's fork),
+ * then makes its cgroup namespace there: the stage that stays, or exits, is never in the
+ * group, so that removing the group (a failed create's undo, delete) never kills it
+ * before it has told its caller how the create ended; and the namespace is rooted at the
+ * container's group, as runc roots it.
+ */
+function joinAfterFork(steps: Step[], dirs: readonly string[]): Step[] {
+  const fork = steps.findIndex((s) => s.op === 'detach' || s.op === 'fork');
+  const unshare = steps.findIndex((s) => s.op === 'unshare');
+  const out = [...steps];
+  let cgroupNs: Step[] = [];
+  if (unshare >= 0 && unshare < fork) {
+    const u = out[unshare] as Extract<Step, { op: 'unshare' }>;
+    if (u.flags & CLONE_NEWCGROUP) {
+      out[unshare] = { op: 'unshare', flags: u.flags & ~CLONE_NEWCGROUP };
+      cgroupNs = [{ op: 'unshare', flags: CLONE_NEWCGROUP }];
+    }
+  }
+  // A fork's parent steps (run's removal) come right after it: the child's begin after them.
+  const after = fork + 1 + (steps[fork].op === 'fork' ? (steps[fork] as Extract<Step, { op: 'fork' }>).parentSteps ?? 0 : 0);
+  out.splice(after, 0, ...dirs.map((d): Step => ({ op: 'writeFile', path: `${d}/cgroup.procs`, data: '0' })), ...cgroupNs);
+  return out;
+}
+
 export async function createContainer(o: CreateOptions): Promise<number> {
   const bundle = resolve(o.bundle ?? '.');
   const config = readConfig(bundle);
@@ -120,7 +128,7 @@ export async function createContainer(o: CreateOptions): Promise<number> {
   parseLimits(mapped.limits);
   const { detectLayout } = await import('../cgroup/index.js');
   const callerLayout = detectLayout();
-  const { name, layout } = cgroupPlace(config.linux?.cgroupsPath, o.id, callerLayout);
+  const { name, layout } = cgroupPlace(config.linux?.cgroupsPath, o.root, o.id, callerLayout);
 
   const { hasStage, servePlan } = await import('../cli/stage.js');
   if (!hasStage()) throw new StateError('ts-oci must run as bin/ts-oci (the native stage)');
@@ -130,35 +138,64 @@ export async function createContainer(o: CreateOptions): Promise<number> {
     created: new Date().toISOString(), owner: ownerName(process.geteuid!()), annotations: config.annotations,
     creator: { pid: process.pid, startTime: self.startTime }, cgroupName: name,
   };
+  const hooks = config.hooks ?? {};
+  if (hooks.poststart?.length || hooks.poststop?.length) record.hooks = { poststart: hooks.poststart, poststop: hooks.poststop };
+  if (o.run && !o.detach && hooks.poststop?.length) throw new ConfigError('hooks.poststop', 'run removes the container itself, with no hook: use create, start and delete');
   await claim(o.root, record);
   let made = true;
-  const undo = () => {
+  // What was made goes when the create fails. create's detached stage takes its status
+  // from us once its child is gone, so everything goes at once, before the status is
+  // told. run's stage ends as the child does: the child ends by itself with the status
+  // it is told, and the stage then removes the container (its parent steps); here only
+  // what is left after that.
+  let failed = false;
+  const undo = async () => {
     if (!made) return;
     made = false;
-    void remove(o.root, o.id, true).catch(() => {});
+    for (let k = 0; k < 200 && alive(record.pid, record.startTime); k++) await new Promise((r) => setTimeout(r, 10));
+    try {
+      destroy(o.root, record);
+    } catch { /* delete --force removes the rest */ }
+  };
+  const undoNow = () => {
+    if (!made) return;
+    made = false;
+    try {
+      destroy(o.root, record);
+    } catch { /* delete --force removes the rest */ }
   };
   try {
-    // Every controller's hierarchy, as runc makes them: `update` may set any limit later.
-    const options = { devices: mapped.limits.devices !== undefined, layout };
-    // Parents that are missing are made too, recorded first, and removed with the container when empty.
-    const parts = name.split('/');
-    for (let k = 1; k < parts.length; k++) {
-      try {
-        record.cgroupParents = [...createCgroup(parts.slice(0, k).join('/'), options).dirs, ...(record.cgroupParents ?? [])];
-        writeState(o.root, record);
-      } catch (err) {
-        if ((err as { code?: string }).code !== 'EEXIST') throw err;
+    // Rootless, with no limit asked, as runc: no cgroup (an unprivileged user may make
+    // none); the container is then its pid namespace, which ends with its pid 1.
+    const rootlessNoLimits = process.geteuid!() !== 0 && Object.keys(mapped.limits).length === 0;
+    let dirs: string[] = [];
+    if (rootlessNoLimits) {
+      delete record.cgroupName;
+      writeState(o.root, record);
+    } else {
+      // Every controller's hierarchy, as runc makes them: `update` may set any limit later.
+      const options = { devices: mapped.limits.devices !== undefined, layout };
+      // Parents that are missing are made too, recorded first, and removed with the container when empty.
+      const parts = name.split('/');
+      for (let k = 1; k < parts.length; k++) {
+        try {
+          record.cgroupParents = [...createCgroup(parts.slice(0, k).join('/'), options).dirs, ...(record.cgroupParents ?? [])];
+          writeState(o.root, record);
+        } catch (err) {
+          if ((err as { code?: string }).code !== 'EEXIST') throw err;
+        }
       }
+      const group = createCgroup(name, options);
+      dirs = record.cgroupDirs = group.dirs;
+      writeState(o.root, record);
+      const { applyLimits } = await import('../sandbox/limits.js');
+      applyLimits(group, mapped.limits);
     }
-    const group = createCgroup(name, options);
-    record.cgroupDirs = group.dirs;
-    writeState(o.root, record);
-    const { applyLimits } = await import('../sandbox/limits.js');
-    applyLimits(group, mapped.limits);
 
     const spawn = compiled.spawn;
-    spawn.cgroups = group.dirs;
-    spawn.rootSteps = [...mapped.preSteps, ...(spawn.rootSteps ?? [])];
+    // prestart and createRuntime hooks run once the namespaces exist, before the root is built.
+    const earlyHooks = [...(hooks.prestart ?? []), ...(hooks.createRuntime ?? [])].length > 0;
+    spawn.rootSteps = [...(earlyHooks ? [{ op: 'sync' } as Step] : []), ...mapped.preSteps, ...(spawn.rootSteps ?? [])];
     // The fifo is made and opened (both ends, so no open blocks) before the root changes.
     const fifo = fifoPath(o.root, o.id);
     const opens: Step[] = [{ op: 'mknod', path: fifo, mode: 0o010600, dev: 0 }];
@@ -168,11 +205,8 @@ export async function createContainer(o: CreateOptions): Promise<number> {
     runcOrder(spawn, fifoSlot, console);
 
     const { childFds, childPlan, openInPlan } = await import('../spawn/steps.js');
-    const dirs = group.dirs;
-    // run's parent waits in the group it joined with the child: it moves back to the
-    // caller's groups (each dir's parent), then removes the container.
+    // run's parent, which waits, removes the container after it.
     const removal: Step[] = [
-      ...dirs.map((d): Step => ({ op: 'writeFile', path: `${callerDirOf(d, callerLayout)}/cgroup.procs`, data: '0' })),
       ...dirs.map((d): Step => ({ op: 'remove', path: d })),
       ...(record.cgroupParents ?? []).map((d): Step => ({ op: 'remove', path: d })),
       { op: 'remove', path: `${containerDir(o.root, o.id)}/state.json` },
@@ -183,32 +217,43 @@ export async function createContainer(o: CreateOptions): Promise<number> {
       ? { fork: { mode: FORK.forward | FORK.reportPid, deathSignal: 0, parentSteps: removal } }
       : { detach: true };
     const plan = childPlan(spawn, compiled.argv, childFds(spawn, [], openInPlan(opens)), inPlace);
-    const steps = [...opens, ...plan.steps];
+    const steps = joinAfterFork([...opens, ...plan.steps], dirs);
     const waitAt = steps.findIndex((s) => s.op === 'fifoWait');
+    const hooksAt = earlyHooks ? steps.indexOf(spawn.rootSteps[0]) : -1;
     const parentWork = plan.parent.uidRanges || plan.parent.gidRanges ? (await import('../spawn/index.js')).parentWork : undefined;
-    const { reportError } = await import('../cli/common.js');
+    const { reportError, ToolError } = await import('../cli/common.js');
     const { spawnFailure } = await import('../cli/messages.js');
 
-    return await servePlan(steps, {
-      failure: spawnFailure,
+    const code = await servePlan(steps, {
+      failure: (err) => (err instanceof HookError || err instanceof StateError ? new ToolError(err.message) : spawnFailure(err)),
       report: reportError,
-      cleanup: undo,
+      cleanup: () => (o.run && !o.detach ? (failed = made) : undoNow()),
       onPid: (pid) => {
         record.pid = pid;
         record.startTime = processStat(pid)?.startTime;
         writeState(o.root, record);
       },
     }, (pid, index) => {
+      if (index === hooksAt) {
+        runHooks('prestart', hooks.prestart, stateJson(o.root, record), false);
+        runHooks('createRuntime', hooks.createRuntime, stateJson(o.root, record), false);
+        return () => {};
+      }
       if (index !== waitAt) return parentWork!(spawn, plan.parent, pid);
       record.ready = true;
       writeState(o.root, record);
       if (o.pidFile) writePidFile(o.pidFile, record.pid!);
       made = false; // the container exists: from here on, delete removes it
-      if (o.run) start(o.root, o.id);
+      if (o.run) {
+        release(o.root, o.id);
+        runHooks('poststart', hooks.poststart, stateJson(o.root, record), true);
+      }
       return () => {};
     });
+    if (failed) await undo();
+    return code;
   } catch (err) {
-    undo();
+    await undo();
     throw err;
   }
 }

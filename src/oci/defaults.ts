@@ -52,7 +52,7 @@ export function features(capabilities: string[]): Record<string, unknown> {
   return {
     ociVersionMin: '1.0.0',
     ociVersionMax: '1.1.0',
-    hooks: [],
+    hooks: ['prestart', 'createRuntime', 'poststart', 'poststop'],
     mountOptions: ['async', 'atime', 'bind', 'defaults', 'dev', 'diratime', 'dirsync', 'exec', 'lazytime', 'mand', 'noatime', 'nodev', 'nodiratime', 'noexec', 'nomand', 'norelatime', 'nostrictatime', 'nosuid', 'nosymfollow', 'private', 'rbind', 'relatime', 'remount', 'ro', 'rprivate', 'rshared', 'rslave', 'runbindable', 'rw', 'shared', 'slave', 'strictatime', 'suid', 'sync', 'unbindable'],
     linux: {
       namespaces: ['cgroup', 'ipc', 'mount', 'network', 'pid', 'time', 'user', 'uts'],

@@ -2,10 +2,10 @@
 // namespaces (those it does not share with us) and its cgroup, forks into its pid
 // namespace (detached with --detach, as conmon asks, so that the process is the caller's
 // child), applies the process as create does, and execs.
-import { constants as fs, readFileSync, readlinkSync, unlinkSync, openSync, writeSync, closeSync } from 'node:fs';
+import { constants as fs, readlinkSync, unlinkSync, openSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { FORK, type Step } from '../native/plan.js';
-import { ConfigError, ociConfig, parseConfig, type OciProcess } from './config.js';
+import { ociConfig, parseConfig, readJson, type OciProcess } from './config.js';
 import { processParts } from './mapping.js';
 import { readConfig, writePidFile } from './create.js';
 import { consoleSteps, runcOrder } from './order.js';
@@ -37,12 +37,7 @@ const NS_FILES: [NonNullable<keyof NonNullable<SandboxSpec['namespaces']>>, stri
 
 function processOf(o: ExecOptions, base: OciProcess | undefined): OciProcess {
   if (o.process !== undefined) {
-    let data: unknown;
-    try {
-      data = JSON.parse(readFileSync(o.process, 'utf8'));
-    } catch (err) {
-      throw new ConfigError('', `--process ${o.process}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-    }
+    const data = readJson(o.process, '--process');
     // The process object alone, checked by the same schema as config.json's.
     return parseConfig({ ociVersion: '', process: data }).process!;
   }
@@ -103,7 +98,7 @@ export async function execInContainer(o: ExecOptions): Promise<number> {
     o.detach ? { detach: true } : { joinForkMode: FORK.forward | FORK.reportPid });
   const steps = [...opens, ...plan.steps];
   const waitAt = steps.findIndex((s) => s.op === 'fifoWait');
-  const { reportError } = await import('../cli/common.js');
+  const { reportError, ToolError } = await import('../cli/common.js');
   const { spawnFailure } = await import('../cli/messages.js');
   const { stagePid } = await import('../cli/stage.js');
   let pid = stagePid()!;
@@ -113,7 +108,7 @@ export async function execInContainer(o: ExecOptions): Promise<number> {
     } catch { /* not made, or gone */ }
   };
   try {
-    return await servePlan(steps, { failure: spawnFailure, report: reportError, cleanup: gone, onPid: (p) => { pid = p; } }, (_, index) => {
+    return await servePlan(steps, { failure: (err) => (err instanceof StateError ? new ToolError(err.message) : spawnFailure(err)), report: reportError, cleanup: gone, onPid: (p) => { pid = p; } }, (_, index) => {
       if (index !== waitAt) throw new StateError('exec: an unexpected sync step');
       if (o.pidFile) writePidFile(o.pidFile, pid);
       const fd = openSync(fifo, fs.O_WRONLY | fs.O_NONBLOCK);

@@ -4,7 +4,7 @@
 import { closeSync, constants as fs, openSync, readFileSync, rmdirSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
-import { alive, fifoPath, pidsOf, readState, removeRecord, StateError, statusOf, type StateRecord } from './state.js';
+import { alive, fifoPath, pidsOf, readState, removeRecord, stateJson, StateError, statusOf, type StateRecord } from './state.js';
 
 /** A signal number from a name (KILL, SIGKILL) or a number, as runc's kill takes it. */
 export function signalOf(text: string): number {
@@ -19,8 +19,17 @@ export function signalOf(text: string): number {
   throw new StateError(`unknown signal "${text}"`);
 }
 
+/** start: release the container, then its poststart hooks. */
+export async function start(root: string, id: string): Promise<void> {
+  const record = release(root, id);
+  if (record.hooks?.poststart?.length) {
+    const { runHooks } = await import('./hooks.js');
+    runHooks('poststart', record.hooks.poststart, stateJson(root, record), true);
+  }
+}
+
 /** Release a created container: one byte into its fifo, which it reads before exec. */
-export function start(root: string, id: string): void {
+export function release(root: string, id: string): StateRecord {
   const record = readState(root, id);
   const status = statusOf(root, record);
   if (status === 'stopped') throw new StateError('cannot start a container that has stopped');
@@ -48,6 +57,7 @@ export function start(root: string, id: string): void {
   } finally {
     closeSync(fd);
   }
+  return record;
 }
 
 /** Send `signal` to the container's process, or with `all` to every process of its cgroup. */
@@ -78,7 +88,17 @@ async function removeGroup(record: StateRecord): Promise<void> {
       dirs = [];
     }
   }
-  if (!dirs?.length) {
+  removeDirs(record, dirs ?? []);
+}
+
+/** A record's container, now: its processes killed, its group (`dirs`) and the record removed. */
+export function destroy(root: string, record: StateRecord): void {
+  removeDirs(record, record.cgroupDirs ?? []);
+  removeRecord(root, record.id);
+}
+
+function removeDirs(record: StateRecord, dirs: readonly string[]): void {
+  if (!dirs.length) {
     if (alive(record.pid, record.startTime)) process.kill(record.pid!, 'SIGKILL');
     return;
   }
@@ -90,7 +110,7 @@ async function removeGroup(record: StateRecord): Promise<void> {
   }
   // Bounded: a process stuck in the kernel must not hang delete forever.
   for (let round = 0; round < 500; round++) {
-    const pids = pidsOf({ ...record, cgroupDirs: dirs, pid: undefined });
+    const pids = pidsOf({ ...record, cgroupDirs: [...dirs], pid: undefined });
     for (const pid of pids) {
       try {
         process.kill(pid, 'SIGKILL');
@@ -130,10 +150,18 @@ export async function remove(root: string, id: string, force = false): Promise<v
     throw err;
   }
   const status = statusOf(root, record);
-  if (!force && (status === 'running' || status === 'paused' || status === 'creating')) {
+  // Its creator still makes it, and would make things this delete cannot see yet: it
+  // finishes (delete then removes the container) or fails (and removes it itself).
+  if (status === 'creating') throw new StateError(`cannot delete container ${id} while it is being created`);
+  if (!force && (status === 'running' || status === 'paused')) {
     throw new StateError(`cannot delete container ${id} that is not stopped: ${status}`);
   }
   await removeGroup(record);
+  // After the container is gone, before delete returns (runtime.md).
+  if (record.hooks?.poststop?.length) {
+    const { runHooks } = await import('./hooks.js');
+    runHooks('poststop', record.hooks.poststop, stateJson(root, record), true);
+  }
   removeRecord(root, id);
 }
 

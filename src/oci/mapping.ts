@@ -35,7 +35,7 @@ const NAMESPACE: Record<string, NonNullable<keyof NonNullable<SandboxSpec['names
 /** mount(8) propagation options: tsns makes every mount private with the namespace (rootfsPropagation sets the root's). */
 const PROPAGATION_OPTIONS = new Set(['private', 'rprivate', 'shared', 'rshared', 'slave', 'rslave', 'unbindable', 'runbindable']);
 
-function mountOf(m: NonNullable<OciConfig['mounts']>[number], k: number, rootfs: string): MountOp {
+function mountOf(m: NonNullable<OciConfig['mounts']>[number], k: number, rootfs: string, bindCgroup: boolean): MountOp {
   const field = `mounts[${k}]`;
   if (!m.destination.startsWith('/')) refuse(`${field}.destination`, m.destination, 'must be an absolute path');
   if (m.uidMappings?.length || m.gidMappings?.length) refuse(`${field}.uidMappings`, m.uidMappings ?? m.gidMappings, 'id-mapped mounts are not supported');
@@ -65,7 +65,11 @@ function mountOf(m: NonNullable<OciConfig['mounts']>[number], k: number, rootfs:
     // runc fills a tmpfs /dev with the default devices; the Sandbox's minimal /dev is that.
     case 'tmpfs': if (m.destination === '/dev') return { type: 'dev', dest: '/dev' }; break;
     // The unified hierarchy, read through the container's cgroup namespace where it has one.
-    case 'cgroup': return { type: 'mount', fstype: 'cgroup2', source: 'cgroup2', dest: m.destination, options };
+    case 'cgroup':
+      // In a user namespace without a cgroup namespace of its own no cgroupfs can be
+      // mounted: the host's tree is bound instead, read-only where asked (runc's rootless way).
+      if (bindCgroup) return { type: 'bind', source: '/sys/fs/cgroup', dest: m.destination, readOnly: options.includes('ro'), nosuid: true, nodev: true, noexec: true };
+      return { type: 'mount', fstype: 'cgroup2', source: 'cgroup2', dest: m.destination, options };
     case 'sysfs': case 'devpts': case 'cgroup2': case 'overlay': case 'ramfs': break;
     default: refuse(`${field}.type`, type, 'not supported (bind, tmpfs, proc, sysfs, devpts, mqueue, cgroup, cgroup2)');
   }
@@ -261,7 +265,13 @@ export function mapConfig(config: OciConfig, bundle: string): Mapped {
   if (linux.mountLabel) refuse('linux.mountLabel', linux.mountLabel, 'tsns sets no SELinux labels');
   for (const key of ['intelRdt', 'timeOffsets'] as const) if (linux[key]) refuse(`linux.${key}`, linux[key], 'not supported');
   if (linux.personality && (linux.personality.domain !== 'LINUX' || linux.personality.flags?.length)) refuse('linux.personality', linux.personality, 'only LINUX without flags');
-  for (const [name, list] of Object.entries(config.hooks ?? {})) if (list?.length) refuse(`hooks.${name}`, list, 'hooks are not supported yet');
+  for (const name of ['createContainer', 'startContainer'] as const) {
+    const list = config.hooks?.[name];
+    if (list?.length) refuse(`hooks.${name}`, list, 'hooks in the container\'s namespaces are not supported');
+  }
+  for (const [name, list] of Object.entries(config.hooks ?? {})) {
+    list?.forEach((h, k) => { if (!isAbsolute(h.path)) refuse(`hooks.${name}[${k}].path`, h.path, 'must be an absolute path'); });
+  }
 
   const namespaces: NonNullable<SandboxSpec['namespaces']> = {};
   for (const kind of Object.values(NAMESPACE)) namespaces[kind] = 'host';
@@ -273,7 +283,11 @@ export function mapConfig(config: OciConfig, bundle: string): Mapped {
     if (!ns.path) own.add(kind);
   });
   if (!own.has('mount')) refuse('linux.namespaces', linux.namespaces, 'a container needs a mount namespace of its own');
-  const ranges = (list: NonNullable<typeof linux.uidMappings>) => list.map((m) => ({ inside: m.containerID, outside: m.hostID, count: m.size }));
+  // The caller's own id alone (runc spec --rootless) is a map the process writes itself,
+  // with setgroups denied, as an unprivileged caller must; ranges need the planner's help.
+  const idMap = (list: NonNullable<typeof linux.uidMappings>, own: number) =>
+    list.length === 1 && list[0].size === 1 && list[0].hostID === own ? list[0].containerID
+      : list.map((m) => ({ inside: m.containerID, outside: m.hostID, count: m.size }));
   if ((linux.uidMappings?.length || linux.gidMappings?.length) && !own.has('user')) refuse('linux.uidMappings', linux.uidMappings, 'needs a new user namespace');
 
   const parts = processParts(p, linux.seccomp);
@@ -282,13 +296,13 @@ export function mapConfig(config: OciConfig, bundle: string): Mapped {
   const rootfs = isAbsolute(config.root!.path) ? config.root!.path : join(bundle, config.root!.path);
   const sandbox: SandboxSpec = {
     namespaces,
-    uidMap: linux.uidMappings?.length ? ranges(linux.uidMappings) : undefined,
-    gidMap: linux.gidMappings?.length ? ranges(linux.gidMappings) : undefined,
+    uidMap: linux.uidMappings?.length ? idMap(linux.uidMappings, process.geteuid!()) : undefined,
+    gidMap: linux.gidMappings?.length ? idMap(linux.gidMappings, process.getegid!()) : undefined,
     hostname: config.hostname || undefined,
     domainname: config.domainname || undefined,
     filesystem: {
       root: { path: rootfs, readOnly: config.root!.readonly },
-      mounts: [...(config.mounts ?? []).map((m, k) => mountOf(m, k, rootfs)), ...devicesOf(linux.devices ?? [])],
+      mounts: [...(config.mounts ?? []).map((m, k) => mountOf(m, k, rootfs, own.has('user') && !own.has('cgroup'))), ...devicesOf(linux.devices ?? [])],
       maskedPaths: linux.maskedPaths,
       readonlyPaths: linux.readonlyPaths,
       // OCI lists the paths to protect itself.

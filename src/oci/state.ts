@@ -8,8 +8,10 @@
 // at any point leaves a record naming all it made, which delete (or the next create of
 // the id) removes. The status is never stored: it is read from the process and the fifo,
 // as runc does, so that no crash can leave it stale.
+import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, renameSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Hook } from './hooks.js';
 
 export const OCI_VERSION = '1.0.2';
 
@@ -32,6 +34,8 @@ export interface StateRecord {
   cgroupDirs?: string[];
   /** Directories of parent groups that create made (deepest first): removed with it when empty. */
   cgroupParents?: string[];
+  /** config.json's hooks that start and delete run (hooks.ts). */
+  hooks?: { poststart?: Hook[]; poststop?: Hook[] };
   /** The container's process (in the caller's pid namespace) and its start time. */
   pid?: number;
   startTime?: number;
@@ -57,6 +61,17 @@ export class StateError extends Error {
 }
 
 export const containerDir = (root: string, id: string) => join(root, id);
+
+/**
+ * The group of a container whose config names none: ts-oci-ID for the default root;
+ * with another --root, its hash too, so that two roots' containers of one id never meet
+ * in the machine-wide cgroup tree.
+ */
+export function defaultCgroupName(root: string, id: string): string {
+  return root === DEFAULT_ROOT ? `ts-oci-${id}` : `ts-oci-${createHash('sha256').update(root).digest('hex').slice(0, 8)}-${id}`;
+}
+
+export const DEFAULT_ROOT = '/run/ts-oci';
 export const fifoPath = (root: string, id: string) => join(root, id, 'exec.fifo');
 const stateFile = (root: string, id: string) => join(root, id, 'state.json');
 
@@ -104,6 +119,8 @@ export function writeState(root: string, record: StateRecord): void {
     ...(record.cgroupName !== undefined ? [`name ${record.cgroupName}`] : []),
     ...(record.cgroupDirs ?? []).map((d) => `cgroup ${d}`),
     ...(record.cgroupParents ?? []).map((d) => `parent ${d}`),
+    // Hooks are run by the Node program: native/oci.c leaves such a container to it.
+    ...(record.hooks?.poststart?.length || record.hooks?.poststop?.length ? ['hooks 1'] : []),
   ];
   const run = join(root, record.id, 'state.run');
   writeFileSync(`${run}.tmp`, `${lines.join('\n')}\n`, { mode: 0o600 });

@@ -1,8 +1,7 @@
 // ts-oci update --resources FILE: new cgroup limits for a container that runs, from a
 // runtime-spec linux.resources document, checked and mapped as create maps config.json's.
-import { readFileSync } from 'node:fs';
 import type { Hierarchy, Layout } from '../cgroup/index.js';
-import { ConfigError, resources, shown } from './config.js';
+import { ConfigError, readJson, resources, shown } from './config.js';
 import { limitsOf } from './mapping.js';
 import { readState, StateError, statusOf, type StateRecord } from './state.js';
 
@@ -24,12 +23,7 @@ export async function update(root: string, id: string, file: string): Promise<vo
   const status = statusOf(root, record);
   if (status === 'stopped' || status === 'creating') throw new StateError(`cannot update a container in the ${status} state`);
   if (!record.cgroupName || !record.cgroupDirs?.length) throw new StateError(`container ${id} has no cgroup`);
-  let data: unknown;
-  try {
-    data = JSON.parse(readFileSync(file === '-' ? 0 : file, 'utf8'));
-  } catch (err) {
-    throw new ConfigError('', `--resources ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
+  const data = readJson(file, '--resources');
   const r = resources.safeParse(data);
   if (!r.success) {
     const issue = r.error.issues[0];

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildBusyboxRoot } from '../rootfs.js';
 import { ROOT, tool, type Run } from '../helpers.js';
+import { defaultCgroupName } from '../../src/oci/state.js';
 
 export const OCI = `${ROOT}bin/ts-oci`;
 
@@ -55,14 +56,16 @@ export function create(b: Bundle, id: string, extra: string[] = []): Run {
   }
 }
 
+/** The environment without tap's loaders and process records (a planner must not load them). */
 export function withoutTap(): NodeJS.ProcessEnv {
-  const { NODE_OPTIONS: _, ...env } = process.env;
-  return env;
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_OPTIONS' && !/^_?TAP/i.test(k)));
 }
 
-/** Every cgroup directory named `name` in any hierarchy. */
-export function cgroupDirsNamed(name: string): string[] {
-  return readdirSync('/sys/fs/cgroup').map((h) => `/sys/fs/cgroup/${h}/${name}`).filter((d) => existsSync(d));
+/** Every directory of the default group of container `id` of bundle `b`'s root, in any hierarchy (memory's where this process sits there). */
+export function cgroupDirsOf(b: Bundle, id: string): string[] {
+  const name = defaultCgroupName(b.root, id);
+  const memory = readFileSync('/proc/self/cgroup', 'utf8').match(/^\d+:memory:(.*)$/m)?.[1] ?? '/';
+  return [...readdirSync('/sys/fs/cgroup').map((h) => `/sys/fs/cgroup/${h}/${name}`), `/sys/fs/cgroup/memory${memory}/${name}`].filter((d) => existsSync(d));
 }
 
 export function stateOf(b: Bundle, id: string): { status: string; pid: number } {

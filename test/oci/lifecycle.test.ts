@@ -2,11 +2,12 @@
 // the same id twice at once, a create killed at any moment, and the runtime's binary
 // unreachable from the container (CVE-2019-5736).
 import t from 'tap';
-import { existsSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { AS_NOBODY, nobodyCannotRunTools, run } from '../helpers.js';
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { BUSYBOX } from '../rootfs.js';
-import { cgroupDirsNamed, create, makeBundle, oci, OCI, stateOf, withoutTap } from './helpers.js';
+import { cgroupDirsOf, create, makeBundle, oci, OCI, stateOf, withoutTap } from './helpers.js';
 
 if (process.geteuid!() !== 0 || !BUSYBOX) {
   t.skip('needs root and busybox-static');
@@ -49,7 +50,7 @@ t.test('create, start, state, kill, delete', async (t) => {
   oneLine(t, oci(b, ['kill', 'c1']).stderr, /container not running/, 'kill a stopped one');
   t.equal(oci(b, ['delete', 'c1']).exitCode, 0, 'delete');
   t.same(readdirSync(b.root), [], 'nothing left under --root');
-  t.same(cgroupDirsNamed('ts-oci-c1'), [], 'no cgroup left');
+  t.same(cgroupDirsOf(b, 'c1'), [], 'no cgroup left');
 });
 
 t.test('delete --force of a created and of a running container', async (t) => {
@@ -62,7 +63,7 @@ t.test('delete --force of a created and of a running container', async (t) => {
   t.equal(oci(b, ['delete', '--force', 'b']).exitCode, 0);
   for (const pid of pids) t.notOk(existsSync(`/proc/${pid}/cmdline`) && !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z'), `process ${pid} is gone`);
   t.same(readdirSync(b.root), []);
-  t.same([...cgroupDirsNamed('ts-oci-a'), ...cgroupDirsNamed('ts-oci-b')], []);
+  t.same([...cgroupDirsOf(b, 'a'), ...cgroupDirsOf(b, 'b')], []);
 });
 
 t.test('exec, exec --detach, ps, pause and resume', async (t) => {
@@ -98,7 +99,7 @@ t.test('start, kill and delete run without Node when all is as expected (native/
   t.equal(fast(['kill', 'f1', 'CONT']).status, 0, 'kill CONT');
   t.equal(fast(['delete', '--force', 'f1']).status, 0, 'delete --force');
   t.same(readdirSync(b.root), [], 'nothing left under --root');
-  t.same(cgroupDirsNamed('ts-oci-f1'), [], 'no cgroup left');
+  t.same(cgroupDirsOf(b, 'f1'), [], 'no cgroup left');
   t.not(fast(['start', 'f1']).status, 0, 'what the fast path cannot do goes to the planner (here: none)');
 });
 
@@ -109,14 +110,14 @@ t.test('update --resources', async (t) => {
   const file = join(b.dir, 'resources.json');
   writeFileSync(file, JSON.stringify({ pids: { limit: 20 } }));
   t.equal(oci(b, ['update', '--resources', file, 'up']).exitCode, 0, 'update');
-  const pidsDir = cgroupDirsNamed('ts-oci-up').find((d) => d.includes('/pids/'));
+  const pidsDir = cgroupDirsOf(b, 'up').find((d) => d.includes('/pids/'));
   if (pidsDir) t.equal(readFileSync(`${pidsDir}/pids.max`, 'utf8').trim(), '20', 'pids.max');
   writeFileSync(file, JSON.stringify({ cpu: { cpus: '0' } }));
   oneLine(t, oci(b, ['update', '--resources', file, 'up']).stderr, /--resources .*: resources\.cpu\.cpus: "0": cpusets are not supported/, 'a limit it cannot set');
   writeFileSync(file, JSON.stringify({ pids: { limit: 'x' } }));
   oneLine(t, oci(b, ['update', '-r', file, 'up']).stderr, /resources\.pids\.limit/, 'a bad document');
   t.equal(oci(b, ['delete', '--force', 'up']).exitCode, 0);
-  t.same(cgroupDirsNamed('ts-oci-up'), []);
+  t.same(cgroupDirsOf(b, 'up'), []);
 });
 
 t.test('a terminal through --console-socket: the pty\'s master arrives over SCM_RIGHTS', async (t) => {
@@ -171,13 +172,65 @@ t.test('linux.seccomp: the filter applies, compiled once and then taken from the
   }
 });
 
+t.test('hooks: createRuntime, poststart and poststop get the state on stdin; a failing createRuntime fails create', async (t) => {
+  const b = await makeBundle(t, (c) => {
+    c.process.args = ['sleep', '1000'];
+    const dump = (name: string) => [{ path: '/bin/sh', args: ['sh', '-c', `cat > ${c.root.path}/../${name}.json`] }];
+    c.hooks = { createRuntime: dump('createRuntime'), poststart: dump('poststart'), poststop: dump('poststop') };
+  });
+  const config = JSON.parse(readFileSync(join(b.dir, 'config.json'), 'utf8'));
+  const out = (name: string) => JSON.parse(readFileSync(join(config.root.path, '..', `${name}.json`), 'utf8'));
+  t.equal(create(b, 'h1').exitCode, 0, 'create');
+  t.match(out('createRuntime'), { id: 'h1', status: 'creating', bundle: b.dir }, 'createRuntime saw the container being created');
+  t.ok(out('createRuntime').pid > 0, 'with its pid');
+  t.equal(oci(b, ['start', 'h1']).exitCode, 0, 'start (the Node path: it has hooks)');
+  t.match(out('poststart'), { id: 'h1', status: 'running' }, 'poststart');
+  t.equal(oci(b, ['delete', '--force', 'h1']).exitCode, 0, 'delete');
+  t.match(out('poststop'), { id: 'h1', status: 'stopped' }, 'poststop, once it was gone');
+  t.same(readdirSync(b.root), []);
+
+  const bad = await makeBundle(t, (c) => { c.hooks = { createRuntime: [{ path: '/bin/false' }] }; });
+  const r = create(bad, 'h2');
+  t.equal(r.exitCode, 1, 'a failing createRuntime hook fails create');
+  oneLine(t, r.stderr, /hooks\.createRuntime\[0\]: \/bin\/false exited with status 1/, 'it names the hook');
+  t.notOk(existsSync(join(bad.root, 'h2')), 'no record');
+  t.same(cgroupDirsOf(bad, 'h2'), [], 'no cgroup');
+});
+
+t.test('rootless: spec --rootless and run as nobody (a user namespace, no cgroup)', async (t) => {
+  const why = await nobodyCannotRunTools();
+  if (why) return t.skip(why);
+  const b = await makeBundle(t);
+  chmodSync(b.dir, 0o777);
+  const dir = join(b.dir, 'rootless');
+  mkdirSync(dir, { mode: 0o777 });
+  chmodSync(dir, 0o777);
+  // Through the shared helper: it keeps tap's loaders, which nobody could not write for, out.
+  const asNobody = (args: string[]) => run('setpriv', [...AS_NOBODY, 'sh', '-c', 'cd "$0" && exec "$@"', dir, OCI, ...args]);
+  t.equal((await asNobody(['spec', '--rootless'])).exitCode, 0, 'spec --rootless');
+  const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+  t.same(config.linux.uidMappings, [{ containerID: 0, hostID: 65534, size: 1 }], 'the caller mapped to root');
+  config.root.path = JSON.parse(readFileSync(join(b.dir, 'config.json'), 'utf8')).root.path;
+  // Mount points must be there: root inside is nobody outside, who cannot make them.
+  mkdirSync(join(config.root.path, 'sys'), { recursive: true });
+  config.process.terminal = false;
+  config.process.args = ['sh', '-c', 'id; echo inside'];
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
+  const r = await asNobody(['--root', join(dir, 'state'), 'run', '--bundle', dir, 'rl']);
+  // (tap's process records, which it injects into every child, cannot be written by nobody: that noise aside)
+  t.notMatch(r.stderr, /ts-oci:/, 'no error');
+  t.match(r.stdout, /^uid=0(\(root\))? gid=0(\(root\))?\ninside$/, 'root inside, as nobody outside');
+  t.equal(r.exitCode, 0);
+  t.same(readdirSync(join(dir, 'state')), [], 'nothing left');
+});
+
 t.test('run: the exit status, and nothing left', async (t) => {
   const b = await makeBundle(t, (c) => { c.process.args = ['sh', '-c', 'echo out; exit 7']; });
   const r = oci(b, ['run', '--bundle', b.dir, 'r1']);
   t.equal(r.exitCode, 7);
   t.equal(r.stdout, 'out\n');
   t.same(readdirSync(b.root), []);
-  t.same(cgroupDirsNamed('ts-oci-r1'), []);
+  t.same(cgroupDirsOf(b, 'r1'), []);
 });
 
 t.test('unknown ids, bad ids, bad signals, bad input', async (t) => {
@@ -210,7 +263,7 @@ t.test('config.json: schema errors and what cannot be honoured name the property
     ['terminal without a socket', (c) => { c.process.terminal = true; }, /process\.terminal needs --console-socket/],
     ['host sysctl', (c) => { c.linux.sysctl = { 'vm.swappiness': '1' }; }, /linux\.sysctl\.vm\.swappiness: "1": not a namespaced sysctl/],
     ['cpuset', (c) => { c.linux.resources = { cpu: { cpus: '0' } }; }, /linux\.resources\.cpu\.cpus: "0"/],
-    ['hooks', (c) => { c.hooks = { prestart: [{ path: '/bin/true' }] }; }, /hooks\.prestart/],
+    ['hooks in the container', (c) => { c.hooks = { createContainer: [{ path: '/bin/true' }] }; }, /hooks\.createContainer: .*not supported/],
   ];
   for (const [why, edit, pattern] of cases) {
     const b = await makeBundle(t, edit);
@@ -218,7 +271,7 @@ t.test('config.json: schema errors and what cannot be honoured name the property
     t.equal(r.exitCode, 1, why);
     oneLine(t, r.stderr, pattern, why);
     t.notOk(existsSync(join(b.root, 'x')), `${why}: nothing made`);
-    t.same(cgroupDirsNamed('ts-oci-x'), [], `${why}: no cgroup`);
+    t.same(cgroupDirsOf(b, 'x'), [], `${why}: no cgroup`);
   }
   const b = await makeBundle(t, (c) => { c.unknownThing = { a: 1 }; c.process.args = ['sh', '-c', 'exit 0']; });
   t.equal(oci(b, ['run', '--bundle', b.dir, 'u']).exitCode, 0, 'unknown properties are ignored');
@@ -238,6 +291,52 @@ t.test('the same id created twice at once: one wins', async (t) => {
   t.same(readdirSync(b.root), []);
 });
 
+t.test('32 creates in flight, each its own id', async (t) => {
+  const b = await makeBundle(t, (c) => { c.process.args = ['sleep', '1000']; });
+  const one = (id: string) => new Promise<number>((resolve) => {
+    spawn(OCI, ['--root', b.root, 'create', '--bundle', b.dir, id], { stdio: 'ignore', env: withoutTap() }).on('exit', (code) => resolve(code ?? -1));
+  });
+  const ids = Array.from({ length: 32 }, (_, k) => `p${k}`);
+  const codes = await Promise.all(ids.map(one));
+  t.same(codes, ids.map(() => 0), 'all 32 succeed');
+  t.same(JSON.parse(oci(b, ['list', '--format', 'json']).stdout).map((s: { status: string }) => s.status), ids.map(() => 'created'), 'all 32 wait');
+  for (const id of ids) t.equal(oci(b, ['delete', '--force', id]).exitCode, 0, `delete ${id}`);
+  t.same(readdirSync(b.root), []);
+  t.same(ids.flatMap((id) => cgroupDirsOf(b, id)), []);
+});
+
+/** The planner of the create of `id` (node running dist/bin/oci.cjs with that id), if it runs. */
+function plannerOf(id: string): number | undefined {
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      if (argv.some((a) => a.endsWith('dist/bin/oci.cjs')) && argv.includes(id) && argv.includes('create')) return Number(pid);
+    } catch { /* gone */ }
+  }
+  return undefined;
+}
+
+t.test('a create whose planner is SIGKILLed leaves what delete removes', async (t) => {
+  const b = await makeBundle(t, (c) => { c.process.args = ['sleep', '1000']; });
+  for (let k = 0; k < 6; k++) {
+    const id = `n${k}`;
+    const child = spawn(OCI, ['--root', b.root, 'create', '--bundle', b.dir, id], { stdio: 'ignore', env: withoutTap() });
+    const exited = new Promise((r) => child.once('exit', r));
+    // Wait for the planner, then let it run a little longer each round.
+    let planner: number | undefined;
+    for (let w = 0; w < 500 && planner === undefined; w++) {
+      planner = plannerOf(id);
+      if (planner === undefined) await new Promise((r) => setTimeout(r, 5));
+    }
+    await new Promise((r) => setTimeout(r, k * 15));
+    if (planner !== undefined) try { process.kill(planner, 'SIGKILL'); } catch { /* it finished */ }
+    await exited;
+    t.equal(oci(b, ['delete', '--force', id]).exitCode, 0, `delete after the planner's kill at +${k * 15} ms`);
+    t.notOk(existsSync(join(b.root, id)), `${id}: no record`);
+    t.same(cgroupDirsOf(b, id), [], `${id}: no cgroup`);
+  }
+});
+
 t.test('a create SIGKILLed at any moment leaves what delete removes', async (t) => {
   const b = await makeBundle(t, (c) => { c.process.args = ['sleep', '1000']; });
   for (let k = 0; k < 8; k++) {
@@ -251,6 +350,6 @@ t.test('a create SIGKILLed at any moment leaves what delete removes', async (t) 
     for (let w = 0; w < 300 && oci(b, ['state', id]).stdout.includes('"creating"'); w++) await new Promise((r) => setTimeout(r, 10));
     t.equal(oci(b, ['delete', '--force', id]).exitCode, 0, `delete after a kill at ${k * 25} ms`);
     t.notOk(existsSync(join(b.root, id)), `${id}: no record`);
-    t.same(cgroupDirsNamed(`ts-oci-${id}`), [], `${id}: no cgroup`);
+    t.same(cgroupDirsOf(b, id), [], `${id}: no cgroup`);
   }
 });
