@@ -28,23 +28,32 @@ function claims(stderr: string): Claim[] {
   return out;
 }
 
-/** strace's lines as "name(args)" and result, resumed calls joined, execve's envp pointer dropped. */
+/**
+ * strace's lines as "name(args)" and result, in the order the calls began (a call another
+ * process interrupted is split in two lines: it keeps its first line's place), execve's
+ * envp pointer dropped.
+ */
 function traced(file: string): { call: string; result: string }[] {
-  const pending = new Map<string, string>();
+  const pending = new Map<string, { at: number; head: string }>();
   const out: { call: string; result: string }[] = [];
+  const add = (text: string, at = out.length) => {
+    const done = /^(\w+\(.*\)) += (.*?)(?: <.*>)?$/.exec(text);
+    if (done) out[at] = { call: done[1].replace(/, 0x[0-9a-f]+ \/\*/, ', /*'), result: done[2] };
+  };
   for (const raw of readFileSync(file, 'utf8').split('\n')) {
     const m = /^(\d+) +(.*)$/.exec(raw);
     if (!m) continue;
-    let [, pid, text] = m;
+    const [, pid, text] = m;
     const unfinished = /^(.*) <unfinished \.\.\.>$/.exec(text);
     if (unfinished) {
-      pending.set(pid, unfinished[1]);
+      pending.set(pid, { at: out.length, head: unfinished[1] });
+      out.push({ call: '', result: '' });
       continue;
     }
     const resumed = /^<\.\.\. \w+ resumed>(.*)$/.exec(text);
-    if (resumed) text = (pending.get(pid) ?? '') + resumed[1];
-    const done = /^(\w+\(.*\)) += (.*?)(?: <.*>)?$/.exec(text);
-    if (done) out.push({ call: done[1].replace(/, 0x[0-9a-f]+ \/\*/, ', /*'), result: done[2] });
+    const begun = resumed ? pending.get(pid) : undefined;
+    if (begun) add(begun.head + resumed![1], begun.at);
+    else add(text);
   }
   return out;
 }
