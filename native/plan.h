@@ -89,7 +89,9 @@ enum tsns_fork {
 };
 
 /* A FORK's parent steps (its third int) run in the parent once the child has ended, before
- * it ends the same way; a failed one is explained and skipped. The child goes on after them.
+ * it ends the same way; a failed one is explained and skipped, and after a failed REMOVE no
+ * other REMOVE runs (a run's record, removed last, outlives the group it names, for the next
+ * run to sweep). The child goes on after them.
  * NOTE is for them: it writes `message` and a newline to fd 2 when the child's end matches
  * `signal` and the number after "key " in `file` is above `above`.
  *

@@ -910,11 +910,16 @@ static int fork_step(struct stage *st, const struct step *s)
 			status = from_init;
 	}
 	child_status = status;
-	for (int64_t k = 1; k <= s->ints[2]; k++) {
+	for (int64_t k = 1, kept = 0; k <= s->ints[2]; k++) {
 		long r;
+		/* Once a removal failed (a group still busy), no later one runs: the run's record,
+		 * removed last, must outlive what it names, for the next run to sweep both. */
+		if (kept && s[k].op == TSNS_OP_REMOVE)
+			continue;
 		errno = 0;
 		r = run_step(st, s + k);
 		explain(st, s + k, r, errno);
+		kept |= r < 0 && s[k].op == TSNS_OP_REMOVE;
 	}
 	exit_like(status);
 }

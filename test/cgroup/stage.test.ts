@@ -2,7 +2,7 @@
 // signals sent to it reach the program, and a parent killed leaves a group the next run removes.
 import t from 'tap';
 import { execa } from 'execa';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { openCgroup } from '../../src/cgroup/index.js';
 import { cleanUp, skipReason, sleep, uniqueName } from './fixtures/helpers.js';
@@ -66,4 +66,28 @@ t.test('kill -9 of the parent: the program dies with it, the next run removes th
   const next = await tool(['run', '--', 'true']);
   t.equal(next.exitCode, 0, next.stderr);
   t.notOk(exists(name), 'the next run removed it');
+});
+
+t.test('a group still busy at the end keeps its record, and the next run removes both', { skip, timeout: 60_000 }, async (t) => {
+  const name = uniqueName('busy');
+  cleanUp(t, name);
+  // A child group made inside keeps the run's group from going (EBUSY past the stage's
+  // 2 s of retries), as a process the kill could not reach would.
+  const r = await tool(['run', '--name', name, '--pids', '8', '--', 'sh', '-c',
+    `for d in /sys/fs/cgroup/*/${name} /sys/fs/cgroup/${name}; do [ -d "$d" ] && mkdir "$d/held"; done; true`]);
+  t.equal(r.exitCode, 0, r.stderr);
+  const records = () => readdirSync('/run/tsns/cgroup').filter((f) => {
+    try {
+      return (JSON.parse(readFileSync(`/run/tsns/cgroup/${f}`, 'utf8')) as { name?: string }).name === name;
+    } catch {
+      return false;
+    }
+  });
+  t.ok(exists(name), 'the group could not go');
+  t.equal(records().length, 1, 'its record stays, naming it');
+  // What kept it busy goes (the sweep removes no child group it did not make); then the next run removes both.
+  for (const dir of openCgroup(name).dirs) rmdirSync(`${dir}/held`);
+  await tool(['run', '--pids', '4', '--', 'true']);
+  t.ok(await until(() => !exists(name)), 'the next run removed the group');
+  t.same(records(), [], 'and the record');
 });
