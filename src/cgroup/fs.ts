@@ -4,6 +4,7 @@ import { closeSync, constants, mkdirSync, openSync, readdirSync, rmdirSync, writ
 import { cstr } from '../sys/format.js';
 import { explainFs, explainWrite, readExplained } from '../sys/explain-fs.js';
 import { reasonOf } from '../sys/errors.js';
+import { fileWhy } from '../native/why.js';
 import { CgroupError } from './errors.js';
 
 // Keyed "op:ERRNO"; cgroupfs reuses errno codes with meanings of its own.
@@ -44,7 +45,7 @@ export function writeValue(path: string, value: string): void {
     fail('write', path, err, value);
   }
   try {
-    explainWrite(path, WRITE_FLAGS, fd, value, writeSync(fd, value), whyOfFile(path, value));
+    explainWrite(path, WRITE_FLAGS, fd, value, writeSync(fd, value), fileWhy(path, value));
   } catch (err) {
     explainWrite(path, WRITE_FLAGS, fd, value, err as NodeJS.ErrnoException);
     fail('write', path, err, value);
@@ -59,18 +60,6 @@ export function readValue(path: string): string {
     return readExplained(path).trim();
   } catch (err) {
     fail('read', path, err);
-  }
-}
-
-/** Why a cgroup file is written, for --explain=why. */
-function whyOfFile(path: string, value: string): string {
-  const name = path.slice(path.lastIndexOf('/') + 1);
-  switch (name) {
-    case 'cgroup.procs': return `move process ${value} into the group (0: the writer itself)`;
-    case 'cgroup.subtree_control': return "let the children of this group use these controllers (cgroup2 hands them down)";
-    case 'cgroup.kill': return 'kill every process in the group and its descendants at once';
-    case 'cgroup.freeze': case 'freezer.state': return 'stop or resume every process of the group';
-    default: return `the group's ${name} limit`;
   }
 }
 

@@ -56,15 +56,18 @@ function mountWhy(step: Extract<Step, { op: 'mount' }>): string | undefined {
   }
 }
 
-function fileWhy(path: string, data: string): string | undefined {
+/** Why a /proc or cgroup file is written: for the stage's writes and the planner's alike. */
+export function fileWhy(path: string, data: string): string | undefined {
   const name = path.slice(path.lastIndexOf('/') + 1);
   switch (name) {
     case 'uid_map': return 'map user ids inside to ids outside: without a map, ids show as nobody';
     case 'gid_map': return 'map group ids inside to ids outside';
     case 'setgroups': return data === 'deny' ? 'an unprivileged gid_map needs setgroups(2) denied first' : 'allow setgroups(2) inside';
-    case 'cgroup.procs': return 'move this process into the group: its children are born there';
-    case 'cgroup.kill': return 'kill every process of the group at once';
-    default: return name.includes('.') ? `set the group's ${cstr(name)}` : undefined;
+    case 'cgroup.procs': return data === '0' ? 'move this process into the group: its children are born there' : `move process ${cstr(data)} into the group`;
+    case 'cgroup.subtree_control': return 'let the children of this group use these controllers (cgroup2 hands them down)';
+    case 'cgroup.kill': return 'kill every process of the group and its descendants at once';
+    case 'cgroup.freeze': case 'freezer.state': return 'stop or resume every process of the group';
+    default: return name.includes('.') ? `the group's ${cstr(name)} limit` : undefined;
   }
 }
 

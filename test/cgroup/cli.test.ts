@@ -203,7 +203,7 @@ t.test('--explain prints every file written and read', { skip }, async (t) => {
   t.match(st.stderr, /^\[planner\] openat\(AT_FDCWD, "\/proc\/self\/cgroup", O_RDONLY\|O_CLOEXEC\) = \d+$/m, 'layout detection too');
   const why = await tool(['run', '--explain=why', '--name', name + 'w', '--pids', '4', '--', 'true']);
   cleanUp(t, name + 'w');
-  t.match(why.stderr, /pids\.max", O_WRONLY\|O_TRUNC\|O_CLOEXEC\) = \d+\n\[planner\] write\(\d+, "4", 1\) = 1   # the group's pids\.max limit$/m, '--explain=why gives the reason');
+  t.match(why.stderr, /pids\.max", O_WRONLY\|O_TRUNC\|O_CLOEXEC\) = \d+\n\[planner\] write\(\d+, "4", 1\) = 1   # the group's "pids\.max" limit$/m, '--explain=why gives the reason');
   const bad = await tool(['--explain=how', 'stats', name]);
   t.equal(bad.exitCode, 1);
   t.match(bad.stderr, /^ts-cgroup: invalid argument 'how' for --explain/);
