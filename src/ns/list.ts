@@ -2,9 +2,9 @@
 // them, by walking /proc/PID/ns/*; with `persistent`, also those that no process is in but
 // a bind mount holds (nsfs mount points, as util-linux master's lsns --persistent).
 import { readdirSync, readlinkSync, readFileSync, statSync, openSync, closeSync, fstatSync } from 'node:fs';
-import { explain, explaining } from '../sys/explain.js';
+import { explain } from '../sys/explain.js';
+import { explainFs } from '../sys/explain-fs.js';
 import { cstr } from '../sys/format.js';
-import { reasonOf } from '../sys/errors.js';
 import type { NamespaceKind } from '../sys/ns.js';
 
 /**
@@ -113,11 +113,6 @@ export interface Scan {
 
 const KIND_INODE = /^[a-z_]+:\[(\d+)\]$/;
 
-function explainFsError(call: string, args: string, err: NodeJS.ErrnoException): void {
-  if (!explaining()) return;
-  explain(`${call}(${args}) = -1 ${err.code ?? 'EIO'} (${reasonOf(err)})`);
-}
-
 /** The inode of /proc/PID/ns/FILE, or null when it cannot be read (gone, no permission). */
 function nsInode(pid: number, file: string): number | null {
   const path = `/proc/${pid}/ns/${file}`;
@@ -125,7 +120,7 @@ function nsInode(pid: number, file: string): number | null {
   try {
     target = readlinkSync(path);
   } catch (err) {
-    explainFsError('readlink', cstr(path), err as NodeJS.ErrnoException);
+    explainFs(`readlink(${cstr(path)})`, err as NodeJS.ErrnoException);
     return null;
   }
   explain(`readlink(${cstr(path)}) = ${cstr(target)}`);
@@ -142,7 +137,7 @@ function openNs(path: string): number | null {
     explain(`open(${cstr(path)}, O_RDONLY) = ${fd}`);
     return fd;
   } catch (err) {
-    explainFsError('open', `${cstr(path)}, O_RDONLY`, err as NodeJS.ErrnoException);
+    explainFs(`open(${cstr(path)}, O_RDONLY)`, err as NodeJS.ErrnoException);
     return null;
   }
 }

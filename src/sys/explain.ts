@@ -42,10 +42,12 @@ export function explainMode(): ExplainMode | null {
   return sink ? mode : null;
 }
 
+/** A reason, where --explain=why asked for reasons. */
+const reason = (why: string | undefined): string => (mode.why && why ? `   # ${why}` : '');
+
 /** A call's line, with its reason when --explain=why asked for reasons. */
 export function explain(line: string, why?: string): void {
-  if (!sink) return;
-  sink(label + line + (mode.why && why ? `   # ${why}` : ''));
+  sink?.(label + line + reason(why));
 }
 
 /** A line that only finds things out or moves descriptors: shown with --explain=all. */
@@ -55,6 +57,5 @@ export function explainPlumbing(line: string): void {
 
 /** A helper program run to do a step (ip, newuidmap): `[exec] ARGV`. */
 export function explainExec(argv: readonly string[], why?: string): void {
-  if (!sink) return;
-  sink(`[exec] ${argv.join(' ')}` + (mode.why && why ? `   # ${why}` : ''));
+  sink?.(`[exec] ${argv.join(' ')}${reason(why)}`);
 }
