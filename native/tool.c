@@ -131,6 +131,49 @@ static void planner_gone(void)
 	fprintf(stderr, "%s: the planner ended before the program could run\n", tool_name);
 }
 
+/* Where execvp(node) would find it: a name with a slash as it is, else the first
+ * executable file of that name on PATH. */
+static int find_node(const char *node, char *out, size_t len)
+{
+	const char *path = getenv("PATH"), *at;
+	if (strchr(node, '/'))
+		return snprintf(out, len, "%s", node) < (int)len ? 0 : -1;
+	for (at = path ? path : "/usr/local/bin:/usr/bin:/bin"; ; at = strchr(at, ':') + 1) {
+		size_t dir = strcspn(at, ":");
+		if (snprintf(out, len, "%.*s%s%s", (int)dir, at, dir ? "/" : "", node) < (int)len && access(out, X_OK) == 0)
+			return 0;
+		if (!at[dir])
+			return -1;
+	}
+}
+
+/*
+ * PLANNER's start-up snapshot (dist/bin/TOOL.blob, scripts/bundle.mjs) where its stamp
+ * names the node binary about to run (device, inode, size, mtime: node aborts on a
+ * snapshot that another binary built) and PLANNER itself (the snapshot holds the paths of
+ * the package it was built in). Else "" and the planner starts from its bundle.
+ */
+static void snapshot_for(const char *node, const char *planner, char *blob, size_t len)
+{
+	char stamp[PATH_MAX + 16], found[PATH_MAX], want[PATH_MAX + 128], have[PATH_MAX + 128] = "";
+	size_t base = strlen(planner);
+	struct stat st;
+	FILE *f;
+	blob[0] = '\0';
+	if (base < 4 || strcmp(planner + base - 4, ".cjs") || find_node(node, found, sizeof(found)) < 0 || stat(found, &st) < 0)
+		return;
+	snprintf(stamp, sizeof(stamp), "%.*s.blob.stamp", (int)(base - 4), planner);
+	if (!(f = fopen(stamp, "re")))
+		return;
+	if (!fgets(have, sizeof(have), f))
+		have[0] = '\0';
+	fclose(f);
+	snprintf(want, sizeof(want), "%llu %llu %lld %lld %ld %s\n", (unsigned long long)st.st_dev, (unsigned long long)st.st_ino,
+		 (long long)st.st_size, (long long)st.st_mtim.tv_sec, (long)st.st_mtim.tv_nsec, planner);
+	if (!strcmp(want, have))
+		snprintf(blob, len, "%.*s.blob", (int)(base - 4), planner);
+}
+
 /* node PLANNER, with the socket's end on fd `fd`, as a grandchild we do not wait for. */
 static int start_planner(const char *node, const char *inspect, const char *planner, int fd, int other, char **args, int nargs)
 {
@@ -142,8 +185,8 @@ static int start_planner(const char *node, const char *inspect, const char *plan
 		pid_t pid = fork();
 		if (pid != 0)
 			_exit(pid < 0 ? 1 : 0);
-		char **argv = calloc((size_t)nargs + 4, sizeof(char *));
-		char num[16];
+		char **argv = calloc((size_t)nargs + 6, sizeof(char *));
+		char num[16], blob[PATH_MAX];
 		int a = 0;
 		if (!argv)
 			_exit(1);
@@ -157,6 +200,12 @@ static int start_planner(const char *node, const char *inspect, const char *plan
 		argv[a++] = (char *)node;
 		if (*inspect)
 			argv[a++] = (char *)inspect;
+		snapshot_for(node, planner, blob, sizeof(blob));
+		if (*blob) {
+			argv[a++] = "--snapshot-blob";
+			argv[a++] = blob;
+		}
+		/* With a snapshot too: node takes its first operand as the script, not ours. */
 		argv[a++] = (char *)planner;
 		for (int k = 0; k < nargs; k++)
 			argv[a++] = args[k];

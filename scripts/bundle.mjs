@@ -2,8 +2,9 @@
 // markedly faster than a graph of ES modules, and start-up is most of a short tool's run
 // time. Dynamic imports are inlined (V8 compiles functions lazily, so unused code costs
 // little). koffi stays outside: it is a native addon.
+import { execFileSync } from 'node:child_process';
 import { build } from 'esbuild';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import Module from 'node:module';
 import { Script } from 'node:vm';
 
@@ -25,8 +26,19 @@ const lazyChildProcessForCommander = {
   },
 };
 
+// zod re-exports every locale it ships (some 60) as `z.locales`, and evaluates them all when
+// it loads; tsns words its messages in English only, the locale zod sets up by default.
+const zodEnglishOnly = {
+  name: 'zod-english-only',
+  setup(b) {
+    b.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) =>
+      /\/node_modules\/zod\/v4\/(classic|core)\//.test(args.importer) ? { path: args.importer.replace(/(classic|core)\/[^/]*$/, 'locales/en.js'), namespace: 'zod-en' } : undefined);
+    b.onLoad({ filter: /.*/, namespace: 'zod-en' }, (args) => ({ contents: `export { default as en } from ${JSON.stringify(args.path)};`, loader: 'js', resolveDir: '/' }));
+  },
+};
+
 await build({
-  plugins: [lazyChildProcessForCommander],
+  plugins: [lazyChildProcessForCommander, zodEnglishOnly],
   entryPoints: tools.map((t) => ({ in: `src/cli/${t}.ts`, out: `${t}.bundle` })),
   outdir: 'dist/bin',
   outExtension: { '.js': '.cjs' },
@@ -66,4 +78,26 @@ for (const t of tools) {
   const script = new Script(Module.wrap(readFileSync(file, 'utf8')), { filename: file });
   writeFileSync(`${file}.cache`, script.createCachedData());
   writeFileSync(new URL(`../dist/bin/${t}.cjs`, import.meta.url), loader(t));
+}
+
+// ts-oci starts once per container call of an engine (Podman: create, start, delete), and
+// its create loads zod and builds the runtime-spec's schemas: V8's start-up snapshot of its
+// heap with all that done (src/cli/oci.ts prewarm) spares it. Node aborts on a snapshot
+// another node binary built, so the stage (native/tool.c) takes it only where the stamp
+// names the very binary it is about to run (device, inode, size and mtime) and the planner
+// where it was built.
+const SNAPSHOTS = ['oci'];
+for (const t of SNAPSHOTS) {
+  const bin = new URL('../dist/bin/', import.meta.url).pathname;
+  rmSync(`${bin}${t}.blob.stamp`, { force: true });
+  try {
+    execFileSync(process.execPath, ['--no-warnings', '--snapshot-blob', `${bin}${t}.blob`, '--build-snapshot', `${bin}${t}.bundle.cjs`], { stdio: ['ignore', 'inherit', 'inherit'] });
+  } catch {
+    // Without it the tool starts from its bundle, as the others do.
+    console.warn(`bundle: no start-up snapshot for ts-${t} (this node cannot build one)`);
+    continue;
+  }
+  const node = statSync(realpathSync(process.execPath), { bigint: true });
+  // And the planner's own path: the snapshot holds this package's paths (koffi's, native/'s).
+  writeFileSync(`${bin}${t}.blob.stamp`, `${node.dev} ${node.ino} ${node.size} ${node.mtimeNs / 1000000000n} ${node.mtimeNs % 1000000000n} ${realpathSync(`${bin}${t}.cjs`)}\n`);
 }

@@ -75,13 +75,14 @@ const mounted = (path: string) => readFileSync('/proc/self/mounts', 'utf8').spli
 // ---------------------------------------------------------------------------------------
 
 // The attacker: a Python program running as uid 0 without any capability. It waits for a
-// planner (argv[1] ends with dist/bin/unshare.cjs, and `marker` among its arguments),
+// planner (an argument ends with dist/bin/TOOL.cjs, and `marker` among its arguments: a
+// planner started from a snapshot has node's options before its path),
 // sends it SIGUSR1 once Node has put its handler in place, and if 127.0.0.1:9229 opens
 // for that planner, attaches and evaluates code there that writes the planner's
 // capabilities to `out`.
 const INSPECTOR_ATTACK = String.raw`
 import base64, json, os, signal, socket, sys, time
-marker, out = sys.argv[1], sys.argv[2]
+marker, out, tool = sys.argv[1], sys.argv[2], sys.argv[3]
 deadline = time.time() + 20
 print('attacker', [l for l in open('/proc/self/status').read().splitlines() if l.startswith('CapEff')][0], flush=True)
 def planner():
@@ -89,7 +90,8 @@ def planner():
         if not d.isdigit(): continue
         try:
             args = open('/proc/%s/cmdline' % d, 'rb').read().decode(errors='replace').split('\0')
-            if len(args) > 2 and args[1].endswith('dist/bin/unshare.cjs') and marker in args[2:]:
+            at = [k for k, a in enumerate(args) if a.endswith('dist/bin/%s.cjs' % tool)]
+            if at and marker in args[at[0] + 1:]:
                 st = open('/proc/%s/status' % d).read()
                 cgt = int([l for l in st.splitlines() if l.startswith('SigCgt:')][0].split()[1], 16)
                 return int(d), bool(cgt & (1 << (signal.SIGUSR1 - 1)))
@@ -117,7 +119,7 @@ def http(path):
 targets = None
 while time.time() < deadline and os.path.exists('/proc/%d' % pid):
     try:
-        targets = [x for x in json.loads(http('/json/list')) if 'unshare.cjs' in x.get('url', '')]
+        targets = [x for x in json.loads(http('/json/list')) if tool in x.get('url', '')]
         if targets: break
     except Exception: time.sleep(0.002)
 if not targets:
@@ -147,8 +149,10 @@ print('reply', buf[2:300].decode(errors='replace'), flush=True)
 s.close()
 `;
 
-t.test('SIGUSR1 to the planner (Node, full capabilities) from a capability-less uid-0 process opens its inspector on 127.0.0.1:9229: code runs there with every capability', async (t) => {
-  const dir = workdir(t, 'inspector');
+// ts-oci's planner starts from a V8 snapshot (scripts/bundle.mjs): its SIGUSR1 listener is
+// put in place by the snapshot's main function, not by dist/bin/oci.cjs.
+for (const tool of ['unshare', 'oci'] as const) t.test(`SIGUSR1 to the ${tool} planner (Node, full capabilities) from a capability-less uid-0 process opens its inspector on 127.0.0.1:9229: code runs there with every capability`, async (t) => {
+  const dir = workdir(t, `inspector-${tool}`);
   const script = join(dir, 'attack.py');
   writeFileSync(script, INSPECTOR_ATTACK);
   const out = join(dir, 'evaluated-in-planner');
@@ -157,11 +161,12 @@ t.test('SIGUSR1 to the planner (Node, full capabilities) from a capability-less 
   for (let round = 0; round < 3 && !existsSync(out); round++) {
     const marker = `tsns-attack-${process.pid}-${round}`;
     // Confined the way ts-reducecap --secure confines a program: uid 0, few capabilities.
-    const attacker = start(t, REDUCECAP, ['--secure', '--', PYTHON, script, marker, out]);
+    const attacker = start(t, REDUCECAP, ['--secure', '--', PYTHON, script, marker, out, tool]);
     t.ok(await until(() => attacker.out().startsWith('attacker')), `round ${round}: the attacker runs`);
-    // Any later ts-* run by the administrator: here ts-unshare -u, the marker among its arguments.
-    const victim = await run(UNSHARE, ['-u', 'sh', '-c', ': "$1"', 'sh', marker]);
-    t.comment(`round ${round}: ts-unshare ended with ${victim.exitCode} ${victim.stderr}`);
+    // Any later ts-* run by the administrator: ts-unshare -u, or ts-oci state, the marker among its arguments.
+    const victim = tool === 'unshare' ? await run(UNSHARE, ['-u', 'sh', '-c', ': "$1"', 'sh', marker])
+      : await run(`${ROOT}bin/ts-oci`, ['--root', dir, 'state', marker]);
+    t.comment(`round ${round}: ts-${tool} ended with ${victim.exitCode} ${victim.stderr}`);
     const a = await bounded(attacker, 10_000);
     t.comment(`round ${round}: attacker: ${a.stdout}`);
     if (/inspector open/.test(a.stdout)) opened += `round ${round}: ${a.stdout}`;

@@ -3,7 +3,7 @@ import { fstatSync, readFileSync } from 'node:fs';
 import { Command, CommanderError, Help, type Option } from 'commander';
 import { parseExplainMode, setExplain } from '../sys/explain.js';
 import { printable } from '../sys/format.js';
-import { finishStage, stageWaitsForStatus } from './stage.js';
+import { finishStage, stageWaitsForStatus, takeStageEnv } from './stage.js';
 
 /** Bad input: printed as one line plus the "Try ... --help" hint, exit 1. */
 export class UsageError extends Error {
@@ -284,6 +284,7 @@ function isPipe(fd: number): boolean {
  * anything else is a bug and keeps its stack.
  */
 export async function runTool(name: string, main: () => Promise<number | void> | number | void): Promise<void> {
+  takeStageEnv();
   // A reader that went away (`| head`) ends us quietly, as SIGPIPE ends a C tool. Only
   // a pipe has readers that go away; touching process.stdout otherwise would load Node's
   // streams for nothing at start-up.

@@ -10,14 +10,23 @@ import type { SpawnSpec } from '../spawn/spec.js';
 import { explaining, explainMode, setExplainLabel } from '../sys/explain.js';
 import type { InPlace } from '../spawn/steps.js';
 
-// Taken out of the environment at once: the program must not inherit them.
-const fromEnv = process.env.TSNS_STAGE_FD;
-const pidFromEnv = process.env.TSNS_STAGE_PID;
-delete process.env.TSNS_STAGE_FD;
-delete process.env.TSNS_STAGE_PID;
-const stageFd = fromEnv !== undefined && /^\d+$/.test(fromEnv) ? Number(fromEnv) : undefined;
-// The Node side of a tool is the stage's child, planning what the stage will do.
-if (stageFd !== undefined) setExplainLabel('[planner] ');
+let stageFd: number | undefined;
+let pidFromEnv: string | undefined;
+
+/**
+ * Take the stage's variables out of the environment (the program must not inherit them).
+ * runTool calls it first, not this module's load: a tool whose heap is a start-up
+ * snapshot (scripts/bundle.mjs) loaded its modules when the snapshot was built.
+ */
+export function takeStageEnv(): void {
+  const fromEnv = process.env.TSNS_STAGE_FD;
+  pidFromEnv = process.env.TSNS_STAGE_PID;
+  delete process.env.TSNS_STAGE_FD;
+  delete process.env.TSNS_STAGE_PID;
+  stageFd = fromEnv !== undefined && /^\d+$/.test(fromEnv) ? Number(fromEnv) : undefined;
+  // The Node side of a tool is the stage's child, planning what the stage will do.
+  if (stageFd !== undefined) setExplainLabel('[planner] ');
+}
 
 /** The stage's pid: the program's, or (after a fork step) that of the parent that waits for it. */
 export function stagePid(): number | undefined {
@@ -31,8 +40,28 @@ export function hasStage(): boolean {
   return stageFd !== undefined;
 }
 
-function send(bytes: Buffer): void {
-  for (let at = 0; at < bytes.length;) at += writeSync(stageFd!, bytes, at);
+/** Whether the stage is gone: killed, its socket closed under us. */
+const stageGone = (err: unknown) => ['EPIPE', 'ECONNRESET'].includes((err as NodeJS.ErrnoException).code ?? '');
+
+/** Write to the stage; false if it is gone (the caller then undoes what it made, and says nothing: nobody waits). */
+function send(bytes: Buffer): boolean {
+  try {
+    for (let at = 0; at < bytes.length;) at += writeSync(stageFd!, bytes, at);
+    return true;
+  } catch (err) {
+    if (stageGone(err)) return false;
+    throw err;
+  }
+}
+
+/** The stage's next record; undefined at EOF, which a stage that is gone gives too. */
+function receive(): ReturnType<typeof readRecord> {
+  try {
+    return readRecord(stageFd!);
+  } catch (err) {
+    if (stageGone(err)) return undefined;
+    throw err;
+  }
 }
 
 /** Whether the stage still waits to be told a status (no plan was sent). */
@@ -88,7 +117,10 @@ export async function servePlan(steps: Step[], options: InPlaceOptions, atSync?:
   const { StepError } = await import('../native/stage.js');
   const bytes = encodePlan(steps, explainMode());
   planSent = true;
-  send(Buffer.concat([int32s(explaining() ? PLANNER_PLAN_EXPLAIN : PLANNER_PLAN, bytes.length), bytes]));
+  if (!send(Buffer.concat([int32s(explaining() ? PLANNER_PLAN_EXPLAIN : PLANNER_PLAN, bytes.length), bytes]))) {
+    options.cleanup?.();
+    return 1;
+  }
 
   let execing = false;
   let unpersist = () => {};
@@ -97,7 +129,7 @@ export async function servePlan(steps: Step[], options: InPlaceOptions, atSync?:
     options.cleanup?.();
   };
   for (;;) {
-    const rec = readRecord(stageFd!);
+    const rec = receive();
     if (!rec) {
       // EOF: the program runs (the socket closed at its exec), or the stage was killed
       // before, and what was made for it must go.
@@ -112,6 +144,7 @@ export async function servePlan(steps: Step[], options: InPlaceOptions, atSync?:
           undoThis();
           before();
         };
+        // A stage gone meanwhile: the next receive() sees it, and undoes.
         send(int32s(REPLY_GO));
       } catch (err) {
         undo();

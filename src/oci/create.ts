@@ -2,8 +2,8 @@
 // in the tool's own process. create ends with the container's process detached (a child
 // of the caller's subreaper, as runc leaves it) and blocked on exec.fifo; run keeps the
 // stage as its waiting parent and starts it at once.
-import { constants as fs, mkdirSync, renameSync, writeFileSync, closeSync, openSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { constants as fs, closeSync, existsSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { FORK, type Step } from '../native/plan.js';
 import { CLONE_NEWCGROUP } from '../sys/ns.js';
 import { consoleSteps, runcOrder } from './order.js';
@@ -46,29 +46,62 @@ function cgroupPlace(path: string | undefined, root: string, id: string, layout:
   return { name, layout: { ...layout, unified: layout.unified && fromRoot(layout.unified), v1: layout.v1.map(fromRoot) } };
 }
 
-/** Under a lock on ROOT (flock: released if we die), claim ID: a record left by a killed create is removed first. */
+/**
+ * Claim ID: its record is written in a directory of this process's own under ROOT and
+ * renamed into place, so that a container's directory never lacks its record and two
+ * creates of one ID cannot both win. Only where the ID is taken (by a record a killed
+ * create left, which goes first, or by a live container) is ROOT locked (flock: released
+ * if we die), which needs koffi: the common path spares its loading.
+ */
 async function claim(root: string, record: StateRecord): Promise<void> {
   mkdirSync(root, { recursive: true, mode: 0o700 });
-  const { flock, LOCK_EX } = await import('../sys/io.js');
-  const fd = openSync(root, fs.O_RDONLY | fs.O_DIRECTORY);
+  const own = join(root, `${CLAIM_PREFIX}${process.pid}`);
+  sweepClaims(root);
+  mkdirSync(own, { mode: 0o700 });
   try {
-    flock(fd, LOCK_EX);
+    mkdirSync(containerDir(own, record.id), { mode: 0o700 });
+    writeState(own, record);
+    if (renameInto(own, root, record.id)) return;
+    const { flock, LOCK_EX } = await import('../sys/io.js');
+    const fd = openSync(root, fs.O_RDONLY | fs.O_DIRECTORY);
     try {
-      const old = readState(root, record.id);
-      if (old.ready || statusOf(root, old) !== 'stopped') throw new StateError(`container with id exists: ${record.id}`);
-      await remove(root, record.id, true);
-    } catch (err) {
-      if (!(err instanceof StateError) || !/does not exist/.test(err.message)) throw err;
+      flock(fd, LOCK_EX);
+      try {
+        const old = readState(root, record.id);
+        if (old.ready || statusOf(root, old) !== 'stopped') throw new StateError(`container with id exists: ${record.id}`);
+        await remove(root, record.id, true);
+      } catch (err) {
+        if (!(err instanceof StateError) || !/does not exist/.test(err.message)) throw err;
+      }
+      if (!renameInto(own, root, record.id)) throw new StateError(`container with id exists: ${record.id}`);
+    } finally {
+      closeSync(fd);
     }
-    try {
-      mkdirSync(containerDir(root, record.id), { mode: 0o700 });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new StateError(`container with id exists: ${record.id}`);
-      throw err;
-    }
-    writeState(root, record);
   } finally {
-    closeSync(fd);
+    rmSync(own, { recursive: true, force: true });
+  }
+}
+
+/** The claim directories' names: `claim@PID`, never a container ID (checkId refuses '@'). */
+const CLAIM_PREFIX = 'claim@';
+
+/** Move FROM/ID to ROOT/ID; false where ROOT/ID exists already. */
+function renameInto(from: string, root: string, id: string): boolean {
+  try {
+    renameSync(containerDir(from, id), containerDir(root, id));
+    return true;
+  } catch (err) {
+    if (['ENOTEMPTY', 'EEXIST'].includes((err as NodeJS.ErrnoException).code ?? '')) return false;
+    throw err;
+  }
+}
+
+/** Claim directories of creates killed before they finished: their process is gone. */
+function sweepClaims(root: string): void {
+  for (const name of readdirSync(root)) {
+    if (!name.startsWith(CLAIM_PREFIX)) continue;
+    const pid = Number(name.slice(CLAIM_PREFIX.length));
+    if (Number.isInteger(pid) && pid > 0 && !existsSync(`/proc/${pid}`)) rmSync(join(root, name), { recursive: true, force: true });
   }
 }
 

@@ -335,6 +335,11 @@ t.test('a create whose planner is SIGKILLed leaves what delete removes', async (
     t.notOk(existsSync(join(b.root, id)), `${id}: no record`);
     t.same(cgroupDirsOf(b, id), [], `${id}: no cgroup`);
   }
+  // A planner killed while it claimed its id leaves its claim@PID directory: the next create removes it.
+  mkdirSync(join(b.root, 'claim@999999999'), { recursive: true });
+  t.equal(create(b, 'after').exitCode, 0);
+  t.equal(oci(b, ['delete', '--force', 'after']).exitCode, 0);
+  t.same(readdirSync(b.root), [], 'nothing left under --root');
 });
 
 t.test('a create SIGKILLed at any moment leaves what delete removes', async (t) => {
@@ -342,10 +347,12 @@ t.test('a create SIGKILLed at any moment leaves what delete removes', async (t) 
   for (let k = 0; k < 8; k++) {
     const id = `k${k}`;
     const child = spawn(OCI, ['--root', b.root, 'create', '--bundle', b.dir, id], { stdio: 'ignore', env: withoutTap() });
+    // Listened for at once: a create that is done before the kill has exited already.
+    const exited = new Promise((r) => child.once('exit', r).once('error', r));
     // Spread over create's life: from before the planner runs to after the container waits.
     await new Promise((r) => setTimeout(r, k * 25));
     child.kill('SIGKILL');
-    await new Promise((r) => child.once('exit', r).once('error', r));
+    await exited;
     // A planner still running finishes or undoes its work; delete --force then removes the rest.
     for (let w = 0; w < 300 && oci(b, ['state', id]).stdout.includes('"creating"'); w++) await new Promise((r) => setTimeout(r, 10));
     t.equal(oci(b, ['delete', '--force', id]).exitCode, 0, `delete after a kill at ${k * 25} ms`);
