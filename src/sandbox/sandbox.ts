@@ -223,6 +223,8 @@ export class Sandbox {
   /** The monitor's end, where this process started it (and so reaps it). */
   private monitorExited: Promise<ExitStatus> | undefined;
   private exited: Promise<SandboxExit> | undefined;
+  /** The exit is recorded and collected: the program's pid names nothing of this sandbox any more. */
+  private ended = false;
   private readonly history: SandboxEvent[] = [];
   private readonly listeners = new Set<() => void>();
   /** Stops the watching of the cgroup's counters (notify.ts), once events() has started it. */
@@ -391,7 +393,7 @@ export class Sandbox {
   /** SIGKILL to every process of the sandbox: its cgroup's, or else its pid namespace's (whose pid 1 takes the rest along). */
   private async killTree(state: SandboxState): Promise<void> {
     if (this.group?.exists()) await this.group.kill();
-    else if (isLiveProcess(state.pid, state.startTime)) process.kill(state.pid, 'SIGKILL');
+    else if (!this.ended && isLiveProcess(state.pid, state.startTime)) process.kill(state.pid, 'SIGKILL');
   }
 
   /** How the program ended: the monitor's record and the cgroup's counters. */
@@ -407,10 +409,12 @@ export class Sandbox {
     // gone: an exit means that nothing of the tree runs any more.
     if (this.group?.exists()) await this.group.kill();
     const file = statusFile(this.dir);
-    const exit: SandboxExit = existsSync(file)
-      ? exitFrom(readFileSync(file, 'utf8'), statSync(file).mtimeMs, state.startedAt, this.group)
+    const recorded = statSync(file, { throwIfNoEntry: false });
+    const exit: SandboxExit = recorded
+      ? exitFrom(readFileSync(file, 'utf8'), recorded.mtimeMs, state.startedAt, this.group)
       // The monitor went without a record: its death signal took the program along.
       : { reason: 'signaled', code: null, signal: 'SIGKILL', durationMs: Date.now() - state.startedAt, cpuMs: 0, limitsHit: [] };
+    this.ended = true;
     this.pollCounters(exit);
     if (exit.reason === 'oom' && this.seen.oomKills === 0) this.emit({ type: 'oom', kills: 1 });
     this.emit({ type: 'exited', exit });
