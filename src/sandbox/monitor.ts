@@ -1,14 +1,16 @@
-// Starting a sandbox's program under its monitor (native/monitor.c). Node execs
-// tsns-monitor on the fast clone path (no copy of Node's memory stays); the monitor
-// clones the program with the plan's namespace flags and runs the rest of the plan there,
-// reporting over fd 3 as the library's child does. The monitor waits, enforces the time
-// limits and records the end in the sandbox's directory, whether or not this Node lives.
-import { existsSync, closeSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+// Starting a sandbox's program under its monitor (native/monitor.c). One monitor server
+// per Node process, exec'd on first use on the fast clone path (no copy of Node's memory
+// stays); each start is one message to it with the program's descriptors attached, and
+// it clones a monitor for the sandbox as this process's child. The monitor clones the
+// program with the plan's namespace flags and runs the rest of the plan there, reporting
+// over fd 3 as the library's child does. It waits, enforces the time limits and records
+// the end in the sandbox's directory, whether or not this Node lives.
+import { existsSync, closeSync, fstatSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { runStage, StepError, StageError } from '../native/stage.js';
+import { NATIVE_LIBRARY, runStage, StepError, StageError } from '../native/stage.js';
 import { encodePlan, int32s, readRecord, REPLY_GO, REPORT_ERROR, REPORT_PID, REPORT_READY, type Step } from '../native/plan.js';
-import { PR_SET_PDEATHSIG } from '../sys/prctl.js';
+import { check, fn, koffi } from '../sys/libc.js';
 import { SysError } from '../sys/errors.js';
 import { close, pipe2, write } from '../sys/io.js';
 import { waitpid } from '../sys/proc.js';
@@ -35,20 +37,97 @@ export interface MonitorStart {
 /** The file the monitor records the program's end in. */
 export const statusFile = (dir: string) => join(dir, 'exit');
 
+/** The file a monitor names itself in ("PID STARTTIME"), before it reads its plan. */
+const selfFile = (dir: string) => join(dir, 'monitor');
+
 /**
- * The monitors started for record directory `dir` (their last argument is its status
- * file): what a start killed before it recorded the monitor's pid leaves running.
+ * The monitor that `dir`'s start made, as it named itself: what a start killed before it
+ * recorded the monitor's pid leaves running. 'writing' while the monitor writes the file.
  */
-export function monitorsOf(dir: string): number[] {
-  const wanted = `${statusFile(dir)}\0`;
-  return readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
-    try {
-      const argv = readFileSync(`/proc/${p}/cmdline`, 'utf8');
-      return argv.startsWith(`${MONITOR}\0`) && argv.endsWith(wanted);
-    } catch {
-      return false; // ended meanwhile
+export function monitorOf(dir: string): { pid: number; startTime: number } | 'writing' | undefined {
+  let text: string;
+  try {
+    text = readFileSync(selfFile(dir), 'utf8');
+  } catch {
+    return undefined;
+  }
+  const m = /^(\d+) (\d+)\n$/.exec(text);
+  return m ? { pid: Number(m[1]), startTime: Number(m[2]) } : 'writing';
+}
+
+/** The monitor server of this process: its pid (a child of ours) and our end of its socket. */
+let server: { pid: number; socket: number } | undefined;
+
+const AF_UNIX = 1;
+const SOCK_SEQPACKET = 5;
+const SOCK_CLOEXEC = 0o2000000;
+const EPIPE = 32;
+const EBADF = 9;
+const ECONNRESET = 104;
+
+/** Exec the server with the other end of a fresh socket on its fd 3, in a session of its own. */
+function startServer(): { pid: number; socket: number } {
+  const sv = [0, 0];
+  check('socketpair', 'AF_UNIX, SOCK_SEQPACKET|SOCK_CLOEXEC, 0, [...]', () =>
+    fn('int socketpair(int domain, int type, int protocol, _Out_ int *sv)')(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 'plumbing');
+  const nul = openSync('/dev/null', 'r+');
+  try {
+    const pid = runStage([
+      { op: 'stdio', sources: [nul, nul, nul, sv[1]] },
+      { op: 'setsid' },
+      { op: 'exec', file: MONITOR, argv: [MONITOR, '-S'], env: [], search: false },
+    ], { cloneFlags: 0 });
+    return { pid, socket: sv[0] };
+  } catch (err) {
+    close(sv[0]);
+    throw err;
+  } finally {
+    closeSync(nul);
+    close(sv[1]);
+  }
+}
+
+let sendFds: ((sock: number, data: Buffer, len: number, fds: number[], nfds: number) => number) | undefined;
+
+/**
+ * One start to the server: `args` for the monitor, `fds` placed at `at` in it. A server
+ * that is gone (killed) is reaped and replaced once; a descriptor of this process's stdio
+ * that is closed is left closed in the program.
+ */
+function requestStart(args: readonly string[], fds: number[], at: number[]): void {
+  sendFds ??= koffi().load(NATIVE_LIBRARY).func('int tsns_send_fds(int sock, const uint8_t *data, size_t len, const int *fds, int nfds)');
+  for (let attempt = 0; ; attempt++) {
+    server ??= startServer();
+    const text = Buffer.from(`${at.join(',')}\0${args.map((a) => `${a}\0`).join('')}`);
+    const r = sendFds(server.socket, text, text.length, fds, fds.length);
+    if (r === 0) return;
+    if ((r === -EPIPE || r === -ECONNRESET) && attempt === 0) {
+      close(server.socket);
+      try {
+        waitpid(server.pid);
+      } catch {
+        // reaped elsewhere
+      }
+      server = undefined;
+      continue;
     }
-  }).map(Number);
+    if (r === -EBADF && attempt === 0) {
+      const open = fds.map((fd, k) => at[k] > 2 || fd !== at[k] || isOpen(fd));
+      fds = fds.filter((_, k) => open[k]);
+      at = at.filter((_, k) => open[k]);
+      continue;
+    }
+    throw new SysError('sendmsg', `${server.socket}, {${text.length} bytes, SCM_RIGHTS [${fds.join(', ')}]}, MSG_NOSIGNAL`, -r);
+  }
+}
+
+function isOpen(fd: number): boolean {
+  try {
+    fstatSync(fd);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export interface MonitorStarted {
@@ -79,28 +158,27 @@ export function startMonitor(spec: SpawnSpec, argv: readonly string[], options: 
   const stdio = setUpStdio([...options.stdio.slice(0, 3)]);
   const [reportRead, reportWrite] = pipe2();
   let [goRead, goWrite] = sync ? pipe2() : [-1, -1];
-  const sources = stdio.fds.map((s): number | 'keep' => (s === 'inherit' || s === 'close' ? 'keep' : s));
-  while (sources.length < 3) sources.push('keep');
+  // 'inherit' (and 'close', which a sandbox's stdio never asks for): this process's own.
+  const sources = stdio.fds.map((s, k) => (s === 'inherit' || s === 'close' ? k : s));
+  while (sources.length < 3) sources.push(sources.length);
   const ruleset = inParent ? makeRuleset(spec.landlock!, 0) : undefined;
-  const outer: Step[] = [
-    { op: 'stdio', sources: [...sources, reportWrite, ...(sync ? [goRead] : []), ...(ruleset !== undefined ? [ruleset] : [])] },
-    ...(options.dieWithParent ? [{ op: 'prctl', option: PR_SET_PDEATHSIG, arg2: 9 } as Step] : []),
-    // Its own session: a terminal's signals to this process's group are not the monitor's.
-    { op: 'setsid' },
-    { op: 'exec', file: MONITOR, argv: [MONITOR, ...options.args, ...(sync ? ['-g'] : []), String(plan.cloneFlags), planFile, statusFile(options.dir)], env: [], search: false },
-  ];
-  let monitor: number;
+  const fdsOut = [...sources, reportWrite, ...(sync ? [goRead] : []), ...(ruleset !== undefined ? [ruleset] : [])];
+  const args = [...options.args, ...(sync ? ['-g'] : []), ...(options.dieWithParent ? ['-d'] : []), String(plan.cloneFlags), planFile, statusFile(options.dir)];
   try {
-    monitor = runStage(outer, { cloneFlags: 0 });
+    requestStart(args, fdsOut, fdsOut.map((_, k) => k));
   } catch (err) {
     for (const fd of stdio.parentEnds) if (fd !== null) close(fd);
     if (ruleset !== undefined) close(ruleset);
+    if (goWrite >= 0) close(goWrite);
+    close(reportRead);
+    rmSync(planFile, { force: true });
     throw err;
   } finally {
     close(reportWrite);
     if (sync) close(goRead);
     for (const fd of stdio.toClose) closeSync(fd);
   }
+  let monitor: number | undefined;
   let pid: number | undefined;
   let failure: unknown;
   let execd = false;
@@ -108,7 +186,9 @@ export function startMonitor(spec: SpawnSpec, argv: readonly string[], options: 
   let undo = () => {};
   try {
     for (let rec = readRecord(reportRead); rec; rec = readRecord(reportRead)) {
-      if (rec.kind === REPORT_PID) pid = rec.value;
+      // The monitor names itself first (index -1), then the program.
+      if (rec.kind === REPORT_PID && rec.index === -1) monitor = rec.value;
+      else if (rec.kind === REPORT_PID) pid = rec.value;
       else if (rec.kind === REPORT_READY) waitingAt = rec.index;
       else if (rec.kind === REPORT_ERROR) {
         failure ??= new StepError(steps[rec.index], rec.value);
@@ -142,14 +222,17 @@ export function startMonitor(spec: SpawnSpec, argv: readonly string[], options: 
     if (goWrite >= 0) close(goWrite);
     if (ruleset !== undefined) close(ruleset);
   }
-  if (failure || pid === undefined || !execd) {
+  if (failure || pid === undefined || !execd || monitor === undefined) {
     undo();
     for (const fd of stdio.parentEnds) if (fd !== null) close(fd);
-    // The monitor records the failed start and ends at once: reap it, and drop its record.
-    waitpid(monitor);
+    // The monitor records the failed start and ends at once: reap it, and drop its records
+    // (a start tried again writes them anew).
+    if (monitor !== undefined) waitpid(monitor);
     rmSync(statusFile(options.dir), { force: true });
+    rmSync(selfFile(options.dir), { force: true });
+    rmSync(planFile, { force: true });
   }
   if (failure) throw failure;
-  if (pid === undefined || !execd) throw new StageError('the sandbox\'s program ended before it ran (its monitor could not start it)');
+  if (monitor === undefined || pid === undefined || !execd) throw new StageError('the sandbox\'s program ended before it ran (its monitor could not start it)');
   return { monitor, pid, pipes: stdio.parentEnds };
 }

@@ -7,7 +7,8 @@
 //   sandbox has one: limits.ts groupControllers) and the creating process (pid and start
 //   time). A create or start killed half-way leaves a record whose owner is gone and no
 //   state: the next create in another process removes it, its cgroup, and a monitor it
-//   may have started (found by its arguments, which name the record's directory).
+//   may have started (which names itself in the record's directory before it starts
+//   anything: monitor.ts).
 // - state.json, once the program runs: the monitor's and the program's pids with their
 //   start times, the spec, the namespaces. Sandbox.list()/get() find it from any process.
 // - exit, written by the monitor (native/monitor.c), which is the program's parent: a
@@ -31,7 +32,7 @@ import { isLiveProcess, pidfdOpen, startTimeOf } from '../sys/proc.js';
 import { onReadable } from '../sys/readiness.js';
 import { compile, type Compiled } from './compile.js';
 import { applyLimits, cgroupLimits, exitFrom, groupControllers, limitCounters, monitorArgs, type SandboxExit, type SandboxLimits } from './limits.js';
-import { monitorsOf, startMonitor, statusFile, type SandboxStdio } from './monitor.js';
+import { monitorOf, startMonitor, statusFile, type SandboxStdio } from './monitor.js';
 import { watchCounters } from './notify.js';
 import { parseSpec, SpecError, type SandboxSpec } from './spec.js';
 
@@ -121,10 +122,27 @@ function conditionOf(dir: string): Condition {
   return isLiveProcess(state.monitor.pid, state.monitor.startTime) ? 'running' : 'broken';
 }
 
+/**
+ * Kill a monitor `dir`'s start made that its state does not name (the start was killed
+ * before it wrote state.json); its program goes with it (its death signal).
+ */
+async function killUnrecordedMonitor(dir: string): Promise<void> {
+  // The monitor writes its one line with one call: an empty file is for a moment only.
+  for (let tries = 0; tries < 100; tries++) {
+    const found = monitorOf(dir);
+    if (found === undefined) return;
+    if (found !== 'writing') {
+      if (isLiveProcess(found.pid, found.startTime)) process.kill(found.pid, 'SIGKILL');
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 1));
+  }
+}
+
 /** Kill and remove what a record names: a monitor not yet recorded, its cgroup (and so every process), then the record. */
 async function removeRecorded(dir: string): Promise<void> {
-  // The program goes with its monitor (its death signal).
-  if (!existsSync(join(dir, 'state.json'))) for (const pid of monitorsOf(dir)) process.kill(pid, 'SIGKILL');
+  const unrecorded = !existsSync(join(dir, 'state.json'));
+  if (unrecorded) await killUnrecordedMonitor(dir);
   const name = readRecord(dir)?.cgroup;
   if (name !== undefined) {
     try {
@@ -135,21 +153,36 @@ async function removeRecorded(dir: string): Promise<void> {
       if ((err as { code?: string }).code !== 'ENOENT') throw err;
     }
   }
-  removeRecords(dir);
+  // A monitor that was starting as its file was looked for names itself meanwhile: the
+  // directory is not empty then, and it is killed before the next try. Once the directory
+  // is gone, a monitor yet to name itself cannot, and starts nothing.
+  for (let round = 0; !removeRecordFiles(dir); round++) {
+    if (round === 10) return removeRecords(dir);
+    if (unrecorded) await killUnrecordedMonitor(dir);
+  }
 }
 
 /**
  * Remove a record directory: its plain files by name, then itself. rmSync's generic walk
- * (lstat, a failed rmdir, readdir, each file) cost more than the rest of a delete.
+ * (lstat, a failed rmdir, readdir, each file) cost more than the rest of a delete. False
+ * when a file came meanwhile (ENOTEMPTY).
  */
-function removeRecords(dir: string): void {
+function removeRecordFiles(dir: string): boolean {
   try {
     for (const file of readdirSync(dir)) unlinkSync(join(dir, file));
     rmdirSync(dir);
   } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === 'ENOTEMPTY') return false;
     // Gone already (another process deleted it), or not what a sandbox writes: the walk then.
-    if ((err as { code?: string }).code !== 'ENOENT') rmSync(dir, { recursive: true, force: true });
+    if (code !== 'ENOENT') rmSync(dir, { recursive: true, force: true });
   }
+  return true;
+}
+
+/** Remove a record directory, whatever it holds. */
+function removeRecords(dir: string): void {
+  if (!removeRecordFiles(dir)) rmSync(dir, { recursive: true, force: true });
 }
 
 /** Remove what killed creates and vanished monitors left (nobody else will). */
