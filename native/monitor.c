@@ -276,14 +276,12 @@ static int place(const int *fds, const int *at, int n)
 	for (int k = 0; k < n; k++)
 		if ((high[k] = fcntl(fds[k], F_DUPFD_CLOEXEC, 64)) < 0)
 			return -1;
-	for (int fd = 0; fd < 64; fd++)
-		close(fd);
+	if (syscall(SYS_close_range, 0U, 63U, 0U) < 0)
+		return -1;
 	for (int k = 0; k < n; k++)
 		if (dup2(high[k], at[k]) < 0)
 			return -1;
-	for (int k = 0; k < n; k++)
-		close(high[k]);
-	return 0;
+	return (int)syscall(SYS_close_range, 64U, ~0U, 0U);
 }
 
 /* One start: a monitor cloned as Node's child, with the message's descriptors and arguments. */

@@ -32,6 +32,12 @@ export interface MonitorStart {
   /** SIGKILL of this process kills the monitor (and with it the program). */
   dieWithParent: boolean;
   stdio: readonly SandboxStdio[];
+  /**
+   * Called once the monitor's and the program's pids are known, while the program's
+   * process still builds its root: what is done there costs the start nothing. It must
+   * not throw.
+   */
+  onPids?: (monitor: number, pid: number) => void;
 }
 
 /** The file the monitor records the program's end in. */
@@ -180,6 +186,7 @@ export function startMonitor(spec: SpawnSpec, argv: readonly string[], options: 
   }
   let monitor: number | undefined;
   let pid: number | undefined;
+  let told = false;
   let failure: unknown;
   let execd = false;
   let waitingAt: number | undefined;
@@ -196,6 +203,10 @@ export function startMonitor(spec: SpawnSpec, argv: readonly string[], options: 
         if (goWrite >= 0) close(goWrite);
         goWrite = -1;
       } else execd = true;
+      if (!told && monitor !== undefined && pid !== undefined) {
+        told = true;
+        options.onPids?.(monitor, pid);
+      }
       // The monitor reports the program's pid, which the parent's part needs, in a race with the program's READY.
       if (waitingAt !== undefined && pid !== undefined) {
         const at = waitingAt;

@@ -17,7 +17,7 @@
 //   delete.
 // A monitor that is gone without an exit record (killed, or its owner died with
 // dieWithParent) leaves a broken record, which the next create removes too.
-import { closeSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, unlinkSync, watch, type FSWatcher } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, unlinkSync, watch, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
 import { createCgroup, openCgroup, type Cgroup } from '../cgroup/index.js';
 import type { Readable, Writable } from 'node:stream';
@@ -356,23 +356,42 @@ export class Sandbox {
     if (this.state) throw new Error(`sandbox ${JSON.stringify(this.id)} was started already`);
     if (this.deleted) throw new Error(`sandbox ${JSON.stringify(this.id)} was deleted`);
     const startedAt = Date.now();
+    let state: SandboxState | undefined;
+    let written = false;
     const { monitor, pid, pipes } = startMonitor({ ...this.compiled.spawn, cgroups: this.group?.dirs }, this.compiled.argv, {
       dir: this.dir,
       args: monitorArgs(this.group, this.spec.limits),
       dieWithParent: this.spec.process?.dieWithParent ?? false,
       stdio: this.stdio,
+      // The state, ready under another name while the program builds its root: renamed
+      // once it runs (a start that fails leaves only that name, which no reader looks at).
+      onPids: (monitor, pid) => {
+        state = this.stateFor(monitor, pid, startedAt);
+        try {
+          writeJson(this.dir, 'state.next.json', state);
+          written = true;
+        } catch {
+          // written below, where a failure is thrown
+        }
+      },
     });
     this.monitorExited = watchExit(monitor);
     [this.stdin, this.stdout, this.stderr] = [stream(pipes[0] ?? null, false), stream(pipes[1] ?? null, true), stream(pipes[2] ?? null, true)];
-    this.state = {
+    this.state = state ?? this.stateFor(monitor, pid, startedAt);
+    if (written) renameSync(join(this.dir, 'state.next.json'), join(this.dir, 'state.json'));
+    else writeJson(this.dir, 'state.json', this.state);
+    this.emit({ type: 'started', pid });
+  }
+
+  /** What state.json holds for the program `pid` under `monitor`. */
+  private stateFor(monitor: number, pid: number, startedAt: number): SandboxState {
+    return {
       id: this.id, ...(this.group ? { cgroup: this.group.name } : {}),
       monitor: { pid: monitor, startTime: startTimeOf(monitor) },
       pid, startTime: startTimeOf(pid), startedAt,
       namespaces: [...(this.compiled.spawn.namespaces ?? [])],
       spec: this.spec,
     };
-    writeJson(this.dir, 'state.json', this.state);
-    this.emit({ type: 'started', pid });
   }
 
   /** created, running or stopped, and the program's pid once started. */
