@@ -19,7 +19,9 @@
  * "tsns-monitor -S", a monitor as "tsns-monitor -M" (its copy of the server's arguments).
  *
  * A message: NUL-terminated strings, the first the positions (0-5, comma-separated) of
- * the descriptors attached with SCM_RIGHTS, the rest a monitor's arguments:
+ * the descriptors attached with SCM_RIGHTS, the second the number of arguments, then a
+ * monitor's arguments; after them the plan itself where PLAN_FILE is "-" (a plan too
+ * large for one message comes as a file, removed once read):
  *   [-t MS] [-c MS -u FILE|-n FILE] [-k FILE] [-f FILE] [-p FILE]... [-g] [-d]
  *   CLONE_FLAGS PLAN_FILE STATUS_FILE
  *   -t  wall-clock limit            -c  CPU-time limit of the cgroup, read from
@@ -28,7 +30,7 @@
  *   -d  dieWithParent: SIGKILL when Node goes
  *   fds 0-2: the program's stdio. fd 3: the report pipe to Node: REPORT_PID with index -1
  *   (the monitor's own pid), REPORT_PID (the program's pid), then the runner's records;
- *   EOF once the program has exec'd or died. The plan file is removed once read.
+ *   EOF once the program has exec'd or died.
  *   -g: fd 4 is the reply pipe from Node, where the program waits at a sync step while
  *   Node does the parent's part (id-map ranges); only the program keeps it. fd 5: a
  *   Landlock ruleset made by Node, for the program.
@@ -88,6 +90,10 @@ static uint8_t *read_plan(const char *file, size_t *len)
 	*len = got;
 	return buf;
 }
+
+/* The plan that came in the start's message (PLAN_FILE "-"): this monitor's copy of it. */
+static uint8_t *inline_plan;
+static size_t inline_len;
 
 /* Node's pid: every monitor's parent (CLONE_PARENT), what a death signal is about. */
 static pid_t node;
@@ -183,7 +189,12 @@ static int monitor(int argc, char **argv)
 	status_file = argv[optind + 2];
 	if (record_self(status_file) < 0)
 		return 1;
-	plan = read_plan(argv[optind + 1], &len);
+	if (strcmp(argv[optind + 1], "-") == 0) {
+		plan = inline_plan;
+		len = inline_len;
+	} else {
+		plan = read_plan(argv[optind + 1], &len);
+	}
 	memset(&st, 0, sizeof(st));
 	if (!plan || tsns_parse(plan, len, &st) != 0)
 		return 1;
@@ -284,12 +295,13 @@ static int place(const int *fds, const int *at, int n)
 	return (int)syscall(SYS_close_range, 64U, ~0U, 0U);
 }
 
-/* One start: a monitor cloned as Node's child, with the message's descriptors and arguments. */
+/* One start: a monitor cloned as Node's child, with the message's descriptors, arguments and plan. */
 static void start(char *text, size_t len, const int *fds, int nfds)
 {
 	char *argv[MAX_ARGS + 1];
 	int at[MAX_FDS], argc = 0, report = -1;
 	char *s = text, *end = text + len;
+	long nargs;
 	pid_t pid;
 
 	/* The positions, then the arguments. */
@@ -300,12 +312,21 @@ static void start(char *text, size_t len, const int *fds, int nfds)
 		if (at[k] == 3)
 			report = fds[k];
 	}
-	if (report < 0 || *s != '\0')
+	if (report < 0 || *s++ != '\0')
+		return;
+	nargs = strtol(s, &s, 10);
+	if (nargs < 0 || nargs >= MAX_ARGS || *s++ != '\0')
 		return;
 	argv[argc++] = "tsns-monitor";
-	for (s += strlen(s) + 1; s < end && argc < MAX_ARGS; s += strlen(s) + 1)
+	for (long k = 0; k < nargs; k++, s += strlen(s) + 1) {
+		if (s >= end)
+			return;
 		argv[argc++] = s;
+	}
 	argv[argc] = NULL;
+	/* What follows is the plan, where PLAN_FILE is "-". */
+	inline_plan = (uint8_t *)s;
+	inline_len = s < end ? (size_t)(end - s) : 0;
 	pid = (pid_t)syscall(SYS_clone, CLONE_PARENT | SIGCHLD, NULL, NULL, NULL, NULL);
 	if (pid == 0) {
 		role[1] = 'M';

@@ -95,17 +95,26 @@ function startServer(): { pid: number; socket: number } {
 
 let sendFds: ((sock: number, data: Buffer, len: number, fds: number[], nfds: number) => number) | undefined;
 
+/** The server's message buffer (native/monitor.c serve): a plan that does not fit comes as a file. */
+const MESSAGE_MAX = 65535;
+
+/** A start's message: the descriptors' positions, the arguments, then the plan (if inline). */
+function message(at: readonly number[], args: readonly string[], plan?: Buffer): Buffer {
+  const head = Buffer.from(`${at.join(',')}\0${args.length}\0${args.map((a) => `${a}\0`).join('')}`);
+  return plan ? Buffer.concat([head, plan]) : head;
+}
+
 /**
- * One start to the server: `args` for the monitor, `fds` placed at `at` in it. A server
- * that is gone (killed) is reaped and replaced once; a descriptor of this process's stdio
- * that is closed is left closed in the program.
+ * One start to the server: `text` (message()) with `fds` attached. A server that is gone
+ * (killed) is reaped and replaced once; a descriptor of this process's stdio that is
+ * closed is left closed in the program (`at` then names fewer).
  */
-function requestStart(args: readonly string[], fds: number[], at: number[]): void {
+function requestStart(text: (at: readonly number[]) => Buffer, fds: number[], at: number[]): void {
   sendFds ??= koffi().load(NATIVE_LIBRARY).func('int tsns_send_fds(int sock, const uint8_t *data, size_t len, const int *fds, int nfds)');
   for (let attempt = 0; ; attempt++) {
     server ??= startServer();
-    const text = Buffer.from(`${at.join(',')}\0${args.map((a) => `${a}\0`).join('')}`);
-    const r = sendFds(server.socket, text, text.length, fds, fds.length);
+    const data = text(at);
+    const r = sendFds(server.socket, data, data.length, fds, fds.length);
     if (r === 0) return;
     if ((r === -EPIPE || r === -ECONNRESET) && attempt === 0) {
       close(server.socket);
@@ -123,7 +132,7 @@ function requestStart(args: readonly string[], fds: number[], at: number[]): voi
       at = at.filter((_, k) => open[k]);
       continue;
     }
-    throw new SysError('sendmsg', `${server.socket}, {${text.length} bytes, SCM_RIGHTS [${fds.join(', ')}]}, MSG_NOSIGNAL`, -r);
+    throw new SysError('sendmsg', `${server.socket}, {${data.length} bytes, SCM_RIGHTS [${fds.join(', ')}]}, MSG_NOSIGNAL`, -r);
   }
 }
 
@@ -159,8 +168,8 @@ export function startMonitor(spec: SpawnSpec, argv: readonly string[], options: 
   // program waits at its sync step for a reply on a pipe the monitor passes on (-g).
   const sync = inParent || Object.values(plan.parent).some(Boolean);
   const steps = [...opens, ...plan.steps];
+  const encoded = encodePlan(steps, null);
   const planFile = join(options.dir, 'plan');
-  writeFileSync(planFile, encodePlan(steps, null), { mode: 0o600 });
   const stdio = setUpStdio([...options.stdio.slice(0, 3)]);
   const [reportRead, reportWrite] = pipe2();
   let [goRead, goWrite] = sync ? pipe2() : [-1, -1];
@@ -169,9 +178,13 @@ export function startMonitor(spec: SpawnSpec, argv: readonly string[], options: 
   while (sources.length < 3) sources.push(sources.length);
   const ruleset = inParent ? makeRuleset(spec.landlock!, 0) : undefined;
   const fdsOut = [...sources, reportWrite, ...(sync ? [goRead] : []), ...(ruleset !== undefined ? [ruleset] : [])];
-  const args = [...options.args, ...(sync ? ['-g'] : []), ...(options.dieWithParent ? ['-d'] : []), String(plan.cloneFlags), planFile, statusFile(options.dir)];
+  const args = (planArg: string) => [...options.args, ...(sync ? ['-g'] : []), ...(options.dieWithParent ? ['-d'] : []), String(plan.cloneFlags), planArg, statusFile(options.dir)];
+  // The plan goes in the message (it holds the environment: no file has it even briefly),
+  // unless a large environment makes it too long for one.
+  const inline = message([0, 1, 2, 3, 4, 5], args('-'), encoded).length <= MESSAGE_MAX;
   try {
-    requestStart(args, fdsOut, fdsOut.map((_, k) => k));
+    if (!inline) writeFileSync(planFile, encoded, { mode: 0o600 });
+    requestStart((at) => (inline ? message(at, args('-'), encoded) : message(at, args(planFile))), fdsOut, fdsOut.map((_, k) => k));
   } catch (err) {
     for (const fd of stdio.parentEnds) if (fd !== null) close(fd);
     if (ruleset !== undefined) close(ruleset);

@@ -4,7 +4,7 @@
 // twice at once. Polls with deadlines, no timings.
 import t from 'tap';
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MONITOR } from '../../src/sandbox/monitor.js';
@@ -136,5 +136,23 @@ t.test('one id twice at once: one sandbox, one clear refusal', { skip }, async (
   t.equal(made.length, 1);
   t.match(results.find((r) => r.status === 'rejected'), { reason: { message: /^id: sandbox "twice" exists already/ } });
   await (made[0] as PromiseFulfilledResult<Sandbox>).value.delete();
+  t.same(records(), []);
+});
+
+t.test('a plan too long for one message goes as a file: a 100 kB environment reaches the program, and no plan stays', { skip }, async (t) => {
+  const out = join(RUN, 'big-env');
+  for (const size of [10, 100_000]) {
+    const fd = openSync(out, 'w');
+    const sb = await Sandbox.create(hostSpec(['sh', '-c', 'echo ${#BIG}'], { process: { args: ['sh', '-c', 'echo ${#BIG}'], env: { BIG: 'x'.repeat(size) } } }), { stdio: ['ignore', fd, 'ignore'] });
+    try {
+      await sb.start();
+    } finally {
+      closeSync(fd);
+    }
+    t.notOk(existsSync(join(RUN, 'sandbox', sb.id, 'plan')), 'no plan file once the program runs');
+    t.match(await sb.wait(), { reason: 'exited', code: 0 });
+    t.equal(readFileSync(out, 'utf8'), `${size}\n`, `an environment of ${size} bytes arrived whole`);
+    await sb.delete();
+  }
   t.same(records(), []);
 });
