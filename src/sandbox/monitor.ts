@@ -5,7 +5,7 @@
 // program with the plan's namespace flags and runs the rest of the plan there, reporting
 // over fd 3 as the library's child does. It waits, enforces the time limits and records
 // the end in the sandbox's directory, whether or not this Node lives.
-import { existsSync, closeSync, fstatSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, closeSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { NATIVE_LIBRARY, runStage, StepError, StageError } from '../native/stage.js';
@@ -70,12 +70,20 @@ const SOCK_CLOEXEC = 0o2000000;
 const EPIPE = 32;
 const EBADF = 9;
 const ECONNRESET = 104;
+const F_DUPFD_CLOEXEC = 1030;
 
 /** Exec the server with the other end of a fresh socket on its fd 3, in a session of its own. */
 function startServer(): { pid: number; socket: number } {
   const sv = [0, 0];
   check('socketpair', 'AF_UNIX, SOCK_SEQPACKET|SOCK_CLOEXEC, 0, [...]', () =>
     fn('int socketpair(int domain, int type, int protocol, _Out_ int *sv)')(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 'plumbing');
+  // Never on 0-2 (this process closed one of them): a sandbox that inherits this
+  // process's stdio would hold the server's socket, and could start monitors of its own.
+  if (sv[0] <= 2) {
+    const low = sv[0];
+    sv[0] = check('fcntl', `${low}, F_DUPFD_CLOEXEC, 3`, () => fn('int fcntl(int fd, int cmd, int arg)')(low, F_DUPFD_CLOEXEC, 3), 'plumbing');
+    close(low);
+  }
   const nul = openSync('/dev/null', 'r+');
   try {
     const pid = runStage([
@@ -127,21 +135,12 @@ function requestStart(text: (at: readonly number[]) => Buffer, fds: number[], at
       continue;
     }
     if (r === -EBADF && attempt === 0) {
-      const open = fds.map((fd, k) => at[k] > 2 || fd !== at[k] || isOpen(fd));
+      const open = fds.map((fd, k) => at[k] > 2 || fd !== at[k] || existsSync(`/proc/self/fd/${fd}`));
       fds = fds.filter((_, k) => open[k]);
       at = at.filter((_, k) => open[k]);
       continue;
     }
     throw new SysError('sendmsg', `${server.socket}, {${data.length} bytes, SCM_RIGHTS [${fds.join(', ')}]}, MSG_NOSIGNAL`, -r);
-  }
-}
-
-function isOpen(fd: number): boolean {
-  try {
-    fstatSync(fd);
-    return true;
-  } catch {
-    return false;
   }
 }
 

@@ -156,3 +156,27 @@ t.test('a plan too long for one message goes as a file: a 100 kB environment rea
   }
   t.same(records(), []);
 });
+
+t.test('this process\'s stdio closed: the server\'s socket never takes its place, so no sandbox inherits it', { skip: skip || (!existsSync(dist) && 'dist/ is not built (npm run build)') }, async (t) => {
+  const script = join(RUN, 'closed-stdio.mjs');
+  const out = join(RUN, 'closed-stdio.out');
+  writeFileSync(script, `
+    import { closeSync, openSync } from 'node:fs';
+    import { Sandbox } from ${JSON.stringify(dist)};
+    const out = openSync(${JSON.stringify(out)}, 'w');
+    // The next descriptors this process opens take 0, 1 and 2: the report pipe, then the server's socket.
+    for (const fd of [0, 1, 2]) closeSync(fd);
+    for (let k = 0; k < 2; k++) {
+      const sb = await Sandbox.create({ filesystem: { root: 'host' }, process: { args: ['sh', '-c', 'for fd in 0 2; do readlink /proc/self/fd/$fd || echo closed; done; echo ran'] } }, { stdio: ['inherit', out, 'inherit'] });
+      await sb.start();
+      await sb.wait();
+      await sb.delete();
+    }
+  `);
+  const child = spawn(process.execPath, [script], { stdio: ['ignore', 'ignore', 'ignore'], env: { ...process.env, TSNS_RUN_DIR: RUN } });
+  t.equal(await new Promise((r) => child.once('exit', r)), 0);
+  const text = readFileSync(out, 'utf8');
+  t.equal(text.match(/^ran$/gm)?.length, 2, 'both ran');
+  t.notMatch(text, /socket:/, 'no program had a socket for its stdin or stderr');
+  t.same(records(), []);
+});
