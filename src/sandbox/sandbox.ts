@@ -7,10 +7,11 @@
 //   sandbox has one: limits.ts groupControllers) and the creating process (pid and start
 //   time). A create or start killed half-way leaves a record whose owner is gone and no
 //   state: the next create in another process removes it, its cgroup, and a monitor it
-//   may have started (which names itself in the record's directory before it starts
-//   anything: monitor.ts).
+//   may have started (found through its `monitor` file).
+// - monitor, written by the monitor before it reads its plan: its pid and start time.
 // - state.json, once the program runs: the monitor's and the program's pids with their
 //   start times, the spec, the namespaces. Sandbox.list()/get() find it from any process.
+//   It is written as state.next.json while the program builds its root, and renamed.
 // - exit, written by the monitor (native/monitor.c), which is the program's parent: a
 //   Node process that restarted is not, and could never learn the exit status itself.
 //   The structured exit is computed from it and the cgroup's counters, which stay until
