@@ -390,8 +390,14 @@ static int serve(void)
 
 int main(int argc, char **argv)
 {
+	int type = 0;
+	socklen_t len = sizeof(type);
 	if (argc != 2 || strcmp(argv[1], "-S") != 0) {
 		fprintf(stderr, "usage: tsns-monitor -S (started by a Sandbox, a socket on fd 3)\n");
+		return 2;
+	}
+	if (getsockopt(3, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_SEQPACKET) {
+		fprintf(stderr, "tsns-monitor: fd 3 is not a Sandbox's SOCK_SEQPACKET socket (it is started by a Sandbox)\n");
 		return 2;
 	}
 	role = argv[1];

@@ -3,7 +3,7 @@
 // owner SIGKILLed at arbitrary points of its starts, 32 lifecycles in flight, one id
 // twice at once. Polls with deadlines, no timings.
 import t from 'tap';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -179,4 +179,12 @@ t.test('this process\'s stdio closed: the server\'s socket never takes its place
   t.equal(text.match(/^ran$/gm)?.length, 2, 'both ran');
   t.notMatch(text, /socket:/, 'no program had a socket for its stdin or stderr');
   t.same(records(), []);
+});
+
+t.test('tsns-monitor run by hand: one line and status 2, no server', { skip }, async (t) => {
+  for (const [args, fd3] of [[[], 'ignore'], [['-S'], 'ignore'], [['-S'], 'pipe']] as const) {
+    const r = spawnSync(MONITOR, [...args], { stdio: ['ignore', 'ignore', 'pipe', fd3], encoding: 'utf8', timeout: 10_000 });
+    t.equal(r.status, 2, `${JSON.stringify(args)}, fd 3 ${fd3 === 'pipe' ? 'a stream socket' : 'closed'}`);
+    t.match(r.stderr, /^(usage: tsns-monitor -S|tsns-monitor: fd 3 is not a Sandbox's SOCK_SEQPACKET socket)[^\n]*\n$/);
+  }
 });
