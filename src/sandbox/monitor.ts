@@ -74,6 +74,7 @@ const F_DUPFD_CLOEXEC = 1030;
 
 /** Exec the server with the other end of a fresh socket on its fd 3, in a session of its own. */
 function startServer(): { pid: number; socket: number } {
+  if (!existsSync(MONITOR)) throw new Error(`the sandbox monitor is not built (${MONITOR} is missing): run \`npm install\` or \`make -C native\``);
   const sv = [0, 0];
   check('socketpair', 'AF_UNIX, SOCK_SEQPACKET|SOCK_CLOEXEC, 0, [...]', () =>
     fn('int socketpair(int domain, int type, int protocol, _Out_ int *sv)')(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 'plumbing');
@@ -154,7 +155,6 @@ export interface MonitorStarted {
 
 /** Start `argv` as `spec` describes under a new monitor. */
 export function startMonitor(spec: SpawnSpec, argv: readonly string[], options: MonitorStart): MonitorStarted {
-  if (!existsSync(MONITOR)) throw new Error(`the sandbox monitor is not built (${MONITOR} is missing): run \`npm install\` or \`make -C native\``);
   // Paths to join are opened by the program's process itself, as in the tools' stage.
   const opens: Step[] = [];
   const fds = childFds(spec, [], openInPlan(opens));

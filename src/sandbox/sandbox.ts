@@ -163,17 +163,22 @@ async function removeRecorded(dir: string): Promise<void> {
   }
 }
 
+/** What the directory of a sandbox whose end was recorded holds. */
+const ENDED_FILES = ['record.json', 'monitor', 'state.json', 'exit'];
+
 /**
- * Remove a record directory: its plain files by name, then itself. rmSync's generic walk
- * (lstat, a failed rmdir, readdir, each file) cost more than the rest of a delete. False
- * when a file came meanwhile (ENOTEMPTY).
+ * Remove a record directory: its plain files by name (`known`, else as read), then
+ * itself. rmSync's generic walk (lstat, a failed rmdir, readdir, each file) cost more than
+ * the rest of a delete. False when a file came meanwhile (ENOTEMPTY).
  */
-function removeRecordFiles(dir: string): boolean {
+function removeRecordFiles(dir: string, known?: readonly string[]): boolean {
   try {
-    for (const file of readdirSync(dir)) unlinkSync(join(dir, file));
+    for (const file of known ?? readdirSync(dir)) unlinkSync(join(dir, file));
     rmdirSync(dir);
   } catch (err) {
     const code = (err as { code?: string }).code;
+    // A name missing from `known` (a start that failed half-way), or one more than it: read then.
+    if (known && (code === 'ENOENT' || code === 'ENOTEMPTY')) return removeRecordFiles(dir);
     if (code === 'ENOTEMPTY') return false;
     // Gone already (another process deleted it), or not what a sandbox writes: the walk then.
     if (code !== 'ENOENT') rmSync(dir, { recursive: true, force: true });
@@ -181,9 +186,9 @@ function removeRecordFiles(dir: string): boolean {
   return true;
 }
 
-/** Remove a record directory, whatever it holds. */
-function removeRecords(dir: string): void {
-  if (!removeRecordFiles(dir)) rmSync(dir, { recursive: true, force: true });
+/** Remove a record directory, whatever it holds (`known`: what it should). */
+function removeRecords(dir: string, known?: readonly string[]): void {
+  if (!removeRecordFiles(dir, known)) rmSync(dir, { recursive: true, force: true });
 }
 
 /** Remove what killed creates and vanished monitors left (nobody else will). */
@@ -259,6 +264,8 @@ export class Sandbox {
   private exited: Promise<SandboxExit> | undefined;
   /** The exit is recorded and collected: the program's pid names nothing of this sandbox any more. */
   private ended = false;
+  /** The monitor's exit record was there (so each of ENDED_FILES is). */
+  private recorded = false;
   private readonly history: SandboxEvent[] = [];
   private readonly listeners = new Set<() => void>();
   /** Stops the watching of the cgroup's counters (notify.ts), once events() has started it. */
@@ -468,6 +475,7 @@ export class Sandbox {
       // The monitor went without a record: its death signal took the program along.
       : { reason: 'signaled', code: null, signal: 'SIGKILL', durationMs: Date.now() - state.startedAt, cpuMs: 0, limitsHit: [] };
     this.ended = true;
+    this.recorded = recorded !== undefined;
     this.pollCounters(exit);
     if (exit.reason === 'oom' && this.seen.oomKills === 0) this.emit({ type: 'oom', kills: 1 });
     this.emit({ type: 'exited', exit });
@@ -530,7 +538,7 @@ export class Sandbox {
         await this.wait();
       }
       if (this.group?.exists()) await this.group.remove();
-      removeRecords(this.dir);
+      removeRecords(this.dir, this.recorded ? ENDED_FILES : undefined);
       mine.delete(this.id);
       this.deleted = true;
     } finally {
