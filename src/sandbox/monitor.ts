@@ -61,8 +61,11 @@ export function monitorOf(dir: string): { pid: number; startTime: number } | 'wr
   return m ? { pid: Number(m[1]), startTime: Number(m[2]) } : 'writing';
 }
 
-/** The monitor server of this process: its pid (a child of ours) and our end of its socket. */
-let server: { pid: number; socket: number } | undefined;
+/**
+ * The monitor server of this process: its pid (a child of ours), our end of its socket,
+ * and the longest message it takes (its buffer, or the socket's send buffer if smaller).
+ */
+let server: { pid: number; socket: number; messageMax: number } | undefined;
 
 const AF_UNIX = 1;
 const SOCK_SEQPACKET = 5;
@@ -71,9 +74,11 @@ const EPIPE = 32;
 const EBADF = 9;
 const ECONNRESET = 104;
 const F_DUPFD_CLOEXEC = 1030;
+const SOL_SOCKET = 1;
+const SO_SNDBUF = 7;
 
 /** Exec the server with the other end of a fresh socket on its fd 3, in a session of its own. */
-function startServer(): { pid: number; socket: number } {
+function startServer(): { pid: number; socket: number; messageMax: number } {
   if (!existsSync(MONITOR)) throw new Error(`the sandbox monitor is not built (${MONITOR} is missing): run \`npm install\` or \`make -C native\``);
   const sv = [0, 0];
   check('socketpair', 'AF_UNIX, SOCK_SEQPACKET|SOCK_CLOEXEC, 0, [...]', () =>
@@ -92,7 +97,11 @@ function startServer(): { pid: number; socket: number } {
       { op: 'setsid' },
       { op: 'exec', file: MONITOR, argv: [MONITOR, '-S'], env: [], search: false },
     ], { cloneFlags: 0 });
-    return { pid, socket: sv[0] };
+    // A message longer than the send buffer (less the kernel's 32 bytes) is EMSGSIZE.
+    const sndbuf = [0];
+    check('getsockopt', `${sv[0]}, SOL_SOCKET, SO_SNDBUF`, () =>
+      fn('int getsockopt(int fd, int level, int name, _Out_ int *value, _Inout_ uint32_t *len)')(sv[0], SOL_SOCKET, SO_SNDBUF, sndbuf, [4]), 'plumbing');
+    return { pid, socket: sv[0], messageMax: Math.min(MESSAGE_MAX, sndbuf[0] - 32) };
   } catch (err) {
     close(sv[0]);
     throw err;
@@ -106,6 +115,11 @@ let sendFds: ((sock: number, data: Buffer, len: number, fds: number[], nfds: num
 
 /** The server's message buffer (native/monitor.c serve): a plan that does not fit comes as a file. */
 const MESSAGE_MAX = 65535;
+
+/** The server, started if this process has none (or it was gone). */
+function theServer(): { pid: number; socket: number; messageMax: number } {
+  return (server ??= startServer());
+}
 
 /** A start's message: the descriptors' positions, the arguments, then the plan (if inline). */
 function message(at: readonly number[], args: readonly string[], plan?: Buffer): Buffer {
@@ -121,14 +135,14 @@ function message(at: readonly number[], args: readonly string[], plan?: Buffer):
 function requestStart(text: (at: readonly number[]) => Buffer, fds: number[], at: number[]): void {
   sendFds ??= koffi().load(NATIVE_LIBRARY).func('int tsns_send_fds(int sock, const uint8_t *data, size_t len, const int *fds, int nfds)');
   for (let attempt = 0; ; attempt++) {
-    server ??= startServer();
     const data = text(at);
-    const r = sendFds(server.socket, data, data.length, fds, fds.length);
+    const { socket, pid } = theServer();
+    const r = sendFds(socket, data, data.length, fds, fds.length);
     if (r === 0) return;
     if ((r === -EPIPE || r === -ECONNRESET) && attempt === 0) {
-      close(server.socket);
+      close(socket);
       try {
-        waitpid(server.pid);
+        waitpid(pid);
       } catch {
         // reaped elsewhere
       }
@@ -141,7 +155,7 @@ function requestStart(text: (at: readonly number[]) => Buffer, fds: number[], at
       at = at.filter((_, k) => open[k]);
       continue;
     }
-    throw new SysError('sendmsg', `${server.socket}, {${data.length} bytes, SCM_RIGHTS [${fds.join(', ')}]}, MSG_NOSIGNAL`, -r);
+    throw new SysError('sendmsg', `${socket}, {${data.length} bytes, SCM_RIGHTS [${fds.join(', ')}]}, MSG_NOSIGNAL`, -r);
   }
 }
 
@@ -180,8 +194,8 @@ export function startMonitor(spec: SpawnSpec, argv: readonly string[], options: 
   const args = (planArg: string) => [...options.args, ...(sync ? ['-g'] : []), ...(options.dieWithParent ? ['-d'] : []), String(plan.cloneFlags), planArg, statusFile(options.dir)];
   // The plan goes in the message (it holds the environment: no file has it even briefly),
   // unless a large environment makes it too long for one.
-  const inline = message([0, 1, 2, 3, 4, 5], args('-'), encoded).length <= MESSAGE_MAX;
   try {
+    const inline = message([0, 1, 2, 3, 4, 5], args('-'), encoded).length <= theServer().messageMax;
     if (!inline) writeFileSync(planFile, encoded, { mode: 0o600 });
     requestStart((at) => (inline ? message(at, args('-'), encoded) : message(at, args(planFile))), fdsOut, fdsOut.map((_, k) => k));
   } catch (err) {
