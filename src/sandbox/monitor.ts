@@ -6,6 +6,7 @@
 // over fd 3 as the library's child does. It waits, enforces the time limits and records
 // the end in the sandbox's directory, whether or not this Node lives.
 import { existsSync, closeSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { constants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { NATIVE_LIBRARY, runStage, StepError, StageError } from '../native/stage.js';
@@ -70,9 +71,7 @@ let server: { pid: number; socket: number; messageMax: number } | undefined;
 const AF_UNIX = 1;
 const SOCK_SEQPACKET = 5;
 const SOCK_CLOEXEC = 0o2000000;
-const EPIPE = 32;
-const EBADF = 9;
-const ECONNRESET = 104;
+const { EPIPE, EBADF, ECONNRESET } = constants.errno;
 const F_DUPFD_CLOEXEC = 1030;
 const SOL_SOCKET = 1;
 const SO_SNDBUF = 7;
