@@ -7,8 +7,9 @@
 //   on the same bundle, inside a private mount namespace with cgroup2 on /sys/fs/cgroup
 //   and --cgroup-manager=disabled (crun refuses this hybrid host otherwise); and the
 //   kernel's floor, the same tree from a minimal C loop (`floor N sandbox`, floor.c);
-// - density: 100 idle sandboxes (sleep), the RSS of what tsns keeps beside each program
-//   (its monitor) against what bwrap keeps (its processes), both summed from /proc.
+// - density: 100 idle sandboxes (sleep), the RSS of what tsns keeps beside the programs
+//   (a monitor each, and this process's monitor server) against what bwrap keeps (its
+//   processes), both summed from /proc.
 import { execFileSync, spawn as spawnChild } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -144,6 +145,15 @@ function rssKb(pid) {
   }
 }
 
+function parentOf(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return 0;
+  }
+}
+
 function pidsNamed(name) {
   return readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
     try {
@@ -162,7 +172,9 @@ async function density() {
     boxes.push(sb);
   }
   const monitors = boxes.map((sb) => JSON.parse(readFileSync(join(process.env.TSNS_RUN_DIR, 'sandbox', sb.id, 'state.json'), 'utf8')).monitor.pid);
-  const tsns = monitors.reduce((a, p) => a + rssKb(p), 0);
+  // The server that cloned them stays too: "tsns-monitor -S", a child of this process.
+  const servers = pidsNamed('tsns-monitor').filter((p) => !monitors.includes(p) && parentOf(p) === process.pid);
+  const tsns = [...monitors, ...servers].reduce((a, p) => a + rssKb(p), 0);
   await Promise.all(boxes.map((sb) => sb.delete()));
   const before = new Set(pidsNamed('bwrap'));
   // Each in a process group of its own: bwrap's pid 1 inside and the program outlive a
@@ -176,7 +188,7 @@ async function density() {
   }
   const bwrap = bw.reduce((a, p) => a + rssKb(p), 0);
   for (const c of children) process.kill(-c.pid, 'SIGKILL');
-  return { tsns, bwrap, monitors: monitors.length, bwrapProcs: bw.length };
+  return { tsns, bwrap, monitors: monitors.length + servers.length, bwrapProcs: bw.length };
 }
 
 await one(); // warm up: koffi, the native library, zod
@@ -195,7 +207,7 @@ if (bwrap && floor) console.log(`  the floor / bwrap = ${(floor / bwrap).toFixed
 for (const s of skipped) console.log(`  left out: ${s}`);
 const d = await density();
 console.log(`density, ${IDLE} idle sandboxes (sleep): RSS of what stays beside the programs`);
-console.log(`  tsns monitors  ${(d.tsns / 1024).toFixed(1)} MB (${d.monitors} processes, ${(d.tsns / d.monitors).toFixed(0)} kB each)`);
+console.log(`  tsns monitors  ${(d.tsns / 1024).toFixed(1)} MB (${d.monitors} processes with the server, ${(d.tsns / d.monitors).toFixed(0)} kB each)`);
 console.log(`  bwrap          ${(d.bwrap / 1024).toFixed(1)} MB (${d.bwrapProcs} processes)   tsns/bwrap = ${(d.tsns / d.bwrap).toFixed(2)}`);
 rmSync(process.env.TSNS_RUN_DIR, { recursive: true, force: true });
 rmSync(work, { recursive: true, force: true });

@@ -1,22 +1,42 @@
 /*
  * tsns-monitor: what stays beside a Sandbox's program (src/sandbox/monitor.ts), in the
- * role conmon has for Podman. Node execs it, so it holds no copy of Node's memory (a
- * forked Node would count some 40 MB per sandbox); it clones the program's process with
- * the plan's namespace flags, and the clone performs the plan with the runner the library
- * and the tools share. Then it waits, enforces the wall-clock and CPU-time limits, records
- * how the program ended, and kills whatever the program left in its cgroup. A Node
- * process that restarts is no longer the parent and could not learn the exit; this
- * process is, and writes it down.
+ * role conmon has for Podman. It holds no copy of Node's memory (a forked Node would count
+ * some 40 MB per sandbox); it clones the program's process with the plan's namespace
+ * flags, and the clone performs the plan with the runner the library and the tools share.
+ * Then it waits, enforces the wall-clock and CPU-time limits, records how the program
+ * ended, and kills whatever the program left in its cgroup. A Node process that restarts
+ * is no longer the parent and could not learn the exit; this process is, and writes it
+ * down.
  *
- * usage: tsns-monitor [-t MS] [-c MS -u FILE|-n FILE] [-k FILE] [-f FILE] [-p FILE]... [-g]
- *                     CLONE_FLAGS PLAN_FILE STATUS_FILE
+ * One server per Node process (-S), exec'd once: an exec per sandbox cost more than the
+ * rest of Node's part of a start. For each start Node sends it one message on fd 3 (a
+ * SOCK_SEQPACKET socket), and it clones one monitor per sandbox, a copy of itself of some
+ * 100 kB, with CLONE_PARENT: the monitor is Node's child as an exec'd one was (Node reaps
+ * it and learns its end through SIGCHLD; a dieWithParent monitor's death signal is about
+ * Node), and a monitor per sandbox keeps each one's crash safety apart (a monitor killed
+ * takes only its own program along; the server killed takes none). At the socket's EOF
+ * (Node gone) the server ends; the monitors live on. ps shows the server as
+ * "tsns-monitor -S", a monitor as "tsns-monitor -M" (its copy of the server's arguments).
+ *
+ * A message: NUL-terminated strings, the first the positions (0-5, comma-separated) of
+ * the descriptors attached with SCM_RIGHTS, the second the number of arguments, then a
+ * monitor's arguments; after them the plan itself where PLAN_FILE is "-" (a plan too
+ * large for one message comes as a file, removed once read):
+ *   [-t MS] [-c MS -u FILE|-n FILE] [-k FILE] [-f FILE] [-p FILE]... [-g] [-d]
+ *   CLONE_FLAGS PLAN_FILE STATUS_FILE
  *   -t  wall-clock limit            -c  CPU-time limit of the cgroup, read from
  *   -u  cgroup2 cpu.stat (usage_usec)   -n  v1 cpuacct.usage (nanoseconds)
  *   -k  cgroup.kill                 -f  v1 freezer.state      -p  a cgroup.procs file
- *   fd 3: the report pipe to Node: REPORT_PID (the program's pid), then the runner's
- *   records; EOF once the program has exec'd or died. The plan file is removed once read.
+ *   -d  dieWithParent: SIGKILL when Node goes
+ *   fds 0-2: the program's stdio. fd 3: the report pipe to Node: REPORT_PID with index -1
+ *   (the monitor's own pid), REPORT_PID (the program's pid), then the runner's records;
+ *   EOF once the program has exec'd or died.
  *   -g: fd 4 is the reply pipe from Node, where the program waits at a sync step while
- *   Node does the parent's part (id-map ranges); only the program keeps it.
+ *   Node does the parent's part (id-map ranges); only the program keeps it. fd 5: a
+ *   Landlock ruleset made by Node, for the program.
+ * Before it reads the plan, a monitor writes "PID STARTTIME\n" to the file `monitor`
+ * beside STATUS_FILE: what a start killed before Node recorded the monitor leaves is
+ * found there (and a monitor whose directory is gone already starts nothing).
  * STATUS_FILE: "STATUS REASON\n", the wait status in decimal and why it ended
  * (exited: by itself or a signal from outside; timeout; cpu), written to a temporary
  * file and renamed, so that a reader never sees half of it.
@@ -29,6 +49,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -70,7 +91,57 @@ static uint8_t *read_plan(const char *file, size_t *len)
 	return buf;
 }
 
-int main(int argc, char **argv)
+/* The plan that came in the start's message (PLAN_FILE "-"): this monitor's copy of it. */
+static uint8_t *inline_plan;
+static size_t inline_len;
+
+/* Node's pid: every monitor's parent (CLONE_PARENT), what a death signal is about. */
+static pid_t node;
+/* The server's "-S" in its own argument memory: a monitor shows "-M" there (ps, /proc/PID/cmdline). */
+static char *role;
+
+/* Field 22 of /proc/self/stat (clock ticks after boot): with the pid, this process's identity. */
+static unsigned long long own_start_time(void)
+{
+	char buf[1024], *at;
+	ssize_t n;
+	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC), field;
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	/* Counted after the command, which may hold spaces and parentheses. */
+	at = strrchr(buf, ')');
+	for (field = 2; at && field < 22; field++)
+		at = strchr(at + 1, ' ');
+	return at ? strtoull(at + 1, NULL, 10) : 0;
+}
+
+/* "PID STARTTIME\n" in `monitor` beside the status file; fails once the directory is gone. */
+static int record_self(const char *status_file)
+{
+	char path[4096], text[64];
+	const char *slash = strrchr(status_file, '/');
+	int fd, len;
+	if (!slash || (size_t)(slash - status_file) + sizeof("/monitor") > sizeof(path))
+		return -1;
+	memcpy(path, status_file, (size_t)(slash - status_file));
+	strcpy(path + (slash - status_file), "/monitor");
+	len = snprintf(text, sizeof(text), "%d %llu\n", (int)getpid(), own_start_time());
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	if (write(fd, text, (size_t)len) != len) {
+		close(fd);
+		return -1;
+	}
+	return close(fd);
+}
+
+static int monitor(int argc, char **argv)
 {
 	struct tsns_watch w;
 	const char *reason, *status_file;
@@ -80,11 +151,11 @@ int main(int argc, char **argv)
 	uint8_t *plan;
 	size_t len;
 	unsigned long flags;
-	int alive[2], opt, status, go = 0;
+	int alive[2], opt, status, go = 0, die = 0;
 	pid_t pid;
 
 	memset(&w, 0, sizeof(w));
-	while ((opt = getopt(argc, argv, "+t:c:u:n:k:f:p:g")) != -1) {
+	while ((opt = getopt(argc, argv, "+t:c:u:n:k:f:p:gd")) != -1) {
 		switch (opt) {
 		case 't': w.timeout_ms = atoll(optarg); break;
 		case 'c': w.cpu_ms = atoll(optarg); break;
@@ -94,16 +165,36 @@ int main(int argc, char **argv)
 		case 'f': w.freezer_file = optarg; break;
 		case 'p': if (w.nprocs < TSNS_WATCH_MAX_PROCS) w.procs_files[w.nprocs++] = optarg; break;
 		case 'g': go = 1; break;
+		case 'd': die = 1; break;
 		default: return 2;
 		}
 	}
-	if (argc - optind != 3 || (w.cpu_ms && !w.cpu_file)) {
-		fprintf(stderr, "usage: tsns-monitor [options] CLONE_FLAGS PLAN_FILE STATUS_FILE (started by a Sandbox)\n");
+	if (argc - optind != 3 || (w.cpu_ms && !w.cpu_file))
 		return 2;
+	/* First, so that Node reaps this process whatever happens next. */
+	{
+		int32_t rec[3] = { TSNS_REPORT_PID, -1, (int32_t)getpid() };
+		if (write(3, rec, sizeof(rec)) != (ssize_t)sizeof(rec))
+			return 1;
 	}
+	/* Node's death takes a dieWithParent sandbox along: it may have come before the prctl. */
+	if (die && (prctl(PR_SET_PDEATHSIG, (unsigned long)SIGKILL, 0UL, 0UL, 0UL) < 0 || getppid() != node))
+		return 1;
+	/* Its own session: a terminal's signals to Node's group are not the monitor's. */
+	setsid();
+	/* Dumpable until the program is cloned, as an exec'd monitor was: the program's
+	 * process writes its own /proc files before its exec (the server is not dumpable). */
+	prctl(PR_SET_DUMPABLE, 1UL, 0UL, 0UL, 0UL);
 	flags = strtoul(argv[optind], NULL, 0);
 	status_file = argv[optind + 2];
-	plan = read_plan(argv[optind + 1], &len);
+	if (record_self(status_file) < 0)
+		return 1;
+	if (strcmp(argv[optind + 1], "-") == 0) {
+		plan = inline_plan;
+		len = inline_len;
+	} else {
+		plan = read_plan(argv[optind + 1], &len);
+	}
 	memset(&st, 0, sizeof(st));
 	if (!plan || tsns_parse(plan, len, &st) != 0)
 		return 1;
@@ -180,4 +271,135 @@ int main(int argc, char **argv)
 	if (w.kill_file)
 		tsns_kill_tree(pid, &w);
 	return 0;
+}
+
+#define MAX_FDS 6
+#define MAX_ARGS 64
+
+/*
+ * The received descriptors at the positions the message names, inheritable, and nothing
+ * else open (the server's socket least of all: its EOF tells the server Node is gone).
+ * Each goes through a copy above the range first, so that any permutation works.
+ */
+static int place(const int *fds, const int *at, int n)
+{
+	int high[MAX_FDS];
+	for (int k = 0; k < n; k++)
+		if ((high[k] = fcntl(fds[k], F_DUPFD_CLOEXEC, 64)) < 0)
+			return -1;
+	if (syscall(SYS_close_range, 0U, 63U, 0U) < 0)
+		return -1;
+	for (int k = 0; k < n; k++)
+		if (dup2(high[k], at[k]) < 0)
+			return -1;
+	return (int)syscall(SYS_close_range, 64U, ~0U, 0U);
+}
+
+/* One start: a monitor cloned as Node's child, with the message's descriptors, arguments and plan. */
+static void start(char *text, size_t len, const int *fds, int nfds)
+{
+	char *argv[MAX_ARGS + 1];
+	int at[MAX_FDS], argc = 0, report = -1;
+	char *s = text, *end = text + len;
+	long nargs;
+	pid_t pid;
+
+	/* The positions, then the arguments. */
+	for (int k = 0; k < nfds; k++) {
+		at[k] = (int)strtol(s, &s, 10);
+		if (at[k] < 0 || at[k] >= MAX_FDS || (k + 1 < nfds && *s++ != ','))
+			return;
+		if (at[k] == 3)
+			report = fds[k];
+	}
+	if (report < 0 || *s++ != '\0')
+		return;
+	nargs = strtol(s, &s, 10);
+	if (nargs < 0 || nargs >= MAX_ARGS || *s++ != '\0')
+		return;
+	argv[argc++] = "tsns-monitor";
+	for (long k = 0; k < nargs; k++, s += strlen(s) + 1) {
+		if (s >= end)
+			return;
+		argv[argc++] = s;
+	}
+	argv[argc] = NULL;
+	/* What follows is the plan, where PLAN_FILE is "-". */
+	inline_plan = (uint8_t *)s;
+	inline_len = s < end ? (size_t)(end - s) : 0;
+	pid = (pid_t)syscall(SYS_clone, CLONE_PARENT | SIGCHLD, NULL, NULL, NULL, NULL);
+	if (pid == 0) {
+		role[1] = 'M';
+		_exit(place(fds, at, nfds) < 0 ? 1 : monitor(argc, argv));
+	}
+	if (pid < 0) {
+		int32_t rec[3] = { TSNS_REPORT_ERROR, 0, errno };
+		(void)!write(report, rec, sizeof(rec));
+	}
+}
+
+/* Serve Node on fd 3 until its EOF. */
+static int serve(void)
+{
+	static char text[65536];
+	struct sigaction ign;
+
+	memset(&ign, 0, sizeof(ign));
+	ign.sa_handler = SIG_IGN;
+	/* A report pipe whose reader is gone must not end the server. */
+	sigaction(SIGPIPE, &ign, NULL);
+	/* Nor the terminal's signals: Node's group is not this session. */
+	sigaction(SIGINT, &ign, NULL);
+	sigaction(SIGHUP, &ign, NULL);
+	prctl(PR_SET_DUMPABLE, 0UL, 0UL, 0UL, 0UL);
+	node = getppid();
+	for (;;) {
+		union {
+			struct cmsghdr h;
+			char space[CMSG_SPACE(sizeof(int) * MAX_FDS)];
+		} ctl;
+		struct iovec iov = { text, sizeof(text) - 1 };
+		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.space, .msg_controllen = sizeof(ctl.space) };
+		struct cmsghdr *c;
+		int fds[MAX_FDS], nfds = 0;
+		ssize_t n = recvmsg(3, &msg, MSG_CMSG_CLOEXEC);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return 0;
+		for (c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+			if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+				continue;
+			for (size_t k = 0; k < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); k++) {
+				int fd;
+				memcpy(&fd, CMSG_DATA(c) + k * sizeof(int), sizeof(int));
+				if (nfds < MAX_FDS)
+					fds[nfds++] = fd;
+				else
+					close(fd);
+			}
+		}
+		text[n] = '\0';
+		/* A cut message starts nothing: Node sees the report pipe end without a pid. */
+		if (!(msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
+			start(text, (size_t)n, fds, nfds);
+		for (int k = 0; k < nfds; k++)
+			close(fds[k]);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	int type = 0;
+	socklen_t len = sizeof(type);
+	if (argc != 2 || strcmp(argv[1], "-S") != 0) {
+		fprintf(stderr, "usage: tsns-monitor -S (started by a Sandbox, a socket on fd 3)\n");
+		return 2;
+	}
+	if (getsockopt(3, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_SEQPACKET) {
+		fprintf(stderr, "tsns-monitor: fd 3 is not a Sandbox's SOCK_SEQPACKET socket (it is started by a Sandbox)\n");
+		return 2;
+	}
+	role = argv[1];
+	return serve();
 }

@@ -342,33 +342,45 @@ function traceOf(step: Step, mode: ExplainMode): string {
 
 const CALLS_ONLY: ExplainMode = { why: false, all: false };
 
+/** One i64 at `at`: a safe integer as two halves (a BigInt each cost more than the rest of a step). */
+function writeInt64(buf: Buffer, v: number | bigint, at: number): number {
+  if (typeof v === 'number' && Number.isSafeInteger(v)) {
+    const hi = Math.floor(v / 0x100000000);
+    buf.writeUInt32LE(v - hi * 0x100000000, at);
+    return buf.writeInt32LE(hi, at + 4);
+  }
+  return buf.writeBigInt64LE(BigInt.asIntN(64, BigInt(v)), at);
+}
+
 /** The byte stream native/stage.c parses (layout in native/plan.h); traces only when explaining. */
 export function encodePlan(steps: readonly Step[], explain: ExplainMode | null = CALLS_ONLY): Buffer {
-  // Strings become bytes once; the buffer is sized from them and written in one pass.
+  // Sized from the strings' UTF-8 lengths, then written in one pass straight into the buffer.
   const records = steps.map((step) => {
     const { ints, strs } = operands(step);
     // An empty trace prints nothing: rendering the calls only pays when they are explained.
     const trace = explain ? traceOf(step, explain) : '';
-    const bytes = [...strs, trace].map((s) => (s === null ? null : Buffer.from(s)));
-    return { op: OP[step.op], ints, bytes };
+    return { op: OP[step.op], ints, strs: [...strs, trace] };
   });
   let size = 0;
-  for (const r of records) size += 12 + 8 * r.ints.length + r.bytes.reduce((n, b) => n + 4 + (b ? b.length + 1 : 0), 0);
+  for (const r of records) {
+    size += 12 + 8 * r.ints.length;
+    for (const s of r.strs) size += 4 + (s === null ? 0 : Buffer.byteLength(s) + 1);
+  }
   const buf = Buffer.alloc(size);
   let at = 0;
-  const u32 = (n: number) => { at = buf.writeUInt32LE(n >>> 0, at); };
   for (const r of records) {
-    u32(r.op);
-    u32(r.ints.length);
-    for (const v of r.ints) at = buf.writeBigInt64LE(BigInt.asIntN(64, BigInt(v)), at);
-    u32(r.bytes.length - 1);
-    for (const b of r.bytes) {
-      if (b === null) {
-        u32(0xffffffff);
+    at = buf.writeUInt32LE(r.op, at);
+    at = buf.writeUInt32LE(r.ints.length, at);
+    for (const v of r.ints) at = writeInt64(buf, v, at);
+    at = buf.writeUInt32LE(r.strs.length - 1, at);
+    for (const s of r.strs) {
+      if (s === null) {
+        at = buf.writeUInt32LE(0xffffffff, at);
         continue;
       }
-      u32(b.length);
-      at += b.copy(buf, at) + 1; // and the NUL, already zero
+      const n = buf.write(s, at + 4);
+      buf.writeUInt32LE(n, at);
+      at += 4 + n + 1; // and the NUL, already zero
     }
   }
   return buf;

@@ -38,9 +38,18 @@ function namespaces(spec: SandboxSpec): { fresh: NamespaceKind[]; join: JoinTarg
   return { fresh, join };
 }
 
+/** The caller's environment as it is now: each read of process.env crosses into C++. */
+function callerEnvironment(): Record<string, string | undefined> {
+  // Keys, then one get each: a spread also asks each key's descriptor (twice the crossings).
+  const from = process.env;
+  const env: Record<string, string | undefined> = {};
+  for (const name of Object.keys(from)) env[name] = from[name];
+  return env;
+}
+
 /** The environment: the caller's, or none (clearEnv), then set, then unset. */
 function environment(p: SandboxSpec['process']): Record<string, string | undefined> {
-  const env: Record<string, string | undefined> = p?.clearEnv ? {} : { ...process.env };
+  const env = p?.clearEnv ? {} : callerEnvironment();
   Object.assign(env, p?.env ?? {});
   for (const name of p?.unsetEnv ?? []) delete env[name];
   return env;

@@ -58,6 +58,11 @@ const MAX_LINKS = 40;
 
 export class NewRoot {
   private readonly mounts: Mount[] = [];
+  /**
+   * Host paths looked up, with what they were: one plan is one look at the host (a
+   * change after it is the race above), and a destination is resolved, then made.
+   */
+  private readonly seen = new Map<string, Entry | undefined>();
 
   /** A root showing `hosts` (none: an empty tmpfs). */
   constructor(hosts: string[]) {
@@ -83,7 +88,9 @@ export class NewRoot {
     const made = m.made.get(rel);
     if (made) return made;
     for (const host of m.hosts) {
-      const e = hostEntry(`${host}/${rel}`);
+      const path = `${host}/${rel}`;
+      if (!this.seen.has(path)) this.seen.set(path, hostEntry(path));
+      const e = this.seen.get(path);
       if (e) return e;
     }
     return undefined;

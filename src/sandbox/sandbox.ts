@@ -7,16 +7,18 @@
 //   sandbox has one: limits.ts groupControllers) and the creating process (pid and start
 //   time). A create or start killed half-way leaves a record whose owner is gone and no
 //   state: the next create in another process removes it, its cgroup, and a monitor it
-//   may have started (found by its arguments, which name the record's directory).
+//   may have started (found through its `monitor` file).
+// - monitor, written by the monitor before it reads its plan: its pid and start time.
 // - state.json, once the program runs: the monitor's and the program's pids with their
 //   start times, the spec, the namespaces. Sandbox.list()/get() find it from any process.
+//   It is written as state.next.json while the program builds its root, and renamed.
 // - exit, written by the monitor (native/monitor.c), which is the program's parent: a
 //   Node process that restarted is not, and could never learn the exit status itself.
 //   The structured exit is computed from it and the cgroup's counters, which stay until
 //   delete.
 // A monitor that is gone without an exit record (killed, or its owner died with
 // dieWithParent) leaves a broken record, which the next create removes too.
-import { closeSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, unlinkSync, watch, type FSWatcher } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, unlinkSync, watch, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
 import { createCgroup, openCgroup, type Cgroup } from '../cgroup/index.js';
 import type { Readable, Writable } from 'node:stream';
@@ -31,7 +33,7 @@ import { isLiveProcess, pidfdOpen, startTimeOf } from '../sys/proc.js';
 import { onReadable } from '../sys/readiness.js';
 import { compile, type Compiled } from './compile.js';
 import { applyLimits, cgroupLimits, exitFrom, groupControllers, limitCounters, monitorArgs, type SandboxExit, type SandboxLimits } from './limits.js';
-import { monitorsOf, startMonitor, statusFile, type SandboxStdio } from './monitor.js';
+import { monitorOf, startMonitor, statusFile, type SandboxStdio } from './monitor.js';
 import { watchCounters } from './notify.js';
 import { parseSpec, SpecError, type SandboxSpec } from './spec.js';
 
@@ -121,10 +123,27 @@ function conditionOf(dir: string): Condition {
   return isLiveProcess(state.monitor.pid, state.monitor.startTime) ? 'running' : 'broken';
 }
 
+/**
+ * Kill a monitor `dir`'s start made that its state does not name (the start was killed
+ * before it wrote state.json); its program goes with it (its death signal).
+ */
+async function killUnrecordedMonitor(dir: string): Promise<void> {
+  // The monitor writes its one line with one call: an empty file is for a moment only.
+  for (let tries = 0; tries < 100; tries++) {
+    const found = monitorOf(dir);
+    if (found === undefined) return;
+    if (found !== 'writing') {
+      if (isLiveProcess(found.pid, found.startTime)) process.kill(found.pid, 'SIGKILL');
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 1));
+  }
+}
+
 /** Kill and remove what a record names: a monitor not yet recorded, its cgroup (and so every process), then the record. */
 async function removeRecorded(dir: string): Promise<void> {
-  // The program goes with its monitor (its death signal).
-  if (!existsSync(join(dir, 'state.json'))) for (const pid of monitorsOf(dir)) process.kill(pid, 'SIGKILL');
+  const unrecorded = !existsSync(join(dir, 'state.json'));
+  if (unrecorded) await killUnrecordedMonitor(dir);
   const name = readRecord(dir)?.cgroup;
   if (name !== undefined) {
     try {
@@ -135,21 +154,41 @@ async function removeRecorded(dir: string): Promise<void> {
       if ((err as { code?: string }).code !== 'ENOENT') throw err;
     }
   }
-  removeRecords(dir);
+  // A monitor that was starting as its file was looked for names itself meanwhile: the
+  // directory is not empty then, and it is killed before the next try. Once the directory
+  // is gone, a monitor yet to name itself cannot, and starts nothing.
+  for (let round = 0; !removeRecordFiles(dir); round++) {
+    if (round === 10) return removeRecords(dir);
+    if (unrecorded) await killUnrecordedMonitor(dir);
+  }
 }
 
+/** What the directory of a sandbox whose end was recorded holds. */
+const ENDED_FILES = ['record.json', 'monitor', 'state.json', 'exit'];
+
 /**
- * Remove a record directory: its plain files by name, then itself. rmSync's generic walk
- * (lstat, a failed rmdir, readdir, each file) cost more than the rest of a delete.
+ * Remove a record directory: its plain files by name (`known`, else as read), then
+ * itself. rmSync's generic walk (lstat, a failed rmdir, readdir, each file) cost more than
+ * the rest of a delete. False when a file came meanwhile (ENOTEMPTY).
  */
-function removeRecords(dir: string): void {
+function removeRecordFiles(dir: string, known?: readonly string[]): boolean {
   try {
-    for (const file of readdirSync(dir)) unlinkSync(join(dir, file));
+    for (const file of known ?? readdirSync(dir)) unlinkSync(join(dir, file));
     rmdirSync(dir);
   } catch (err) {
+    const code = (err as { code?: string }).code;
+    // A name missing from `known` (a start that failed half-way), or one more than it: read then.
+    if (known && (code === 'ENOENT' || code === 'ENOTEMPTY')) return removeRecordFiles(dir);
+    if (code === 'ENOTEMPTY') return false;
     // Gone already (another process deleted it), or not what a sandbox writes: the walk then.
-    if ((err as { code?: string }).code !== 'ENOENT') rmSync(dir, { recursive: true, force: true });
+    if (code !== 'ENOENT') rmSync(dir, { recursive: true, force: true });
   }
+  return true;
+}
+
+/** Remove a record directory, whatever it holds (`known`: what it should). */
+function removeRecords(dir: string, known?: readonly string[]): void {
+  if (!removeRecordFiles(dir, known)) rmSync(dir, { recursive: true, force: true });
 }
 
 /** Remove what killed creates and vanished monitors left (nobody else will). */
@@ -223,6 +262,10 @@ export class Sandbox {
   /** The monitor's end, where this process started it (and so reaps it). */
   private monitorExited: Promise<ExitStatus> | undefined;
   private exited: Promise<SandboxExit> | undefined;
+  /** The exit is recorded and collected: the program's pid names nothing of this sandbox any more. */
+  private ended = false;
+  /** The monitor's exit record was there (so each of ENDED_FILES is). */
+  private recorded = false;
   private readonly history: SandboxEvent[] = [];
   private readonly listeners = new Set<() => void>();
   /** Stops the watching of the cgroup's counters (notify.ts), once events() has started it. */
@@ -321,23 +364,42 @@ export class Sandbox {
     if (this.state) throw new Error(`sandbox ${JSON.stringify(this.id)} was started already`);
     if (this.deleted) throw new Error(`sandbox ${JSON.stringify(this.id)} was deleted`);
     const startedAt = Date.now();
+    let state: SandboxState | undefined;
+    let written = false;
     const { monitor, pid, pipes } = startMonitor({ ...this.compiled.spawn, cgroups: this.group?.dirs }, this.compiled.argv, {
       dir: this.dir,
       args: monitorArgs(this.group, this.spec.limits),
       dieWithParent: this.spec.process?.dieWithParent ?? false,
       stdio: this.stdio,
+      // The state, ready under another name while the program builds its root: renamed
+      // once it runs (a start that fails leaves only that name, which no reader looks at).
+      onPids: (monitor, pid) => {
+        state = this.stateFor(monitor, pid, startedAt);
+        try {
+          writeJson(this.dir, 'state.next.json', state);
+          written = true;
+        } catch {
+          // written below, where a failure is thrown
+        }
+      },
     });
     this.monitorExited = watchExit(monitor);
     [this.stdin, this.stdout, this.stderr] = [stream(pipes[0] ?? null, false), stream(pipes[1] ?? null, true), stream(pipes[2] ?? null, true)];
-    this.state = {
+    this.state = state ?? this.stateFor(monitor, pid, startedAt);
+    if (written) renameSync(join(this.dir, 'state.next.json'), join(this.dir, 'state.json'));
+    else writeJson(this.dir, 'state.json', this.state);
+    this.emit({ type: 'started', pid });
+  }
+
+  /** What state.json holds for the program `pid` under `monitor`. */
+  private stateFor(monitor: number, pid: number, startedAt: number): SandboxState {
+    return {
       id: this.id, ...(this.group ? { cgroup: this.group.name } : {}),
       monitor: { pid: monitor, startTime: startTimeOf(monitor) },
       pid, startTime: startTimeOf(pid), startedAt,
       namespaces: [...(this.compiled.spawn.namespaces ?? [])],
       spec: this.spec,
     };
-    writeJson(this.dir, 'state.json', this.state);
-    this.emit({ type: 'started', pid });
   }
 
   /** created, running or stopped, and the program's pid once started. */
@@ -391,7 +453,7 @@ export class Sandbox {
   /** SIGKILL to every process of the sandbox: its cgroup's, or else its pid namespace's (whose pid 1 takes the rest along). */
   private async killTree(state: SandboxState): Promise<void> {
     if (this.group?.exists()) await this.group.kill();
-    else if (isLiveProcess(state.pid, state.startTime)) process.kill(state.pid, 'SIGKILL');
+    else if (!this.ended && isLiveProcess(state.pid, state.startTime)) process.kill(state.pid, 'SIGKILL');
   }
 
   /** How the program ended: the monitor's record and the cgroup's counters. */
@@ -407,10 +469,13 @@ export class Sandbox {
     // gone: an exit means that nothing of the tree runs any more.
     if (this.group?.exists()) await this.group.kill();
     const file = statusFile(this.dir);
-    const exit: SandboxExit = existsSync(file)
-      ? exitFrom(readFileSync(file, 'utf8'), statSync(file).mtimeMs, state.startedAt, this.group)
+    const recorded = statSync(file, { throwIfNoEntry: false });
+    const exit: SandboxExit = recorded
+      ? exitFrom(readFileSync(file, 'utf8'), recorded.mtimeMs, state.startedAt, this.group)
       // The monitor went without a record: its death signal took the program along.
       : { reason: 'signaled', code: null, signal: 'SIGKILL', durationMs: Date.now() - state.startedAt, cpuMs: 0, limitsHit: [] };
+    this.ended = true;
+    this.recorded = recorded !== undefined;
     this.pollCounters(exit);
     if (exit.reason === 'oom' && this.seen.oomKills === 0) this.emit({ type: 'oom', kills: 1 });
     this.emit({ type: 'exited', exit });
@@ -473,7 +538,7 @@ export class Sandbox {
         await this.wait();
       }
       if (this.group?.exists()) await this.group.remove();
-      removeRecords(this.dir);
+      removeRecords(this.dir, this.recorded ? ENDED_FILES : undefined);
       mine.delete(this.id);
       this.deleted = true;
     } finally {

@@ -7,7 +7,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, wri
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compile } from '../../src/sandbox/compile.js';
-import { monitorsOf, startMonitor } from '../../src/sandbox/monitor.js';
+import { monitorOf, startMonitor } from '../../src/sandbox/monitor.js';
 import { Sandbox } from '../../src/sandbox/sandbox.js';
 import { parseSpec } from '../../src/sandbox/spec.js';
 import { watchExit } from '../../src/spawn/reaper.js';
@@ -202,7 +202,7 @@ t.test('a start killed before its state was written: the next create ends the un
   const { spawn: spec, argv } = compile(parseSpec(hostSpec(['sleep', '120'])));
   const { monitor, pid } = startMonitor(spec, argv, { dir, args: [], dieWithParent: false, stdio: [...quiet] });
   const reaped = watchExit(monitor);
-  t.same(monitorsOf(dir), [monitor], 'found by its arguments');
+  t.match(monitorOf(dir), { pid: monitor }, 'found by the file it wrote');
   const next = await Sandbox.create(hostSpec(['true']));
   await next.delete();
   t.match(await reaped, { signal: 'SIGKILL' }, 'the monitor was killed');
