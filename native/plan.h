@@ -62,13 +62,15 @@
 	X(DETACH,        70,  0,  0, 0x0)  /* go on in a new child that outlives this process: it reports the child's pid, waits for a FIFO_WAIT (or the child's end), then exits with the parent's reply (or as the child ended) */ \
 	X(FIFO_WAIT,     71,  1,  0, 0x0)  /* i: fd (or -1-slot) of a fifo opened O_RDWR: report READY (after a DETACH: let its parent go, drop the report channel), block until one byte can be read */ \
 	X(CONNECT,       72,  1,  1, 0x0)  /* i: slot; s: path: a unix stream socket connected to path (close-on-exec), into the slot */ \
-	X(CONSOLE,       73,  3,  0, 0x0)  /* i: socket fd (or -1-slot), rows, columns (0: unset): a pty from /dev/ptmx, its master sent over the socket (SCM_RIGHTS), the slave made fds 0-2 and the controlling terminal */
+	X(CONSOLE,       73,  3,  0, 0x0)  /* i: socket fd (or -1-slot), rows, columns (0: unset): a pty from /dev/ptmx, its master sent over the socket (SCM_RIGHTS), the slave made fds 0-2 and the controlling terminal */ \
+	X(HOOK,          74,  4, -1, 0x0)  /* i: argc, stdin fd (or -1-slot), timeout seconds (0: none), 1: chrooted to /oldroot; s: path (absolute), argv[argc], NULL, env...: an OCI hook run in a child and waited for (failure: errno, or TSNS_HOOK_EXITED|status, TSNS_HOOK_KILLED|signal, ETIMEDOUT) */ \
+	X(LOOKUP,        75,  1, -1, 0x0)  /* i: search PATH; s: file, env...: fails (ENOENT, EACCES) where EXEC would find no program to run */
 
 enum tsns_op {
 #define TSNS_OP_ENUM(name, code, ints, strs, nulls) TSNS_OP_##name = code,
 	TSNS_OPS(TSNS_OP_ENUM)
 #undef TSNS_OP_ENUM
-	TSNS_OP_MAX = 73
+	TSNS_OP_MAX = 75
 };
 
 /* Codes are not contiguous (42-49 and 53-69 are unused; 70-79 are the OCI runtime's): the parser refuses a code no row defines. */
@@ -76,6 +78,9 @@ enum tsns_op {
 /* NS_IOCTL's requests: the two ioctls that hand back a namespace descriptor. */
 #define TSNS_NS_GET_USERNS 0xb701   /* _IO(0xb7, 0x1): the user namespace owning a namespace */
 #define TSNS_SIOCGSKNS 0x894c       /* the network namespace of a socket */
+/* HOOK's failures other than an errno (errnos stay below 4096). */
+#define TSNS_HOOK_EXITED 0x10000    /* | the exit status */
+#define TSNS_HOOK_KILLED 0x20000    /* | the signal */
 
 /* FORK's mode bits. */
 enum tsns_fork {

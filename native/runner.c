@@ -91,7 +91,7 @@ static int check_step(struct step *s)
 	if (fixed_strs[s->op] != VARIABLE && s->nstr != fixed_strs[s->op])
 		return -EINVAL;
 	for (uint32_t k = 0; k < s->nstr; k++)
-		if (!s->strs[k] && !(k < 32 && (null_mask[s->op] >> k) & 1) && s->op != TSNS_OP_EXEC)
+		if (!s->strs[k] && !(k < 32 && (null_mask[s->op] >> k) & 1) && s->op != TSNS_OP_EXEC && s->op != TSNS_OP_HOOK)
 			return -EINVAL;
 	switch (s->op) {
 	case TSNS_OP_SETGROUPS: {
@@ -182,6 +182,14 @@ static int check_step(struct step *s)
 		if (i[1] != TSNS_NS_GET_USERNS && i[1] != TSNS_SIOCGSKNS)
 			return -EINVAL;
 		return i[0] < -TSNS_MAX_SLOTS || i[0] > INT32_MAX || i[2] < 0 || i[2] >= TSNS_MAX_SLOTS ? -EINVAL : 0;
+	case TSNS_OP_LOOKUP:
+		return s->nstr < 1 || i[0] < 0 || i[0] > 1 ? -EINVAL : 0;
+	case TSNS_OP_HOOK:
+		if (i[1] < -TSNS_MAX_SLOTS || i[1] > INT32_MAX || i[2] < 0 || i[2] > INT32_MAX / 1000 || i[3] < 0 || i[3] > 1 ||
+		    s->nstr < 1 || s->strs[0] == NULL || s->strs[0][0] != '/')
+			return -EINVAL;
+		/* argv and env as EXEC's */
+		__attribute__((fallthrough));
 	case TSNS_OP_EXEC:
 		if (i[0] < 1 || (uint64_t)i[0] + 2 > s->nstr || s->strs[0] == NULL || s->strs[i[0] + 1] != NULL)
 			return -EINVAL;
@@ -687,42 +695,88 @@ static int explained_execve(const struct stage *st, const struct step *s, const 
 	return -1;
 }
 
-/* execvpe(3) with the plan's own environment's PATH, not ours: the program is looked up
- * inside whatever root the plan has entered. */
+/* The PATH a plan's program is searched on: its own environment's, not ours (the program
+ * is looked up inside whatever root the plan has entered), else execvpe(3)'s default. */
+static const char *plan_path(char *const *envp)
+{
+	for (char *const *e = envp; *e; e++)
+		if (strncmp(*e, "PATH=", 5) == 0)
+			return *e + 5;
+	return "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+}
+
+/* The next candidate of a PATH search for `file` (into buf), from *dir on; NULL after the
+ * last directory. A candidate too long for buf is skipped. */
+static const char *next_candidate(const char **dir, const char *file, char *buf, size_t len)
+{
+	while (*dir) {
+		const char *at = *dir, *colon = strchrnul(at, ':');
+		size_t dlen = (size_t)(colon - at), flen = strlen(file);
+		*dir = *colon ? colon + 1 : NULL;
+		if (dlen + flen + 2 > len)
+			continue;
+		if (dlen) {
+			memcpy(buf, at, dlen);
+			buf[dlen] = '/';
+			memcpy(buf + dlen + 1, file, flen + 1);
+		} else {
+			memcpy(buf, file, flen + 1);
+		}
+		return buf;
+	}
+	return NULL;
+}
+
+/* execvpe(3) on the plan's PATH. */
 static int exec_step(const struct stage *st, const struct step *s)
 {
-	const char *file = s->strs[0];
+	const char *file = s->strs[0], *dir;
 	char **argv = &s->strs[1];
 	char **envp = &s->strs[s->ints[0] + 2];
-	const char *path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 	char buf[4096];
 	int seen_eacces = 0;
 
 	if (!s->ints[1] || strchr(file, '/'))
 		return explained_execve(st, s, file, argv, envp, 0);
-	for (char **e = envp; *e; e++)
-		if (strncmp(*e, "PATH=", 5) == 0)
-			path = *e + 5;
-	for (const char *dir = path; ; ) {
-		const char *colon = strchrnul(dir, ':');
-		size_t dlen = (size_t)(colon - dir), flen = strlen(file);
-		if (dlen + flen + 2 <= sizeof(buf)) {
-			if (dlen) {
-				memcpy(buf, dir, dlen);
-				buf[dlen] = '/';
-				memcpy(buf + dlen + 1, file, flen + 1);
-			} else {
-				memcpy(buf, file, flen + 1);
-			}
-			explained_execve(st, s, buf, argv, envp, 1);
-			if (errno == EACCES)
-				seen_eacces = 1;
-			else if (errno != ENOENT && errno != ENOTDIR && errno != ESTALE)
-				return -1;
-		}
-		if (!*colon)
-			break;
-		dir = colon + 1;
+	for (dir = plan_path(envp); next_candidate(&dir, file, buf, sizeof(buf)); ) {
+		explained_execve(st, s, buf, argv, envp, 1);
+		if (errno == EACCES)
+			seen_eacces = 1;
+		else if (errno != ENOENT && errno != ENOTDIR && errno != ESTALE)
+			return -1;
+	}
+	errno = seen_eacces ? EACCES : ENOENT;
+	return -1;
+}
+
+/* Whether `file` is a program this process may run: a regular file it may execute. */
+static int runnable(const char *file)
+{
+	struct stat st;
+	if (stat(file, &st) < 0)
+		return -1;
+	if (!S_ISREG(st.st_mode)) {
+		errno = EACCES;
+		return -1;
+	}
+	return access(file, X_OK);
+}
+
+/* LOOKUP: what EXEC's search would find, looked up ahead (runc's create fails for a
+ * program that is not there, rather than its start). */
+static int lookup_step(const struct step *s)
+{
+	const char *file = s->strs[0], *dir;
+	char buf[4096];
+	int seen_eacces = 0;
+
+	if (!s->ints[0] || strchr(file, '/'))
+		return runnable(file);
+	for (dir = plan_path(&s->strs[1]); next_candidate(&dir, file, buf, sizeof(buf)); ) {
+		if (runnable(buf) == 0)
+			return 0;
+		if (errno == EACCES)
+			seen_eacces = 1;
 	}
 	errno = seen_eacces ? EACCES : ENOENT;
 	return -1;
@@ -1118,6 +1172,66 @@ static int fifo_wait_step(struct stage *st, const struct step *s)
 	return r == 1 ? 0 : -1;
 }
 
+/*
+ * HOOK: an OCI hook that runs in the container's namespaces (createContainer,
+ * startContainer), as a child of this process: the state on stdin (its descriptor read
+ * from the start), chrooted to /oldroot where i[3] says so (the host's tree as the plan
+ * left it, where the hook's path resolves as in the runtime's view), killed once i[2]
+ * seconds have passed.
+ */
+static int hook_step(struct stage *st, const struct step *s)
+{
+	int in = fd_of(st, s->ints[1]), failed[2], pidfd, status, err = 0, late = 0;
+	sigset_t none;
+	ssize_t got;
+	pid_t pid;
+	if (pipe2(failed, O_CLOEXEC) < 0)
+		return -1;
+	pid = (pid_t)syscall(SYS_clone, SIGCHLD, NULL, NULL, NULL, NULL);
+	if (pid < 0) {
+		close(failed[0]);
+		close(failed[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		close(failed[0]);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		if (lseek(in, 0, SEEK_SET) == 0 && dup2(in, 0) == 0 && (!s->ints[3] || (chroot("/oldroot") == 0 && chdir("/") == 0)))
+			execve(s->strs[0], &s->strs[1], &s->strs[s->ints[0] + 2]);
+		err = errno;
+		(void)!write(failed[1], &err, sizeof(err));
+		_exit(127);
+	}
+	close(failed[1]);
+	pidfd = (int)syscall(SYS_pidfd_open, pid, 0U);
+	if (s->ints[2] && pidfd >= 0) {
+		struct pollfd p = { .fd = pidfd, .events = POLLIN };
+		int r;
+		while ((r = poll(&p, 1, (int)s->ints[2] * 1000)) < 0 && errno == EINTR)
+			;
+		if (r == 0) {
+			kill(pid, SIGKILL);
+			late = 1;
+		}
+	}
+	if (pidfd >= 0)
+		close(pidfd);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	got = read(failed[0], &err, sizeof(err));
+	close(failed[0]);
+	if (late)
+		errno = ETIMEDOUT;
+	else if (got == (ssize_t)sizeof(err))
+		errno = err;
+	else if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	else
+		errno = WIFEXITED(status) ? TSNS_HOOK_EXITED | WEXITSTATUS(status) : TSNS_HOOK_KILLED | WTERMSIG(status);
+	return -1;
+}
+
 /* CONNECT: a unix stream socket connected to `path`, into slot i[0] (close-on-exec). */
 static int connect_step(struct stage *st, const struct step *s)
 {
@@ -1317,6 +1431,8 @@ static long run_step(struct stage *st, const struct step *s)
 	case TSNS_OP_DETACH: return detach_step(st, s);
 	case TSNS_OP_FIFO_WAIT: return fifo_wait_step(st, s);
 	case TSNS_OP_CONNECT: return connect_step(st, s);
+	case TSNS_OP_HOOK: return hook_step(st, s);
+	case TSNS_OP_LOOKUP: return lookup_step(s);
 	case TSNS_OP_CONSOLE: return console_step(st, s);
 	case TSNS_OP_MKDIR:
 		if (mkdir(v[0], (mode_t)i[0]) < 0 && errno != EEXIST)
@@ -1382,8 +1498,8 @@ static void say_failure(const struct step *s, int err)
 {
 	struct line l = { .n = 0 };
 	add(&l, "tsns: ");
-	if (s->op == TSNS_OP_EXEC) {
-		add(&l, "exec ");
+	if (s->op == TSNS_OP_EXEC || s->op == TSNS_OP_HOOK) {
+		add(&l, s->op == TSNS_OP_EXEC ? "exec " : "hook ");
 		add(&l, s->strs[0]);
 	} else {
 		add(&l, "step (op ");
@@ -1391,7 +1507,12 @@ static void say_failure(const struct step *s, int err)
 		add(&l, ")");
 	}
 	add(&l, ": ");
-	add(&l, strerror(err));
+	if (s->op == TSNS_OP_HOOK && err >= TSNS_HOOK_EXITED) {
+		add(&l, err >= TSNS_HOOK_KILLED ? "killed by signal " : "exited with status ");
+		add_num(&l, err & 0xffff);
+	} else {
+		add(&l, strerror(err));
+	}
 	send_to(2, &l);
 }
 

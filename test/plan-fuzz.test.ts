@@ -96,8 +96,10 @@ function reference(buf: Buffer): { ok: boolean; why: string } {
     if (nstr > MAX_STRS) return bad(`${nstr} strings`);
     const nulls: number[] = [];
     const strLens: number[] = [];
+    const firstChars: number[] = [];
     for (let k = 0; k < nstr; k++) {
       strLens.push(buf.length - at >= 4 ? buf.readUInt32LE(at) : 0);
+      firstChars.push(buf[at + 4] ?? 0);
       const s = str();
       if (s === undefined) return bad(`bad string ${k}`);
       if (s === 'null') nulls.push(k);
@@ -107,7 +109,12 @@ function reference(buf: Buffer): { ok: boolean; why: string } {
     if (trace === 'null') return bad('NULL trace (only an op\'s own strings may be NULL)');
     if (rule.ints >= 0 && nint !== rule.ints) return bad(`${rule.name} with ${nint} ints`);
     if (rule.strs >= 0 && nstr !== rule.strs) return bad(`${rule.name} with ${nstr} strings`);
-    if (rule.name === 'EXEC') {
+    if (rule.name === 'HOOK') {
+      // an absolute path (a NULL one is no path); then EXEC's layout
+      if (nstr < 1 || nulls.includes(0) || firstChars[0] !== 0x2f) return bad('HOOK path not absolute');
+      if (int(1) < -BigInt(MAX_SLOTS) || int(1) > INT32_MAX || int(2) < 0n || int(2) > INT32_MAX / 1000n || int(3) < 0n || int(3) > 1n) return bad('HOOK out of range');
+    }
+    if (rule.name === 'EXEC' || rule.name === 'HOOK') {
       // argc >= 1; strs: file, argv[argc], NULL, env...: strs[argc+1] is the one NULL
       const argc = int(0);
       if (argc < 1n || argc + 2n > BigInt(nstr)) return bad(`EXEC argc ${argc} of ${nstr} strings`);
@@ -147,6 +154,9 @@ function reference(buf: Buffer): { ok: boolean; why: string } {
       case 'CONNECT':
         if (int(0) < 0n || int(0) >= BigInt(MAX_SLOTS)) return bad('slot out of range');
         if (strLens[0] >= 108) return bad('CONNECT path longer than sun_path');
+        break;
+      case 'LOOKUP':
+        if (nstr < 1 || int(0) < 0n || int(0) > 1n) return bad('LOOKUP out of range');
         break;
       case 'CONSOLE':
         if (int(0) < -BigInt(MAX_SLOTS) || int(0) > INT32_MAX || int(1) < 0n || int(1) > 0xffffn || int(2) < 0n || int(2) > 0xffffn) return bad('CONSOLE out of range');
@@ -313,6 +323,11 @@ function randomStep(r: Rng): Step {
     case 'exec': return {
       op: 'exec', file: text(r, 20) || 'x', argv: Array.from({ length: r.range(1, 5) }, () => text(r, 10)),
       env: Array.from({ length: r.int(4) }, () => `${text(r, 5)}=${text(r, 8)}`), search: r.chance(0.5),
+    };
+    case 'lookup': return { op: 'lookup', file: text(r, 20) || 'x', search: r.chance(0.5), env: Array.from({ length: r.int(4) }, () => `${text(r, 5)}=${text(r, 8)}`) };
+    case 'hook': return {
+      op: 'hook', path: path(r), argv: Array.from({ length: r.range(1, 4) }, () => text(r, 10)),
+      env: Array.from({ length: r.int(3) }, () => `${text(r, 5)}=${text(r, 8)}`), stdin: fd(), timeoutSec: r.pick([0, 1, 2147483, r.int(100)]), inHostRoot: r.chance(0.5),
     };
     case 'open': return { op: 'open', path: path(r), flags: r.pick([0, 0o2000000, 0x200000, r.u32()]), slot: r.int(64) };
     case 'pidfdOpen': return { op: 'pidfdOpen', pid: r.pick([1, 2147483647, r.range(1, 100000)]), slot: r.int(64) };

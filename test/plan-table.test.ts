@@ -156,6 +156,9 @@ const samples: Record<keyof typeof OP, Step[]> = {
   fifoWait: [{ op: 'fifoWait', fd: -1 }, { op: 'fifoWait', fd: 5 }],
   connect: [{ op: 'connect', path: '/run/conmon/console.sock', slot: 2 }],
   console: [{ op: 'console', fd: -3, rows: 24, columns: 80 }, { op: 'console', fd: 7, rows: 0, columns: 0 }],
+  lookup: [{ op: 'lookup', file: 'sh', search: true, env: ['PATH=/bin'] }, { op: 'lookup', file: '/bin/true', search: false, env: [] }],
+  hook: [{ op: 'hook', path: '/usr/bin/hook', argv: ['hook', 'create'], env: ['A=1'], stdin: -63, timeoutSec: 5, inHostRoot: true },
+    { op: 'hook', path: '/bin/sh', argv: ['sh'], env: [], stdin: 0, timeoutSec: 0, inHostRoot: false }],
   watch: [
     { op: 'watch', timeoutMs: 60000, cpuMs: 0, cpuFile: null, cpuNs: false, killFile: '/sys/fs/cgroup/x/cgroup.kill', timeoutNote: 'ts-sandbox: timeout', cpuNote: null },
     { op: 'watch', timeoutMs: 0, cpuMs: 1500, cpuFile: '/sys/fs/cgroup/cpuacct/x/cpuacct.usage', cpuNs: true, killFile: null, timeoutNote: null, cpuNote: 'cpu' },
@@ -210,9 +213,9 @@ t.test('the encoder writes each op with the counts plan.h fixes', async (t) => {
       t.equal(r.op, row.code, `${what}: op code`);
       if (row.ints >= 0) t.equal(r.ints.length, row.ints, `${what}: ${row.ints} ints`);
       if (row.strs >= 0) t.equal(r.strs.length, row.strs, `${what}: ${row.strs} strings`);
-      // NULL only where the mask allows it (EXEC's argv terminator is its own rule)
+      // NULL only where the mask allows it (EXEC's and HOOK's argv terminator is their own rule)
       r.strs.forEach((s, k) => {
-        if (s === null && name !== 'exec') t.ok((row.nullmask >>> k) & 1, `${what}: string ${k} may be NULL`);
+        if (s === null && name !== 'exec' && name !== 'hook') t.ok((row.nullmask >>> k) & 1, `${what}: string ${k} may be NULL`);
       });
       t.ok(r.trace !== null && r.trace.length > 0, `${what}: has a trace`);
     }
@@ -233,7 +236,7 @@ t.test('the encoder writes each op with the counts plan.h fixes', async (t) => {
   }
   // the ops whose table counts are -1 are exactly the list ops plan.ts encodes from lists
   t.same(rows.filter((r) => r.ints < 0).map((r) => r.name).sort(), ['LANDLOCK_RULESET', 'SECCOMP', 'SETGROUPS', 'STDIO'], 'ops with a list of ints');
-  t.same(rows.filter((r) => r.strs < 0).map((r) => r.name).sort(), ['EXEC', 'LANDLOCK_RULESET'], 'ops with a list of strings');
+  t.same(rows.filter((r) => r.strs < 0).map((r) => r.name).sort(), ['EXEC', 'HOOK', 'LANDLOCK_RULESET', 'LOOKUP'], 'ops with a list of strings');
   // a plan of every sample decodes back into as many records, in order
   const all = Object.values(samples).flat();
   t.same(decode(encodePlan(all)).map((r) => r.op), all.map((s) => OP[s.op]), 'a whole plan decodes record by record');

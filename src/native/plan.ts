@@ -18,7 +18,7 @@ export const OP = {
   createFile: 34, mknod: 35, landlockRuleset: 36, watch: 37, exitJson: 38, init: 39, lockFile: 40, close: 41,
   pidfdOpen: 50, pidfdGetfd: 51, nsIoctl: 52,
   // 70-79: the OCI runtime's (ts-oci create)
-  detach: 70, fifoWait: 71, connect: 72, console: 73,
+  detach: 70, fifoWait: 71, connect: 72, console: 73, hook: 74, lookup: 75,
 } as const;
 
 /** NS_IOCTL's two requests (native/plan.h): each returns a namespace descriptor. */
@@ -176,7 +176,19 @@ export type Step =
    * `fd` (-1-k: slot k) with SCM_RIGHTS, the slave made fds 0-2 and the controlling
    * terminal (after a setsid); the window size set where rows and columns are not 0.
    */
-  | { op: 'console'; fd: number; rows: number; columns: number };
+  | { op: 'console'; fd: number; rows: number; columns: number }
+  /**
+   * An OCI hook in the container's namespaces, run in a child and waited for: the state on
+   * stdin (fd, or -1-slot, read from its start); `inHostRoot`: chrooted to /oldroot (the
+   * host's tree mid-build), so that its path resolves as in the runtime's view.
+   */
+  | { op: 'hook'; path: string; argv: string[]; env: string[]; stdin: number; timeoutSec: number; inHostRoot: boolean }
+  /** Fails where an exec of `file` (its PATH searched in `env`'s) would find no program: runc's create checks ahead. */
+  | { op: 'lookup'; file: string; search: boolean; env: string[] };
+
+/** A hook step's failures other than an errno (native/plan.h). */
+export const HOOK_EXITED = 0x10000;
+export const HOOK_KILLED = 0x20000;
 
 /** The call a step makes and its strace-style arguments, for --explain and SysError. */
 export function describe(step: Step): { call: string; args: string } {
@@ -231,6 +243,8 @@ export function describe(step: Step): { call: string; args: string } {
     case 'fifoWait': return { call: 'read', args: `${step.fd}, 1 (waiting for start)` };
     case 'connect': return { call: 'connect', args: `AF_UNIX, ${cstr(step.path)}` };
     case 'console': return { call: 'sendmsg', args: `${step.fd}, /dev/ptmx's master (SCM_RIGHTS)` };
+    case 'lookup': return { call: 'lookup', args: `${cstr(step.file)}${step.search ? ' on PATH' : ''}` };
+    case 'hook': return { call: 'hook', args: `${step.inHostRoot ? 'chroot("/oldroot"), ' : ''}execve(${cstr(step.path)}, [${step.argv.map(cstr).join(', ')}], /* ${step.env.length} vars */), waited${step.timeoutSec ? ` at most ${step.timeoutSec} s` : ''}` };
     case 'watch': return { call: 'watch', args: `timeout=${step.timeoutMs}ms, cpu=${step.cpuMs}ms, ${step.cpuFile ? cstr(step.cpuFile) : 'NULL'}, ${step.killFile ? cstr(step.killFile) : 'NULL'}` };
   }
 }
@@ -288,6 +302,8 @@ function operands(step: Step): { ints: (number | bigint)[]; strs: (string | null
     case 'fifoWait': return { ints: [step.fd], strs: [] };
     case 'connect': return { ints: [step.slot], strs: [step.path] };
     case 'console': return { ints: [step.fd, step.rows, step.columns], strs: [] };
+    case 'lookup': return { ints: [step.search ? 1 : 0], strs: [step.file, ...step.env] };
+    case 'hook': return { ints: [step.argv.length, step.stdin, step.timeoutSec, step.inHostRoot ? 1 : 0], strs: [step.path, ...step.argv, null, ...step.env] };
   }
 }
 

@@ -109,6 +109,9 @@ export function whyOf(step: Step): string | undefined {
     case 'fifoWait': return "set up, the program not yet run: wait for `start` to write the fifo";
     case 'connect': return "the caller's console socket, reached before the root changes";
     case 'console': return "a terminal of the container's own devpts: its master goes to the caller, its slave becomes fds 0-2";
+    case 'lookup': return 'the program looked up before create returns, as runc does: a missing one fails create, not start';
+    case 'hook': return step.inHostRoot ? "an OCI createContainer hook: in the container's namespaces, its root not yet changed, the path as the runtime sees it"
+      : "an OCI startContainer hook: in the container, after start, before its program";
     case 'init': return "bwrap's init: this process stays as pid 1, reaps orphans and ends as the program does";
     case 'mkdir': return 'a mount point';
     case 'setsid': return 'a session of its own: no controlling terminal to inject keystrokes through (TIOCSTI)';

@@ -2,7 +2,7 @@
 // in the tool's own process. create ends with the container's process detached (a child
 // of the caller's subreaper, as runc leaves it) and blocked on exec.fifo; run keeps the
 // stage as its waiting parent and starts it at once.
-import { constants as fs, closeSync, existsSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { constants as fs, closeSync, existsSync, mkdirSync, openSync, readdirSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { FORK, type Step } from '../native/plan.js';
 import { CLONE_NEWCGROUP } from '../sys/ns.js';
@@ -12,7 +12,7 @@ import { mapConfig } from './mapping.js';
 import type { Hierarchy, Layout } from '../cgroup/index.js';
 import { alive, containerDir, defaultCgroupName, fifoPath, OCI_VERSION, processStat, readState, stateJson, StateError, statusOf, writeState, type StateRecord } from './state.js';
 import { destroy, ownerName, release, remove } from './lifecycle.js';
-import { HookError, runHooks } from './hooks.js';
+import { HookError, hookFailure, insideHooks, runHooks } from './hooks.js';
 
 export interface CreateOptions {
   root: string;
@@ -103,6 +103,11 @@ function sweepClaims(root: string): void {
     const pid = Number(name.slice(CLAIM_PREFIX.length));
     if (Number.isInteger(pid) && pid > 0 && !existsSync(`/proc/${pid}`)) rmSync(join(root, name), { recursive: true, force: true });
   }
+}
+
+/** runc's words for a program that is not there. */
+function notFound(file: string, search: boolean, err: { code: string; reason: string }): string {
+  return search && !file.includes('/') && err.code === 'ENOENT' ? `exec: "${file}": executable file not found in $PATH` : `exec: "${file}": ${err.reason}`;
 }
 
 /** runc's --pid-file: written whole, then renamed into place (engines read it as soon as create exits). */
@@ -226,9 +231,11 @@ export async function createContainer(o: CreateOptions): Promise<number> {
     }
 
     const spawn = compiled.spawn;
-    // prestart and createRuntime hooks run once the namespaces exist, before the root is built.
-    const earlyHooks = [...(hooks.prestart ?? []), ...(hooks.createRuntime ?? [])].length > 0;
-    spawn.rootSteps = [...(earlyHooks ? [{ op: 'sync' } as Step] : []), ...mapped.preSteps, ...(spawn.rootSteps ?? [])];
+    // prestart and createRuntime hooks run once the namespaces exist, before the root is
+    // built; there too the state for the hooks that run in the container is written.
+    const inside = insideHooks(hooks, realpathSync(mapped.rootfs), containerDir(o.root, o.id));
+    const sync = [...(hooks.prestart ?? []), ...(hooks.createRuntime ?? [])].length > 0 || inside.opens.length > 0;
+    spawn.rootSteps = [...(sync ? [{ op: 'sync' } as Step, ...inside.opens] : []), ...mapped.preSteps, ...inside.beforePivot(spawn.rootSteps ?? [])];
     // The fifo is made and opened (both ends, so no open blocks) before the root changes.
     const fifo = fifoPath(o.root, o.id);
     const opens: Step[] = [{ op: 'mknod', path: fifo, mode: 0o010600, dev: 0 }];
@@ -251,14 +258,24 @@ export async function createContainer(o: CreateOptions): Promise<number> {
       : { detach: true };
     const plan = childPlan(spawn, compiled.argv, childFds(spawn, [], openInPlan(opens)), inPlace);
     const steps = joinAfterFork([...opens, ...plan.steps], dirs);
+    // The program is looked up before the wait, as runc's create does; startContainer
+    // hooks run after start, before the program.
+    const exec = steps.find((s): s is Extract<Step, { op: 'exec' }> => s.op === 'exec')!;
+    const lookup: Step = { op: 'lookup', file: exec.file, search: exec.search, env: exec.env };
+    steps.splice(steps.findIndex((s) => s.op === 'fifoWait'), 0, lookup);
     const waitAt = steps.findIndex((s) => s.op === 'fifoWait');
-    const hooksAt = earlyHooks ? steps.indexOf(spawn.rootSteps[0]) : -1;
+    steps.splice(waitAt + 1, 0, ...inside.afterStart);
+    const hooksAt = sync ? steps.indexOf(spawn.rootSteps[0]) : -1;
     const parentWork = plan.parent.uidRanges || plan.parent.gidRanges ? (await import('../spawn/index.js')).parentWork : undefined;
     const { reportError, ToolError } = await import('../cli/common.js');
+    const { StepError } = await import('../native/stage.js');
     const { spawnFailure } = await import('../cli/messages.js');
 
     const code = await servePlan(steps, {
-      failure: (err) => (err instanceof HookError || err instanceof StateError ? new ToolError(err.message) : spawnFailure(err)),
+      failure: (err) => (err instanceof HookError || err instanceof StateError ? new ToolError(err.message)
+        : err instanceof StepError && err.step.op === 'hook' ? new ToolError(hookFailure(inside.names.get(err.step) ?? 'hook', err))
+          : err instanceof StepError && err.step.op === 'lookup' ? new ToolError(notFound(err.step.file, err.step.search, err))
+            : spawnFailure(err)),
       report: reportError,
       cleanup: () => (o.run && !o.detach ? (failed = made) : undoNow()),
       onPid: (pid) => {
@@ -270,6 +287,8 @@ export async function createContainer(o: CreateOptions): Promise<number> {
       if (index === hooksAt) {
         runHooks('prestart', hooks.prestart, stateJson(o.root, record), false);
         runHooks('createRuntime', hooks.createRuntime, stateJson(o.root, record), false);
+        // The pid as the container sees it, as the runtime-spec asks of hooks run there.
+        inside.writeStates({ ...stateJson(o.root, record), pid: mapped.sandbox.namespaces?.pid === 'new' ? 1 : pid });
         return () => {};
       }
       if (index !== waitAt) return parentWork!(spawn, plan.parent, pid);

@@ -265,10 +265,6 @@ export function mapConfig(config: OciConfig, bundle: string): Mapped {
   if (linux.mountLabel) refuse('linux.mountLabel', linux.mountLabel, 'tsns sets no SELinux labels');
   for (const key of ['intelRdt', 'timeOffsets'] as const) if (linux[key]) refuse(`linux.${key}`, linux[key], 'not supported');
   if (linux.personality && (linux.personality.domain !== 'LINUX' || linux.personality.flags?.length)) refuse('linux.personality', linux.personality, 'only LINUX without flags');
-  for (const name of ['createContainer', 'startContainer'] as const) {
-    const list = config.hooks?.[name];
-    if (list?.length) refuse(`hooks.${name}`, list, 'hooks in the container\'s namespaces are not supported');
-  }
   for (const [name, list] of Object.entries(config.hooks ?? {})) {
     list?.forEach((h, k) => { if (!isAbsolute(h.path)) refuse(`hooks.${name}[${k}].path`, h.path, 'must be an absolute path'); });
   }

@@ -7,6 +7,7 @@ import { AS_NOBODY, nobodyCannotRunTools, run } from '../helpers.js';
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { BUSYBOX } from '../rootfs.js';
+import { until } from '../sandbox/fixtures/sandbox.js';
 import { cgroupDirsOf, create, makeBundle, oci, OCI, stateOf, withoutTap } from './helpers.js';
 
 if (process.geteuid!() !== 0 || !BUSYBOX) {
@@ -195,6 +196,76 @@ t.test('hooks: createRuntime, poststart and poststop get the state on stdin; a f
   oneLine(t, r.stderr, /hooks\.createRuntime\[0\]: \/bin\/false exited with status 1/, 'it names the hook');
   t.notOk(existsSync(join(bad.root, 'h2')), 'no record');
   t.same(cgroupDirsOf(bad, 'h2'), [], 'no cgroup');
+});
+
+t.test('hooks in the container: createContainer in its namespaces before its root changes, startContainer after start; a failure names the hook', async (t) => {
+  const hostMnt = readlinkSync('/proc/self/ns/mnt');
+  const b = await makeBundle(t, (c) => {
+    c.process.args = ['sh', '-c', 'cat /tmp/start.json; echo; ls /tmp; echo program ran'];
+    const rootfs = c.root.path;
+    // From the host's /bin/sh: what it sees, and a mount it makes into the container's root.
+    const probe = `{ cat; echo; hostname; readlink /proc/self/ns/mnt; test -e ${rootfs}/proc/self/stat && echo proc-mounted; } > ${rootfs}/../createContainer.out;`
+      + ` mount -t tmpfs hook-tmpfs ${rootfs}/tmp && touch ${rootfs}/tmp/from-hook`;
+    c.hooks = {
+      createContainer: [{ path: '/bin/sh', args: ['sh', '-c', probe] }],
+      // The container's own sh (busybox), its own /tmp.
+      startContainer: [{ path: '/bin/sh', args: ['sh', '-c', 'cat > /tmp/start.json'], timeout: 20 }],
+    };
+  });
+  const config = JSON.parse(readFileSync(join(b.dir, 'config.json'), 'utf8'));
+  t.equal(create(b, 'in1').exitCode, 0, 'create');
+  const [state, hostname, mnt, proc] = readFileSync(join(config.root.path, '..', 'createContainer.out'), 'utf8').split('\n');
+  t.match(JSON.parse(state), { id: 'in1', status: 'creating', pid: 1, bundle: b.dir }, 'createContainer: the state, with the pid the container sees');
+  t.equal(hostname, config.hostname, 'in the container\'s UTS namespace');
+  t.not(mnt, hostMnt, 'in the container\'s mount namespace');
+  t.equal(proc, 'proc-mounted', 'its root, mounts included, where config.json has it');
+  t.equal(oci(b, ['start', 'in1']).exitCode, 0, 'start');
+  await until(() => readFileSync(b.out, 'utf8').includes('program ran'), 30_000);
+  const lines = readFileSync(b.out, 'utf8').split('\n');
+  t.match(JSON.parse(lines[0]), { id: 'in1', status: 'created', pid: 1 }, 'startContainer: the state on stdin, in the container');
+  t.same(lines.slice(1, 3), ['from-hook', 'start.json'], 'the createContainer hook\'s mount is the container\'s');
+  t.notOk(existsSync(join(config.root.path, 'tmp', 'from-hook')), 'not the host\'s directory');
+  t.equal(oci(b, ['delete', '--force', 'in1']).exitCode, 0);
+
+  for (const [hook, why] of [[{ path: '/bin/false' }, /hooks\.createContainer\[0\]: \/bin\/false exited with status 1/],
+    [{ path: '/bin/sleep', args: ['sleep', '30'], timeout: 1 }, /hooks\.createContainer\[0\]: \/bin\/sleep timed out after 1 s/],
+    [{ path: '/nonexistent/hook' }, /hooks\.createContainer\[0\]: \/nonexistent\/hook No such file or directory/]] as const) {
+    const bad = await makeBundle(t, (c) => { c.hooks = { createContainer: [hook] }; });
+    const r = create(bad, 'in2');
+    t.equal(r.exitCode, 1, `create fails: ${hook.path}`);
+    oneLine(t, r.stderr, why, 'it names the hook');
+    t.notOk(existsSync(join(bad.root, 'in2')), 'no record');
+    t.same(cgroupDirsOf(bad, 'in2'), [], 'no cgroup');
+  }
+
+  const failing = await makeBundle(t, (c) => {
+    c.process.args = ['sh', '-c', 'echo program ran'];
+    // Its path is the container's: busybox's sh.
+    c.hooks = { startContainer: [{ path: '/bin/sh', args: ['sh', '-c', 'exit 3'] }] };
+  });
+  t.equal(create(failing, 'in3').exitCode, 0, 'create');
+  t.equal(oci(failing, ['start', 'in3']).exitCode, 0, 'start');
+  await until(() => stateOf(failing, 'in3').status === 'stopped', 30_000);
+  t.notMatch(readFileSync(failing.out, 'utf8'), /program ran/, 'a failing startContainer hook: the program does not run');
+  t.match(readFileSync(failing.out, 'utf8'), /hook \/bin\/sh: exited with status 3/, 'the container says why');
+  t.equal(oci(failing, ['delete', '--force', 'in3']).exitCode, 0);
+});
+
+t.test('a program that is not there fails create, as runc\'s does, with nothing left', async (t) => {
+  for (const [args, why] of [[['nosuch-program'], /^ts-oci: exec: "nosuch-program": executable file not found in \$PATH/],
+    [['/bin/nosuch'], /^ts-oci: exec: "\/bin\/nosuch": No such file or directory/],
+    [['/etc'], /^ts-oci: exec: "\/etc": Permission denied/]] as const) {
+    const b = await makeBundle(t, (c) => { c.process.args = [...args]; });
+    const r = create(b, 'np');
+    t.equal(r.exitCode, 1, `create of ${args[0]} fails`);
+    oneLine(t, r.stderr, why, 'runc\'s words');
+    t.same(existsSync(b.root) ? readdirSync(b.root) : [], [], 'no record');
+    t.same(cgroupDirsOf(b, 'np'), [], 'no cgroup');
+  }
+  // Found on the container's PATH, not ours: busybox's sh is /bin/sh inside.
+  const b = await makeBundle(t, (c) => { c.process.args = ['sh', '-c', 'true']; c.process.env = ['PATH=/bin']; });
+  t.equal(create(b, 'ok').exitCode, 0, 'a program on the container\'s PATH');
+  t.equal(oci(b, ['delete', '--force', 'ok']).exitCode, 0);
 });
 
 t.test('rootless: spec --rootless and run as nobody (a user namespace, no cgroup)', async (t) => {
