@@ -151,7 +151,8 @@ static int find_node(const char *node, char *out, size_t len)
  * PLANNER's start-up snapshot (dist/bin/TOOL.blob, scripts/bundle.mjs) where its stamp
  * names the node binary about to run (device, inode, size, mtime: node aborts on a
  * snapshot that another binary built) and PLANNER itself (the snapshot holds the paths of
- * the package it was built in). Else "" and the planner starts from its bundle.
+ * the package it was built in), and NODE_OPTIONS sets nothing. Else "" and the planner
+ * starts from its bundle.
  */
 static void snapshot_for(const char *node, const char *planner, char *blob, size_t len)
 {
@@ -159,7 +160,11 @@ static void snapshot_for(const char *node, const char *planner, char *blob, size
 	size_t base = strlen(planner);
 	struct stat st;
 	FILE *f;
+	const char *options = getenv("NODE_OPTIONS");
 	blob[0] = '\0';
+	/* A V8 flag there (--max-old-space-size...) makes node refuse the snapshot (status 14). */
+	if (options && *options)
+		return;
 	if (base < 4 || strcmp(planner + base - 4, ".cjs") || find_node(node, found, sizeof(found)) < 0 || stat(found, &st) < 0)
 		return;
 	snprintf(stamp, sizeof(stamp), "%.*s.blob.stamp", (int)(base - 4), planner);

@@ -165,7 +165,8 @@ for (const tool of ['unshare', 'oci'] as const) t.test(`SIGUSR1 to the ${tool} p
     t.ok(await until(() => attacker.out().startsWith('attacker')), `round ${round}: the attacker runs`);
     // Any later ts-* run by the administrator: ts-unshare -u, or ts-oci state, the marker among its arguments.
     const victim = tool === 'unshare' ? await run(UNSHARE, ['-u', 'sh', '-c', ': "$1"', 'sh', marker])
-      : await run(`${ROOT}bin/ts-oci`, ['--root', dir, 'state', marker]);
+      // Without tap's NODE_OPTIONS, with which node would refuse the snapshot (test/oci/bin/ts-oci).
+      : await run(`${ROOT}test/oci/bin/ts-oci`, ['--root', dir, 'state', marker]);
     t.comment(`round ${round}: ts-${tool} ended with ${victim.exitCode} ${victim.stderr}`);
     const a = await bounded(attacker, 10_000);
     t.comment(`round ${round}: attacker: ${a.stdout}`);

@@ -8,7 +8,8 @@ import { buildBusyboxRoot } from '../rootfs.js';
 import { ROOT, tool, type Run } from '../helpers.js';
 import { defaultCgroupName } from '../../src/oci/state.js';
 
-export const OCI = `${ROOT}bin/ts-oci`;
+// The tool as engines run it: without tap's NODE_OPTIONS (test/oci/bin/ts-oci says why).
+export const OCI = `${ROOT}test/oci/bin/ts-oci`;
 
 export interface Bundle { dir: string; root: string; out: string }
 

@@ -5,19 +5,23 @@ import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ROOT } from '../helpers.js';
-import { create, makeBundle, oci, OCI, withoutTap } from './helpers.js';
+import { create, makeBundle, oci, withoutTap } from './helpers.js';
 
 const STAMP = `${ROOT}dist/bin/oci.blob.stamp`;
 
 /** `ts-oci args` under strace: its output, and the planner's node arguments. */
-function traced(args: string[], env: NodeJS.ProcessEnv = {}): { stdout: string; status: number | null; planner: string } {
+function traced(args: string[], env: Record<string, string> = {}): { stdout: string; status: number | null; planner: string } {
   const dir = mkdtempSync(join(tmpdir(), 'tsns-snap-'));
   try {
     const log = join(dir, 'log');
-    const r = spawnSync('strace', ['-f', '-qq', '-e', 'trace=execve', '-e', 'signal=none', '-o', log, OCI, ...args], { encoding: 'utf8', env: { ...withoutTap(), ...env } });
-    const planner = readFileSync(log, 'utf8').split('\n').find((l) => l.includes('dist/bin/oci.cjs') && l.endsWith('= 0')) ?? '';
+    // This node first on PATH (under tap another may come first, whose stamp differs), and
+    // tap's NODE_OPTIONS out (its process-info adds them to every child's environment).
+    const vars = Object.entries({ PATH: `${dirname(process.execPath)}:${process.env.PATH}`, ...env }).map(([k, v]) => `${k}=${v}`);
+    const r = spawnSync('env', ['-u', 'NODE_OPTIONS', ...vars, 'strace', '-f', '-qq', '-e', 'trace=execve', '-e', 'signal=none', '-o', log, `${ROOT}bin/ts-oci`, ...args], { encoding: 'utf8', env: withoutTap() });
+    // Every try of the PATH search has the same arguments (and a line may be cut by another process's).
+    const planner = readFileSync(log, 'utf8').split('\n').find((l) => l.includes('execve(') && l.includes('dist/bin/oci.cjs')) ?? '';
     return { stdout: r.stdout, status: r.status, planner };
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -37,6 +41,11 @@ t.test('the planner starts from the snapshot where the stamp names this node, an
   t.equal(plain.status, 0);
   t.notMatch(plain.planner, /snapshot-blob/, 'no blob for another node');
   t.equal(snap.stdout, plain.stdout, 'the same features either way');
+  // A V8 flag in NODE_OPTIONS would make node refuse the snapshot: the bundle then.
+  const flagged = traced(['features'], { NODE_OPTIONS: '--max-old-space-size=512' });
+  t.equal(flagged.status, 0, 'NODE_OPTIONS with a V8 flag: it runs');
+  t.notMatch(flagged.planner, /snapshot-blob/, 'from the bundle');
+  t.equal(flagged.stdout, snap.stdout);
 });
 
 t.test('what the snapshot saw at build time does not reach a container: the stage\'s variables are taken at each run', async (t) => {
