@@ -73,6 +73,8 @@ export function insideHooks(hooks: Hooks, rootfs: string, dir: string) {
     beforePivot(rootSteps: readonly Step[]): Step[] {
       if (!create.length) return [...rootSteps];
       const at = rootSteps.findIndex((s) => s.op === 'umount2' && s.target === '/oldroot');
+      // Every root the Sandbox builds ends so (filesystem.ts): anything else is a bug here.
+      if (at < 0) throw new Error('createContainer hooks: the plan detaches no old root');
       return [
         ...rootSteps.slice(0, at),
         { op: 'mount', source: '/newroot', target: atRootfs, fstype: null, flags: MS_MOVE },
