@@ -19,7 +19,7 @@ function traced(args: string[], env: Record<string, string> = {}): { stdout: str
     // This node first on PATH (under tap another may come first, whose stamp differs), and
     // tap's NODE_OPTIONS out (its process-info adds them to every child's environment).
     const vars = Object.entries({ PATH: `${dirname(process.execPath)}:${process.env.PATH}`, ...env }).map(([k, v]) => `${k}=${v}`);
-    const r = spawnSync('env', ['-u', 'NODE_OPTIONS', ...vars, 'strace', '-f', '-qq', '-e', 'trace=execve', '-e', 'signal=none', '-o', log, `${ROOT}bin/ts-oci`, ...args], { encoding: 'utf8', env: withoutTap() });
+    const r = spawnSync('env', ['-u', 'NODE_OPTIONS', ...vars, 'strace', '-f', '-qq', '-s', '4096', '-e', 'trace=execve', '-e', 'signal=none', '-o', log, `${ROOT}bin/ts-oci`, ...args], { encoding: 'utf8', env: withoutTap() });
     // Every try of the PATH search has the same arguments (and a line may be cut by another process's).
     const planner = readFileSync(log, 'utf8').split('\n').find((l) => l.includes('execve(') && l.includes('dist/bin/oci.cjs')) ?? '';
     return { stdout: r.stdout, status: r.status, planner };
