@@ -251,6 +251,7 @@ export async function createContainer(o: CreateOptions): Promise<number> {
       ...(record.cgroupParents ?? []).map((d): Step => ({ op: 'remove', path: d })),
       { op: 'remove', path: `${containerDir(o.root, o.id)}/state.json` },
       { op: 'remove', path: `${containerDir(o.root, o.id)}/state.run` },
+      ...inside.files.map((path): Step => ({ op: 'remove', path })),
       { op: 'remove', path: containerDir(o.root, o.id) },
     ];
     const inPlace = o.run && !o.detach

@@ -67,6 +67,8 @@ export function insideHooks(hooks: Hooks, rootfs: string, dir: string) {
   const atRootfs = `/oldroot${rootfs}`;
   return {
     names,
+    /** The state files, which run's removal of the container names too. */
+    files: phases.map(file),
     opens: phases.map((p): Step => ({ op: 'open', path: file(p), flags: 0, slot: SLOT[p] })),
     afterStart: start,
     /** ROOT_STEPS with the createContainer hooks before the old root goes. */

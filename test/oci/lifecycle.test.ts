@@ -226,6 +226,12 @@ t.test('hooks in the container: createContainer in its namespaces before its roo
   t.same(lines.slice(1, 3), ['from-hook', 'start.json'], 'the createContainer hook\'s mount is the container\'s');
   t.notOk(existsSync(join(config.root.path, 'tmp', 'from-hook')), 'not the host\'s directory');
   t.equal(oci(b, ['delete', '--force', 'in1']).exitCode, 0);
+  t.same(readdirSync(b.root), [], 'delete leaves nothing, the hooks\' state files included');
+  // run removes the container itself, the hooks' state files with it.
+  const r = oci(b, ['run', '--bundle', b.dir, 'in4']);
+  t.equal(r.exitCode, 0, `run with both hooks (${r.stderr.trim()})`);
+  t.match(r.stdout, /program ran/);
+  t.same(readdirSync(b.root), [], 'run leaves nothing');
 
   for (const [hook, why] of [[{ path: '/bin/false' }, /hooks\.createContainer\[0\]: \/bin\/false exited with status 1/],
     [{ path: '/bin/sleep', args: ['sleep', '30'], timeout: 1 }, /hooks\.createContainer\[0\]: \/bin\/sleep timed out after 1 s/],
