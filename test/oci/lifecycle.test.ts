@@ -257,6 +257,32 @@ t.test('hooks in the container: createContainer in its namespaces before its roo
   t.equal(oci(failing, ['delete', '--force', 'in3']).exitCode, 0);
 });
 
+t.test('a create SIGKILLed while a createContainer hook runs: the hook ends by its timeout, and nothing is left', async (t) => {
+  const argv = 'sleep\u000029.125\u0000';
+  const hooks = () => readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+    try {
+      return readFileSync(`/proc/${p}/cmdline`, 'utf8') === argv;
+    } catch {
+      return false;
+    }
+  });
+  const b = await makeBundle(t, (c) => {
+    c.process.args = ['sleep', '1000'];
+    c.hooks = { createContainer: [{ path: '/bin/sleep', args: ['sleep', '29.125'], timeout: 2 }] };
+  });
+  const child = spawn(OCI, ['--root', b.root, 'create', '--bundle', b.dir, 'hk'], { stdio: 'ignore', env: withoutTap() });
+  const exited = new Promise((r) => child.once('exit', r));
+  t.ok(await until(() => hooks().length > 0, 30_000), 'the hook runs');
+  child.kill('SIGKILL');
+  await exited;
+  // The container's process waits for its hook, which its timeout ends; the create then
+  // fails and its planner removes what it made, or delete --force does.
+  t.ok(await until(() => hooks().length === 0, 20_000), 'the hook is gone');
+  t.ok(await until(() => !existsSync(join(b.root, 'hk')) || oci(b, ['delete', '--force', 'hk']).exitCode === 0, 20_000), 'the container is gone');
+  t.same(readdirSync(b.root), [], 'no record');
+  t.same(cgroupDirsOf(b, 'hk'), [], 'no cgroup');
+});
+
 t.test('a program that is not there fails create, as runc\'s does, with nothing left', async (t) => {
   for (const [args, why] of [[['nosuch-program'], /^ts-oci: exec: "nosuch-program": executable file not found in \$PATH/],
     [['/bin/nosuch'], /^ts-oci: exec: "\/bin\/nosuch": No such file or directory/],
