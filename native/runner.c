@@ -705,9 +705,7 @@ static const char *plan_path(char *const *envp)
 	return "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 }
 
-/* The next candidate of a PATH search for `file` (into buf), from *dir on; NULL after the
- * last directory. A candidate too long for buf is skipped. */
-static const char *next_candidate(const char **dir, const char *file, char *buf, size_t len)
+const char *tsns_path_candidate(const char **dir, const char *file, char *buf, size_t len)
 {
 	while (*dir) {
 		const char *at = *dir, *colon = strchrnul(at, ':');
@@ -738,7 +736,7 @@ static int exec_step(const struct stage *st, const struct step *s)
 
 	if (!s->ints[1] || strchr(file, '/'))
 		return explained_execve(st, s, file, argv, envp, 0);
-	for (dir = plan_path(envp); next_candidate(&dir, file, buf, sizeof(buf)); ) {
+	for (dir = plan_path(envp); tsns_path_candidate(&dir, file, buf, sizeof(buf)); ) {
 		explained_execve(st, s, buf, argv, envp, 1);
 		if (errno == EACCES)
 			seen_eacces = 1;
@@ -772,7 +770,7 @@ static int lookup_step(const struct step *s)
 
 	if (!s->ints[0] || strchr(file, '/'))
 		return runnable(file);
-	for (dir = plan_path(&s->strs[1]); next_candidate(&dir, file, buf, sizeof(buf)); ) {
+	for (dir = plan_path(&s->strs[1]); tsns_path_candidate(&dir, file, buf, sizeof(buf)); ) {
 		if (runnable(buf) == 0)
 			return 0;
 		if (errno == EACCES)

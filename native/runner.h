@@ -36,6 +36,9 @@ struct stage {
 /* Parse `buf` into `st` (which must be zeroed). 0, or -EINVAL/-ENOMEM. */
 int tsns_parse(const uint8_t *buf, size_t len, struct stage *st);
 void tsns_release(struct stage *st);
+/* The next candidate of a PATH search for `file` (into buf), from *dir on (a PATH
+ * string); NULL after the last directory. A candidate too long for buf is skipped. */
+const char *tsns_path_candidate(const char **dir, const char *file, char *buf, size_t len);
 /* Run every step; never returns (execs or _exits). Async-signal-safe calls only. */
 __attribute__((noreturn)) void tsns_run(struct stage *st);
 

@@ -132,19 +132,16 @@ static void planner_gone(void)
 }
 
 /* Where execvp(node) would find it: a name with a slash as it is, else the first
- * executable file of that name on PATH. */
+ * executable file of that name on PATH (glibc's default PATH where there is none). */
 static int find_node(const char *node, char *out, size_t len)
 {
-	const char *path = getenv("PATH"), *at;
+	const char *dir = getenv("PATH");
 	if (strchr(node, '/'))
 		return snprintf(out, len, "%s", node) < (int)len ? 0 : -1;
-	for (at = path ? path : "/usr/local/bin:/usr/bin:/bin"; ; at = strchr(at, ':') + 1) {
-		size_t dir = strcspn(at, ":");
-		if (snprintf(out, len, "%.*s%s%s", (int)dir, at, dir ? "/" : "", node) < (int)len && access(out, X_OK) == 0)
+	for (dir = dir ? dir : "/bin:/usr/bin"; tsns_path_candidate(&dir, node, out, len); )
+		if (access(out, X_OK) == 0)
 			return 0;
-		if (!at[dir])
-			return -1;
-	}
+	return -1;
 }
 
 /*
@@ -154,9 +151,9 @@ static int find_node(const char *node, char *out, size_t len)
  * the package it was built in), and NODE_OPTIONS sets nothing. Else "" and the planner
  * starts from its bundle.
  */
-static void snapshot_for(const char *node, const char *planner, char *blob, size_t len)
+static void snapshot_for(const char *found, const char *planner, char *blob, size_t len)
 {
-	char stamp[PATH_MAX + 16], found[PATH_MAX], want[PATH_MAX + 128], have[PATH_MAX + 128] = "";
+	char stamp[PATH_MAX + 16], want[PATH_MAX + 128], have[PATH_MAX + 128] = "";
 	size_t base = strlen(planner);
 	struct stat st;
 	FILE *f;
@@ -165,7 +162,7 @@ static void snapshot_for(const char *node, const char *planner, char *blob, size
 	/* A V8 flag there (--max-old-space-size...) makes node refuse the snapshot (status 14). */
 	if (options && *options)
 		return;
-	if (base < 4 || strcmp(planner + base - 4, ".cjs") || find_node(node, found, sizeof(found)) < 0 || stat(found, &st) < 0)
+	if (base < 4 || strcmp(planner + base - 4, ".cjs") || stat(found, &st) < 0)
 		return;
 	snprintf(stamp, sizeof(stamp), "%.*s.blob.stamp", (int)(base - 4), planner);
 	if (!(f = fopen(stamp, "re")))
@@ -191,7 +188,9 @@ static int start_planner(const char *node, const char *inspect, const char *plan
 		if (pid != 0)
 			_exit(pid < 0 ? 1 : 0);
 		char **argv = calloc((size_t)nargs + 6, sizeof(char *));
-		char num[16], blob[PATH_MAX];
+		char num[16], blob[PATH_MAX] = "", found[PATH_MAX];
+		/* Searched once: the snapshot's stamp is checked against the very file exec'd. */
+		int have_node = find_node(node, found, sizeof(found)) == 0;
 		int a = 0;
 		if (!argv)
 			_exit(1);
@@ -205,7 +204,8 @@ static int start_planner(const char *node, const char *inspect, const char *plan
 		argv[a++] = (char *)node;
 		if (*inspect)
 			argv[a++] = (char *)inspect;
-		snapshot_for(node, planner, blob, sizeof(blob));
+		if (have_node)
+			snapshot_for(found, planner, blob, sizeof(blob));
 		if (*blob) {
 			argv[a++] = "--snapshot-blob";
 			argv[a++] = blob;
@@ -214,7 +214,10 @@ static int start_planner(const char *node, const char *inspect, const char *plan
 		argv[a++] = (char *)planner;
 		for (int k = 0; k < nargs; k++)
 			argv[a++] = args[k];
-		execvp(node, argv);
+		if (have_node)
+			execv(found, argv);
+		else
+			execvp(node, argv);
 		fprintf(stderr, "%s: cannot run %s: %s\n", planner, node, strerror(errno));
 		_exit(1);
 	}
