@@ -366,6 +366,7 @@ t.test('config.json: schema errors and what cannot be honoured name the property
     ['terminal without a socket', (c) => { c.process.terminal = true; }, /process\.terminal needs --console-socket/],
     ['host sysctl', (c) => { c.linux.sysctl = { 'vm.swappiness': '1' }; }, /linux\.sysctl\.vm\.swappiness: "1": not a namespaced sysctl/],
     ['cpuset', (c) => { c.linux.resources = { cpu: { cpus: '0' } }; }, /linux\.resources\.cpu\.cpus: "0"/],
+    ['a relative hook path', (c) => { c.hooks = { createContainer: [{ path: 'bin/hook' }] }; }, /hooks\.createContainer\[0\]\.path: "bin\/hook": must be an absolute path/],
   ];
   for (const [why, edit, pattern] of cases) {
     const b = await makeBundle(t, edit);
