@@ -71,15 +71,17 @@ t.test('isLiveProcess: the same start time and no zombie', async (t) => {
   t.ok(isLiveProcess(process.pid, startTimeOf(process.pid)), 'this process');
   t.notOk(isLiveProcess(process.pid, startTimeOf(process.pid)! - 1), 'another start time: a reused pid');
   t.notOk(isLiveProcess(2 ** 22 + 1, 0), 'no such process');
-  // A child of sleep, which never reaps it: a zombie as long as sleep runs.
-  const sh = spawn('sh', ['-c', 'true & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  // A child of sleep, which never reaps it: a zombie as long as sleep runs. The child ends
+  // only once its parent is sleep (a shell may reap a child that ends before its exec).
+  const child = 'for i in $(seq 3000); do [ "$(cat /proc/$PPID/comm)" = sleep ] && exit 0; sleep 0.01; done';
+  const sh = spawn('sh', ['-c', `sh -c '${child}' & echo $!; exec sleep 60`], { stdio: ['ignore', 'pipe', 'ignore'] });
   const line = await new Promise<string>((resolve) => sh.stdout.once('data', (d) => resolve(String(d))));
   const zombie = Number(line.trim());
   try {
     const start = startTimeOf(zombie);
     t.ok(start !== undefined, 'the zombie has a start time');
     // It may take a moment to end: bounded, no timing asserted.
-    for (let k = 0; k < 500 && isLiveProcess(zombie, start); k++) await new Promise((r) => setTimeout(r, 10));
+    for (let k = 0; k < 3000 && isLiveProcess(zombie, start); k++) await new Promise((r) => setTimeout(r, 10));
     t.notOk(isLiveProcess(zombie, start), 'a zombie is no live process');
   } finally {
     sh.kill('SIGKILL');
