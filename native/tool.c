@@ -189,6 +189,7 @@ static int start_planner(const char *node, const char *inspect, const char *plan
 			_exit(pid < 0 ? 1 : 0);
 		char **argv = calloc((size_t)nargs + 6, sizeof(char *));
 		char num[16], blob[PATH_MAX] = "", found[PATH_MAX];
+		const char *ca;
 		/* Searched once: the snapshot's stamp is checked against the very file exec'd. */
 		int have_node = find_node(node, found, sizeof(found)) == 0;
 		int a = 0;
@@ -201,6 +202,13 @@ static int start_planner(const char *node, const char *inspect, const char *plan
 		/* The process the program runs in, or that waits for it (records name it). */
 		snprintf(num, sizeof(num), "%d", (int)stage);
 		setenv("TSNS_STAGE_PID", num, 1);
+		/* Node parses every certificate named there before any JavaScript runs (50 ms for
+		 * a system bundle); the planner opens no TLS connection. It passes the value on to
+		 * the program under its own name again (takeStageEnv). */
+		if ((ca = getenv("NODE_EXTRA_CA_CERTS"))) {
+			setenv("TSNS_STAGE_CA_CERTS", ca, 1);
+			unsetenv("NODE_EXTRA_CA_CERTS");
+		}
 		argv[a++] = (char *)node;
 		if (*inspect)
 			argv[a++] = (char *)inspect;

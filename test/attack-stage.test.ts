@@ -477,6 +477,18 @@ t.test('held: malformed plans and messages from a fake planner end the stage wit
   }
 });
 
+t.test('NODE_EXTRA_CA_CERTS: the planner does not load the certificates, the program gets the variable as it was', async (t) => {
+  // Node reads the file before any JavaScript runs and warns when it cannot: no warning
+  // means the planner never tried.
+  for (const args of [[], ['--fork']]) {
+    const r = await run(UNSHARE, [...args, 'sh', '-c', 'printenv NODE_EXTRA_CA_CERTS; env | grep -c ^TSNS_ || true'], { env: { NODE_EXTRA_CA_CERTS: '/nonexistent/ca.pem' } });
+    t.equal(r.stderr, '', `ts-unshare ${args.join(' ')}: node read no certificates`);
+    t.equal(r.stdout, '/nonexistent/ca.pem\n0', 'the program has the variable, and no TSNS_ one');
+  }
+  const unset = await run('env', ['-u', 'NODE_EXTRA_CA_CERTS', UNSHARE, 'sh', '-c', 'env | grep -c "^NODE_EXTRA_CA_CERTS=\\|^TSNS_" || true']);
+  t.equal(unset.stdout, '0', 'unset stays unset');
+});
+
 t.test('held: no TSNS_* variable and no descriptor of the stage or planner reaches the program', async (t) => {
   const env = await run(UNSHARE, ['--fork', 'sh', '-c', 'env | grep ^TSNS_ || true'], { env: { TSNS_STAGE_FD: '7', TSNS_STAGE_DIR: '/nonexistent' } });
   t.equal(env.stdout, '', 'TSNS_STAGE_FD and TSNS_STAGE_DIR are gone');

@@ -23,6 +23,10 @@ export function takeStageEnv(): void {
   pidFromEnv = process.env.TSNS_STAGE_PID;
   delete process.env.TSNS_STAGE_FD;
   delete process.env.TSNS_STAGE_PID;
+  // The stage kept Node from loading these certificates (tool.c); the program gets them.
+  const ca = process.env.TSNS_STAGE_CA_CERTS;
+  delete process.env.TSNS_STAGE_CA_CERTS;
+  if (ca !== undefined) process.env.NODE_EXTRA_CA_CERTS = ca;
   stageFd = fromEnv !== undefined && /^\d+$/.test(fromEnv) ? Number(fromEnv) : undefined;
   // The Node side of a tool is the stage's child, planning what the stage will do.
   if (stageFd !== undefined) setExplainLabel('[planner] ');
