@@ -24,7 +24,7 @@ const PYTHON = '/usr/bin/python3';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Poll until `check` holds or `ms` pass. */
-async function until(check: () => boolean | Promise<boolean>, ms = 15_000): Promise<boolean> {
+async function until(check: () => boolean | Promise<boolean>, ms = 30_000): Promise<boolean> {
   for (const deadline = Date.now() + ms; Date.now() < deadline; await sleep(20)) if (await check()) return true;
   return false;
 }

@@ -20,8 +20,8 @@ const exists = (name: string) => {
   }
 };
 
-/** Wait until `probe` holds, for up to `ms`. */
-async function until(probe: () => boolean, ms = 10_000): Promise<boolean> {
+/** Wait until `probe` holds, for up to `ms` (a loaded machine may take seconds to start the tool). */
+async function until(probe: () => boolean, ms = 30_000): Promise<boolean> {
   for (const end = Date.now() + ms; Date.now() < end; await sleep(50)) if (probe()) return true;
   return probe();
 }
