@@ -15,6 +15,10 @@ if (process.geteuid!() !== 0 || !BUSYBOX) {
   process.exit(0);
 }
 
+// About 250 ts-oci runs (a Node planner each): about 90 s here with other tests running,
+// past tap's 180 s per file on a more loaded machine; each run is bounded on its own (60 s).
+t.setTimeout(600_000);
+
 const oneLine = (t: Tap.Test, stderr: string, pattern: RegExp, why: string) => {
   t.match(stderr, pattern, why);
   t.equal(stderr.trim().split('\n').length, 1, `${why}: one line`);
