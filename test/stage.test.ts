@@ -11,6 +11,10 @@ const UNSHARE = `${ROOT}bin/ts-unshare`;
 const NSENTER = `${ROOT}bin/ts-nsenter`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+// About 80 tool runs and 30 s of polls at the most each: 37 s here, 48 s with a loaded
+// CPU, so the file has more than tap's 180 s; each wait is bounded on its own.
+t.setTimeout(480_000);
+
 /** Run a shell script; `$U` is ts-unshare, `$N` ts-nsenter. */
 const sh = (script: string) => run('sh', ['-c', script], { env: { U: UNSHARE, N: NSENTER } });
 

@@ -21,6 +21,10 @@ writeFileSync(join(dir, 'args'), ['--ro-bind', '/', '/', '--setenv', 'FROM', 'ar
 writeFileSync(join(dir, 'lock'), '');
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
+// About 150 tool runs (bwrap's and ours): 36 s here, 74 s with a loaded CPU, so the file
+// has more than tap's 180 s; each run is bounded on its own.
+t.setTimeout(480_000);
+
 /** Run a shell line with $T as bwrap, then as ts-sandbox; the status as the shell sees it. */
 async function both(line: string) {
   const go = async (T: string) => {
