@@ -23,8 +23,12 @@ const REDUCECAP = `${ROOT}bin/ts-reducecap`;
 const PYTHON = '/usr/bin/python3';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+// strace's fixed delays and the attackers' deadlines make 45 s here, more on a loaded
+// machine: the file has more than tap's 180 s; each wait is bounded on its own.
+t.setTimeout(480_000);
+
 /** Poll until `check` holds or `ms` pass. */
-async function until(check: () => boolean | Promise<boolean>, ms = 15_000): Promise<boolean> {
+async function until(check: () => boolean | Promise<boolean>, ms = 30_000): Promise<boolean> {
   for (const deadline = Date.now() + ms; Date.now() < deadline; await sleep(20)) if (await check()) return true;
   return false;
 }

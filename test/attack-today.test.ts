@@ -46,7 +46,7 @@ t.test('--lock-file on a FIFO neither blocks the init nor leaves the sandbox wai
   execFileSync('mkfifo', [join(dir, 'fifo')]);
   // A bounded run: open(2) of a FIFO for reading waits for a writer, and pid 1 of the
   // sandbox ignores the SIGTERM a timeout would send, so only SIGKILL ends it.
-  const r = await tool('ts-sandbox', ['--ro-bind', '/', '/', '--unshare-pid', '--lock-file', join(dir, 'fifo'), 'echo', 'ran'], { timeout: 10_000 });
+  const r = await tool('ts-sandbox', ['--ro-bind', '/', '/', '--unshare-pid', '--lock-file', join(dir, 'fifo'), 'echo', 'ran'], { timeout: 60_000 });
   t.equal(r.stdout, 'ran', 'the program ran');
   t.equal(r.exitCode, 0, 'and the sandbox ended as it did');
 });

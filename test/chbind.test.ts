@@ -12,15 +12,16 @@ t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
 // One small node program for both sides: `inside [OTHER OWN ANY]` tries to bind another
 // address and its own (10.0.0.11, 10.0.0.10 by default), then serves one connection on
-// ANY:8080 (0.0.0.0; 10 s at most); `serve HOST` only serves; `client ADDR` connects to
-// port 8080 there, 50 tries at most, and prints the answer.
+// ANY:8080 (0.0.0.0; 60 s at most); `serve HOST` only serves; `client ADDR` connects to
+// port 8080 there, 600 tries 50 ms apart at most (the server side may take seconds to be
+// set up on a loaded machine), and prints the answer.
 const NETPROG = join(dir, 'net.cjs');
 writeFileSync(NETPROG, `const net = require('node:net');
 const [mode, addr, own, any] = process.argv.slice(2);
 const bind = (host) => new Promise((ok) => { const s = net.createServer();
   s.on('error', (e) => ok(e.code)).listen(0, host, () => s.close(() => ok('bound'))); });
 const serve = (host) => {
-  setTimeout(() => process.exit(2), 10000).unref();
+  setTimeout(() => process.exit(2), 60000).unref();
   const s = net.createServer((c) => { c.end('hello ' + c.remoteAddress + '\\n'); s.close(); }).listen(8080, host);
 };
 if (mode === 'inside') (async () => {
@@ -33,21 +34,21 @@ else (function attempt(n) {
   c.setEncoding('utf8');
   c.on('data', (d) => process.stdout.write(d));
   c.on('error', () => n > 0 ? setTimeout(() => attempt(n - 1), 50) : (console.log('unreachable'), process.exit(1)));
-})(50);
+})(600);
 `);
 
 const ENV = { ...process.env, NODE: process.execPath, CHBIND: `${ROOT}bin/ts-chbind`, NETPROG, D: dir } as Record<string, string>;
 
 /** Run a shell script in a fresh network namespace (lo up); `$CHBIND` is ts-chbind. */
-function inTestNetns(script: string, timeout = 20_000) {
+function inTestNetns(script: string, timeout = 90_000) {
   return run('unshare', ['--net', 'sh', '-c', `ip link set lo up\n${script}`], { env: ENV, timeout });
 }
 
 // What the test namespace holds once ts-chbind is gone: nothing but lo.
 // The program replaces ts-chbind (exec in place): when it ends, its namespace goes and
-// the kernel removes the veth pair, asynchronously; so wait for that (5 s at most).
-const LEFTOVERS = 'i=0; while [ -n "$(ip -o link show type veth)" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done; echo "--- after"; ip -o link show type veth; ip -4 -o addr show scope global; ip -4 -o addr show scope link; ip route; ip -6 -o addr show scope link; ip -6 route | grep -v "^::1 dev lo "';
-const after = (stdout: string) => stdout.slice(stdout.indexOf('--- after') + '--- after'.length).trim();
+// the kernel removes the veth pair, asynchronously; so wait for that (30 s at most).
+const LEFTOVERS = 'i=0; while [ -n "$(ip -o link show type veth)" ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done; echo "--- after"; ip -o link show type veth; ip -4 -o addr show scope global; ip -4 -o addr show scope link; ip route; ip -6 -o addr show scope link; ip -6 route | grep -v "^::1 dev lo "';
+const after = (stdout: string) => (stdout.includes('--- after') ? stdout.slice(stdout.indexOf('--- after') + '--- after'.length).trim() : 'the script did not run to its end');
 
 t.test('inside: only lo and the given address', async (t) => {
   const r = await inTestNetns(`$CHBIND --ip 10.0.0.10/24 -- sh -c 'ip -o addr; echo ---; ip -o link; echo ---; ip route'\necho rc=$?\n${LEFTOVERS}`);
@@ -62,10 +63,10 @@ t.test('inside: only lo and the given address', async (t) => {
 });
 
 t.test('short form, several --ip, --bcast and --dev', async (t) => {
-  // The program waits (5 s at most) until the caller side has been looked at.
+  // The program waits (30 s at most) until the caller side has been looked at.
   const r = await inTestNetns(`$CHBIND 10.0.0.20 ip -4 -o addr show dev eth0
-$CHBIND --ip 10.0.0.10/24 --ip 10.0.1.10/255.255.255.0 --bcast 10.0.0.127 --dev vs-test -- sh -c 'ip -4 -o addr show dev eth0; touch $D/ready; i=0; while [ ! -e $D/done ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done' &
-i=0; while [ ! -e $D/ready ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done
+$CHBIND --ip 10.0.0.10/24 --ip 10.0.1.10/255.255.255.0 --bcast 10.0.0.127 --dev vs-test -- sh -c 'ip -4 -o addr show dev eth0; touch $D/ready; i=0; while [ ! -e $D/done ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done' &
+i=0; while [ ! -e $D/ready ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done
 ip -o link show type veth | cut -d: -f2; ip route; touch $D/done; wait $!
 ${LEFTOVERS}`);
   t.equal(r.stderr, '');
@@ -164,7 +165,7 @@ for (const [signal, status] of [['SIGTERM', 143], ['SIGHUP', 129]] as const) {
     const pidFile = join(dir, `pid-${signal}`);
     // The program runs in ts-chbind's own process; the file appears only once the network is set up.
     const running = inTestNetns(`$CHBIND 10.0.0.10 sh -c 'echo $$ > ${pidFile}.tmp; mv ${pidFile}.tmp ${pidFile}; exec sleep 20'; echo rc=$?\n${LEFTOVERS}`);
-    const deadline = Date.now() + 10_000;
+    const deadline = Date.now() + 30_000;
     while (!existsSync(pidFile) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     t.ok(existsSync(pidFile), 'the program started');
     process.kill(Number(readFileSync(pidFile, 'utf8')), signal);
@@ -176,12 +177,12 @@ for (const [signal, status] of [['SIGTERM', 143], ['SIGHUP', 129]] as const) {
 
 t.test('SIGKILL to ts-chbind: the program dies with it and the kernel removes the pair', async (t) => {
   // ts-chbind is the program (exec in place): SIGKILL ends it, its namespace goes, and
-  // the veth pair with it (asynchronously: polled, 3 s at most).
+  // the veth pair with it (asynchronously: polled, 30 s at most).
   const r = await inTestNetns(`$CHBIND 10.0.0.10 sh -c 'touch $D/killed-ready; exec sleep 20' & pid=$!
-i=0; while [ ! -e $D/killed-ready ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done
+i=0; while [ ! -e $D/killed-ready ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done
 ip -o link show type veth | wc -l
 kill -KILL $pid; wait $pid; echo rc=$?
-i=0; while [ -n "$(ip -o link show type veth)" ] && [ $i -lt 60 ]; do sleep 0.05; i=$((i+1)); done
+i=0; while [ -n "$(ip -o link show type veth)" ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done
 ${LEFTOVERS}`);
   t.match(r.stdout, /^1\nrc=137\n/);
   t.equal(after(r.stdout), '');
@@ -191,11 +192,13 @@ t.test('SIGKILL during set-up, at spread-out moments: no veth, address or proces
   // The stage, or the planner (node) while it wires the pair: whichever dies, the pair's
   // inside end is in the stage's namespace, which goes with it, and the kernel removes both.
   const rounds = Array.from({ length: 10 }, (_, i) => i);
-  const r = await inTestNetns(rounds.map((i) => `$CHBIND 10.0.0.10 sleep 30 & pid=$!
+  // The planner's command line, as a pattern the script's own text (this shell's command
+  // line, which pgrep -f sees too) does not match: else the shell found and killed itself.
+  const r = await inTestNetns(`P='dist/bin/chbind[.]cjs 10[.]0[.]0[.]10'\n` + rounds.map((i) => `$CHBIND 10.0.0.10 sleep 30 & pid=$!
 sleep 0.0${i * 2}
-${i % 2 ? `kill -KILL $(pgrep -f 'dist/bin/chbind.cjs 10.0.0.10') 2>/dev/null` : ''}
+${i % 2 ? 'kill -KILL $(pgrep -f "$P") 2>/dev/null' : ''}
 kill -KILL $pid 2>/dev/null; wait $pid 2>/dev/null
-i=0; while pgrep -f 'dist/bin/chbind.cjs 10.0.0.10' >/dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done`).join('\n') + `\n${LEFTOVERS}`, 60_000);
+i=0; while pgrep -f "$P" >/dev/null && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done`).join('\n') + `\n${LEFTOVERS}`, 150_000);
   t.equal(after(r.stdout), '', 'nothing left in the caller\'s namespace');
   t.equal((await run('pgrep', ['-f', 'dist/bin/chbind.cjs 10.0.0.10'])).stdout, '', 'no planner left');
 });

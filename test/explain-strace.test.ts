@@ -87,7 +87,7 @@ t.test('ts-unshare and ts-nsenter: every call --explain shows is one strace sees
   const target = spawn(`${ROOT}bin/ts-unshare`, ['--uts', '--net', '--mount', 'sleep', '60'], { stdio: 'ignore' });
   t.teardown(() => target.kill('SIGKILL'));
   const cmdline = () => readFileSync(`/proc/${target.pid}/cmdline`, 'utf8');
-  for (let i = 0; i < 200 && !cmdline().startsWith('sleep'); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+  for (let i = 0; i < 600 && !cmdline().startsWith('sleep'); i++) await new Promise((resolve) => setTimeout(resolve, 50));
   t.ok(cmdline().startsWith('sleep'), 'the target runs');
   await compare(t, 'ts-nsenter', ['-t', String(target.pid), '-u', '-n', '-m', 'hostname']);
   await compare(t, 'ts-nsenter', ['-t', String(target.pid), '--all', '--wd=/', 'true']);

@@ -82,8 +82,8 @@ function marked(entry: string): number[] {
 /**
  * Run one of our tools with --explain among `args`, SIGKILL it once it has printed `after`
  * lines (or ended), and give the pids of what it started that still run: its planner and
- * its program carry a marker in their environment. Polled a bounded number of times, as
- * a killed tree takes a moment to go.
+ * its program carry a marker in their environment. Polled a bounded number of times (30 s
+ * at the least), as a killed tree takes a moment to go, more on a loaded machine.
  */
 export async function leftAfterKill(name: string, args: string[], after: number): Promise<number[]> {
   const entry = `TSNS_FAULT_MARK=${process.pid}-${name}-${after}`;
@@ -97,7 +97,7 @@ export async function leftAfterKill(name: string, args: string[], after: number)
   });
   child.kill('SIGKILL');
   let left = marked(entry);
-  for (let i = 0; i < 200 && left.length; i++) {
+  for (let i = 0; i < 1200 && left.length; i++) {
     await new Promise((r) => setTimeout(r, 25));
     left = marked(entry);
   }

@@ -70,9 +70,9 @@ function killAll(): void {
   }
 }
 
-/** A process whose own pid 1 is `sleep 60`, with its own /proc: what enter() joins. */
+/** A process whose own pid 1 is `sleep 600` (it must outlast a scenario however slow), with its own /proc: what enter() joins. */
 function target(): Spawned {
-  const sb = spawn({ namespaces: ['pid', 'mount'], mountProc: true, deathSignal: 'SIGKILL', stdio: 'ignore' }, ['sleep', '60']);
+  const sb = spawn({ namespaces: ['pid', 'mount'], mountProc: true, deathSignal: 'SIGKILL', stdio: 'ignore' }, ['sleep', '600']);
   started.push(sb);
   return sb;
 }
@@ -167,11 +167,12 @@ const scenarios: Record<string, () => Promise<void>> = {
     const programs: Spawned[] = [];
     for (let k = 0; k < 8; k++) {
       await new Promise((r) => setImmediate(r));
-      const sb = enter(t.pid, ['pid'], ['sleep', '60'], { stdio: 'ignore', deathSignal: 'SIGKILL' });
+      // Killed below: they must not end by themselves first, however slow the checks are.
+      const sb = enter(t.pid, ['pid'], ['sleep', '600'], { stdio: 'ignore', deathSignal: 'SIGKILL' });
       started.push(sb);
       programs.push(sb);
       const cmdline = readFileSync(`/proc/${sb.pid}/cmdline`, 'latin1');
-      check(`enter() #${k} returns the program's pid`, cmdline === 'sleep\x0060\x00', { pid: sb.pid, cmdline });
+      check(`enter() #${k} returns the program's pid`, cmdline === 'sleep\x00600\x00', { pid: sb.pid, cmdline });
       check(`enter() #${k}: the program is in the target's pid namespace`, nsOf(sb.pid, 'pid') === pidns);
       const fds = await settled(sb.pid);
       check(`enter() #${k}: the program holds fds 0, 1, 2 only (and what child_process would pass on: ${expected.slice(3).join(', ') || 'nothing'})`,

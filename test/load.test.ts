@@ -115,7 +115,7 @@ async function run(t: Test, scenario: string): Promise<void> {
     t.equal(o.code, 0, `${scenario}: the child exited 0`);
   }
   // Whatever the outcome, nothing it started may outlive it.
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + 30_000;
   let left = group(pgid);
   while (left.length && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 50));

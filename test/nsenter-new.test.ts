@@ -104,6 +104,9 @@ t.test('-e/--env: the target\'s environment, not ours', async (t) => {
   const target = held(t, ['env', '-i', 'FOO=bar', 'A=1=2', 'sh', '-c', 'echo ready; exec cat'], {});
   await until(target.stdout!, 'ready');
   const pid = String(target.pid);
+  // Once sh has exec'd cat (whose environment has sh's PWD): both reads below see the same one.
+  const comm = () => { try { return readFileSync(`/proc/${pid}/comm`, 'utf8').trim(); } catch { return ''; } };
+  for (let i = 0; i < 3000 && comm() !== 'cat'; i++) await new Promise((r) => setTimeout(r, 10));
   const r = await tool('ts-nsenter', ['-t', pid, '-u', '--env', 'env'], { env: { MINE: 'x' } });
   t.equal(r.exitCode, 0, r.stderr);
   // what the target's environ holds (sh added PWD to cat's): no more, no less

@@ -8,7 +8,7 @@ import { differential, run, tool } from './helpers.js';
 async function target(t: Tap.Test): Promise<number> {
   const child: ChildProcess = spawn('unshare', ['--uts', '--ipc', '--net', '--pid', '--fork', '--mount-proc', 'sh', '-c', 'hostname tsns-target; exec sleep 60'], { stdio: 'ignore' });
   t.teardown(() => { child.kill('SIGKILL'); });
-  for (let i = 0; i < 100; i++) {
+  for (let i = 0; i < 1000; i++) {
     const kid = (await run('pgrep', ['-P', String(child.pid)])).stdout.split('\n')[0];
     if (kid && (await run('cat', [`/proc/${kid}/cmdline`])).stdout.startsWith('sleep')) return Number(kid);
     await new Promise((r) => setTimeout(r, 20));

@@ -37,7 +37,7 @@ export async function sleeper(t: Tap.Test, command: string[]): Promise<number> {
       return false;
     }
   };
-  for (let i = 0; i < 400; i++) {
+  for (let i = 0; i < 1200; i++) {
     const kids = (await run('pgrep', ['-P', String(child.pid)])).stdout.split('\n').filter(Boolean).map(Number);
     const pid = [child.pid!, ...kids].find(isSleep);
     if (pid) return pid;

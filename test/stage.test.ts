@@ -5,31 +5,35 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
-import { run, ROOT } from './helpers.js';
+import { pipeText, run, ROOT } from './helpers.js';
 
 const UNSHARE = `${ROOT}bin/ts-unshare`;
 const NSENTER = `${ROOT}bin/ts-nsenter`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+// About 80 tool runs and 30 s of polls at the most each: 37 s here, 48 s with a loaded
+// CPU, so the file has more than tap's 180 s; each wait is bounded on its own.
+t.setTimeout(480_000);
+
 /** Run a shell script; `$U` is ts-unshare, `$N` ts-nsenter. */
 const sh = (script: string) => run('sh', ['-c', script], { env: { U: UNSHARE, N: NSENTER } });
 
-/** Poll until `check` holds or 10 s pass. */
+/** Poll until `check` holds or 30 s pass (a loaded machine may take seconds to start a tool). */
 async function until(check: () => boolean | Promise<boolean>): Promise<boolean> {
-  for (const deadline = Date.now() + 10_000; Date.now() < deadline; await sleep(20)) if (await check()) return true;
+  for (const deadline = Date.now() + 30_000; Date.now() < deadline; await sleep(20)) if (await check()) return true;
   return false;
 }
 
 const alive = (pid: number) => existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
 
 t.test('the program keeps the tool\'s pid, as util-linux', async (t) => {
-  const r = await sh('$U sh -c \'echo $$\' & echo $!; wait');
-  const [started, reported] = r.stdout.split('\n');
-  t.equal(reported, started);
-  const withMaps = await sh('$U --map-users=100000,0,1000 --map-groups=100000,0,1000 sh -c \'echo $$; cat /proc/self/uid_map\' & echo $!; wait');
-  const lines = withMaps.stdout.split('\n');
-  t.equal(lines[1], lines[0], 'with id-map ranges (written by the planner) too');
-  t.match(lines[2], /^\s*0\s+100000\s+1000$/);
+  // The shell's line and the program's come in either order: each says which it is.
+  const said = (out: string, label: string) => out.split('\n').find((l) => l.startsWith(`${label} `))?.slice(label.length + 1);
+  const r = await sh('$U sh -c \'echo "program $$"\' & echo "started $!"; wait');
+  t.equal(said(r.stdout, 'program'), said(r.stdout, 'started'));
+  const withMaps = await sh('$U --map-users=100000,0,1000 --map-groups=100000,0,1000 sh -c \'echo "program $$"; cat /proc/self/uid_map\' & echo "started $!"; wait');
+  t.equal(said(withMaps.stdout, 'program'), said(withMaps.stdout, 'started'), 'with id-map ranges (written by the planner) too');
+  t.match(withMaps.stdout, /^\s*0\s+100000\s+1000$/m);
 });
 
 t.test('descriptors above 2 reach the program (util-linux lsns/ioctl_ns reads -u 4)', async (t) => {
@@ -80,7 +84,7 @@ t.test('--fork: SIGTERM and SIGINT to the parent are ignored (blocked), as util-
 });
 
 t.test('--forward-signals: the parent passes SIGTERM on', async (t) => {
-  const r = await sh('$U --fork --forward-signals sh -c \'trap "echo got TERM; exit 3" TERM; kill -TERM $PPID; i=0; while [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done\'; echo rc=$?');
+  const r = await sh('$U --fork --forward-signals sh -c \'trap "echo got TERM; exit 3" TERM; kill -TERM $PPID; i=0; while [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done\'; echo rc=$?');
   t.equal(r.stdout, 'got TERM\nrc=3');
 });
 
@@ -122,7 +126,10 @@ t.test('SIGKILL during set-up: the planner or the stage, at any moment, leaves n
     const file = join(dir, `uts-${round}`);
     const ran = join(dir, `ran-${round}`);
     writeFileSync(file, '');
-    const tool = spawn(UNSHARE, [`--uts=${file}`, '--map-users=100000,0,1000', '--map-groups=100000,0,1000', 'sh', '-c', `touch ${ran}; exec sleep 30`], { stdio: 'ignore' });
+    // --explain=all: each line is written once its call is made, so the lines tell how far
+    // the stage and the planner had got when the kill came (below).
+    const tool = spawn(UNSHARE, [`--uts=${file}`, '--map-users=100000,0,1000', '--map-groups=100000,0,1000', '--explain=all', 'sh', '-c', `touch ${ran}; exec sleep 30`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const trace = pipeText(tool.stderr!);
     const exited = new Promise((r) => tool.once('exit', r));
     // Kill at spread-out moments of start-up: the planner's start, the sync step, after.
     await sleep(round * 15);
@@ -135,7 +142,15 @@ t.test('SIGKILL during set-up: the planner or the stage, at any moment, leaves n
     // The planner notices the stage's end and undoes what the program never used.
     t.ok(await until(async () => (await run('pgrep', ['-f', `dist/bin/unshare.cjs --uts=${file}`])).stdout === ''), `round ${round}: no planner left`);
     t.equal((await run('pgrep', ['-f', `touch ${ran}`])).stdout, '', `round ${round}: no program left`);
-    if (!existsSync(ran)) t.same(mounts().filter((l) => l.includes(`uts-${round}`)), [], `round ${round}: killed before the program ran, no bind mount is left`);
+    // The planner holds the pipe too: the trace ends once it is gone (bounded, should it not go).
+    const lines = await Promise.race([trace, sleep(30_000).then(() => '')]);
+    // The bind mount may stay where the kill came too late: the planner keeps it once the
+    // stage has said it execs (after its sync step's read of the go pipe), and a planner
+    // killed after its mount (made once the stage has unshared) cannot take it back, a
+    // known limit shared with util-linux (attack-stage.test.ts). Before that, it must go.
+    // (Whether the program had run is no such line: the stage says it execs before it does.)
+    const late = victim === tool.pid ? lines.includes('[stage] read(go-pipe') : lines.includes('[stage] unshare(');
+    if (!late) t.same(mounts().filter((l) => l.includes(`uts-${round}`)), [], `round ${round}: killed before its sync step was done, no bind mount is left`);
   }
 });
 

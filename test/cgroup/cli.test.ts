@@ -39,14 +39,15 @@ t.test('info shows the layout and where the caller sits', { skip }, async (t) =>
 t.test('run --pids 16: a fork loop cannot exceed 16 tasks', { skip: skip ?? (python ? undefined : 'no python3') }, async (t) => {
   const name = uniqueName('pids');
   cleanUp(t, name);
-  // Tries 40 forks; children sleep 3 s at most and exit, so the loop ends by itself.
+  // Tries 40 forks; the children outlive the loop however slowly it runs (none exits to
+  // make room for another), and the run kills them once the program has printed.
   const script = `
 import os, time
 ok = 0
 for i in range(40):
     try:
         if os.fork() == 0:
-            time.sleep(3); os._exit(0)
+            time.sleep(60); os._exit(0)
         ok += 1
     except OSError:
         pass
@@ -82,7 +83,8 @@ t.test('run --cpu 0.2: a busy loop gets about a fifth of a core', { skip: skip ?
   const r = await tool(['run', '--cpu', '0.2', '--', python!, '-c', script]);
   t.equal(r.exitCode, 0, r.stderr);
   const share = Number(r.stdout) / 2;
-  t.ok(share < 0.4 && share > 0.05, `cpu share ${share.toFixed(3)} of a core`);
+  // The limit is the upper bound; how much below it the loop gets is the machine's load.
+  t.ok(share < 0.4 && share > 0, `cpu share ${share.toFixed(3)} of a core`);
 });
 
 t.test('freeze, thaw, kill, rm on a group made by create', { skip }, async (t) => {
@@ -91,7 +93,7 @@ t.test('freeze, thaw, kill, rm on a group made by create', { skip }, async (t) =
   t.equal((await tool(['create', name, '--pids', '8'])).exitCode, 0);
   const g = openCgroup(name);
   t.equal(g.stats().pidsMax, 8);
-  const child = startChild(t, 'i=0; while [ $i -lt 200000000 ]; do i=$((i+1)); done');
+  const child = startChild(t, 'i=0; while [ $i -lt 200000000 ]; do i=$((i+1)); done', 120);
   g.join(child.pid!);
   t.equal((await tool(['freeze', name])).exitCode, 0);
   t.match((await tool(['events', name, '--json'])).stdout, /"frozen": true/);
@@ -99,7 +101,8 @@ t.test('freeze, thaw, kill, rm on a group made by create', { skip }, async (t) =
   await sleep(200);
   t.ok(g.stats().cpuUsageUsec! - at < 5000, 'no progress while frozen');
   t.equal((await tool(['thaw', name])).exitCode, 0);
-  await sleep(200);
+  // Progress takes CPU time the machine may give late: polled, bounded at 30 s.
+  for (let k = 0; k < 300 && g.stats().cpuUsageUsec! - at <= 20000; k++) await sleep(100);
   t.ok(g.stats().cpuUsageUsec! - at > 20000, 'progress after thaw');
   t.equal((await tool(['procs', name])).stdout.trim(), String(child.pid));
   t.match((await tool(['ls'])).stdout, new RegExp(`^${name}\\s+1\\s`, 'm'), 'ls shows it with one process');

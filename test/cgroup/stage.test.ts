@@ -20,8 +20,8 @@ const exists = (name: string) => {
   }
 };
 
-/** Wait until `probe` holds, for up to `ms`. */
-async function until(probe: () => boolean, ms = 10_000): Promise<boolean> {
+/** Wait until `probe` holds, for up to `ms` (a loaded machine may take seconds to start the tool). */
+async function until(probe: () => boolean, ms = 30_000): Promise<boolean> {
   for (const end = Date.now() + ms; Date.now() < end; await sleep(50)) if (probe()) return true;
   return probe();
 }
@@ -62,10 +62,12 @@ t.test('kill -9 of the parent: the program dies with it, the next run removes th
   process.kill(child.pid!, 'SIGKILL');
   await child;
   t.ok(await until(() => !existsSync(`/proc/${program}`)), 'the program is killed with its parent');
-  t.ok(exists(name), 'the group stays until a run removes it');
+  // The group stays until a run removes it: this one's next, or one of another test file
+  // running at the same time (ts-cgroup and ts-sandbox runs share the records), which may come first.
+  const stayed = exists(name);
   const next = await tool(['run', '--', 'true']);
   t.equal(next.exitCode, 0, next.stderr);
-  t.notOk(exists(name), 'the next run removed it');
+  t.notOk(exists(name), stayed ? 'the next run removed it' : 'another run removed it first');
 });
 
 t.test('a group still busy at the end keeps its record, and the next run removes both', { skip, timeout: 60_000 }, async (t) => {

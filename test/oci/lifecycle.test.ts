@@ -15,6 +15,10 @@ if (process.geteuid!() !== 0 || !BUSYBOX) {
   process.exit(0);
 }
 
+// About 250 ts-oci runs (a Node planner each): about 90 s here with other tests running,
+// past tap's 180 s per file on a more loaded machine; each run is bounded on its own (60 s).
+t.setTimeout(600_000);
+
 const oneLine = (t: Tap.Test, stderr: string, pattern: RegExp, why: string) => {
   t.match(stderr, pattern, why);
   t.equal(stderr.trim().split('\n').length, 1, `${why}: one line`);
@@ -38,7 +42,7 @@ t.test('create, start, state, kill, delete', async (t) => {
 
   t.equal(oci(b, ['start', 'c1']).exitCode, 0, 'start');
   t.equal(stateOf(b, 'c1').status, 'running');
-  for (let k = 0; k < 500 && !readFileSync(b.out, 'utf8').includes('started'); k++) await new Promise((r) => setTimeout(r, 10));
+  for (let k = 0; k < 3000 && !readFileSync(b.out, 'utf8').includes('started'); k++) await new Promise((r) => setTimeout(r, 10));
   t.match(readFileSync(b.out, 'utf8'), /started/, 'the program ran');
   oneLine(t, oci(b, ['start', 'c1']).stderr, /^ts-oci: cannot start a container in the running state/, 'start twice');
   const busy = oci(b, ['delete', 'c1']);
@@ -150,7 +154,7 @@ sys.stdout.write(out.decode()); sys.stdout.flush()
   let text = '';
   receiver.stdout.on('data', (d) => { text += d; });
   const done = new Promise((r) => receiver.on('exit', r));
-  for (let k = 0; k < 500 && !text.includes('ready'); k++) await new Promise((r) => setTimeout(r, 10));
+  for (let k = 0; k < 3000 && !text.includes('ready'); k++) await new Promise((r) => setTimeout(r, 10));
   t.equal(create(b, 'tty', ['--console-socket', sock]).exitCode, 0, 'create with a console socket');
   t.equal(oci(b, ['start', 'tty']).exitCode, 0, 'start');
   await done;

@@ -52,7 +52,7 @@ t.test('what the snapshot saw at build time does not reach a container: the stag
   const b = await makeBundle(t, (c) => { c.process.args = ['sh', '-c', 'env | grep ^TSNS_ ; echo done']; });
   t.equal(create(b, 'env').exitCode, 0);
   t.equal(oci(b, ['start', 'env']).exitCode, 0);
-  for (let k = 0; k < 500 && !readFileSync(b.out, 'utf8').includes('done'); k++) await new Promise((r) => setTimeout(r, 10));
+  for (let k = 0; k < 3000 && !readFileSync(b.out, 'utf8').includes('done'); k++) await new Promise((r) => setTimeout(r, 10));
   t.equal(readFileSync(b.out, 'utf8'), 'done\n', 'no TSNS_ variable in the container');
   t.equal(oci(b, ['delete', '--force', 'env']).exitCode, 0);
   // Two runs with other arguments: nothing of one is kept for the next.

@@ -71,7 +71,8 @@ t.test('an OOM kill and a hit pids limit arrive as events while the program runs
 
 for (const [label, namespaces] of [['host namespaces', {}], ['own pid namespace', undefined]] as const) {
   t.test(`a timeout on a 3-process tree leaves no survivor (${label})`, { skip }, async (t) => {
-    const sb = await Sandbox.create(hostSpec(['sh', '-c', 'sleep 300 & sleep 300 & wait'], { namespaces, limits: { timeoutMs: 1500 } }), { stdio: [...quiet.stdio] });
+    // The tree is seen (polled) before the timeout ends it: 5 s leave a loaded machine time to fork it.
+    const sb = await Sandbox.create(hostSpec(['sh', '-c', 'sleep 300 & sleep 300 & wait'], { namespaces, limits: { timeoutMs: 5000 } }), { stdio: [...quiet.stdio] });
     t.teardown(() => sb.delete());
     await sb.start();
     const group = openCgroup(`tsns-sandbox-${sb.id}`);

@@ -13,10 +13,10 @@ mkdirSync(conf);
 symlinkSync('/proc', join(dir, 'proc-link'));
 const env = { TSNS_VSERVER_CONFDIR: conf, TSNS_VSERVER_ROOT: join(dir, 'root'), TSNS_RUN_DIR: join(dir, 'run') };
 
-/** `ts-vserver NAME build --busybox` with a config and environment; ends within 15 s or fails. */
+/** `ts-vserver NAME build --busybox` with a config and environment; ends within 60 s or fails. */
 async function build(t: Tap.Test, name: string, config: string | undefined, more: Record<string, string>, expected: RegExp) {
   if (config !== undefined) writeFileSync(join(conf, `${name}.conf`), config);
-  const r = await tool('ts-vserver', [name, 'build', '--busybox'], { env: { ...env, ...more }, timeout: 15_000 });
+  const r = await tool('ts-vserver', [name, 'build', '--busybox'], { env: { ...env, ...more }, timeout: 60_000 });
   t.not(r.signal, 'SIGTERM', 'ends by itself (no hang)');
   t.equal(r.exitCode, 1, 'exit 1');
   t.match(r.stderr, expected);

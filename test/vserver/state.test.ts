@@ -197,6 +197,8 @@ t.test('a detached init keeps none of the caller\'s descriptors', async (t) => {
   const c = await chcontext(['--ctx', ctx, '--disconnect', '--flag', 'fakeinit', 'sleep', '1000'], { stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'] });
   t.equal(c.exitCode, 0, c.stderr as string);
   const cs = JSON.parse(readFileSync(join(run, 'ctx', ctx, 'state.json'), 'utf8'));
+  // sleep opens locale files as it starts (fd 3, for a moment): its descriptors are read once it sleeps.
+  await waitFor('the init to sleep', () => { try { return readFileSync(`/proc/${cs.pid}/wchan`, 'utf8').includes('nanosleep'); } catch { return false; } });
   t.same(readdirSync(`/proc/${cs.pid}/fd`).map(Number).sort(), [0, 1, 2]);
   process.kill(cs.pid, 'SIGKILL');
   await waitFor('the init to end', () => !existsSync(`/proc/${cs.pid}/stat`) || /\) Z/.test(readFileSync(`/proc/${cs.pid}/stat`, 'utf8')));

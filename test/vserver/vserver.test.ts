@@ -68,7 +68,7 @@ t.test('two vservers at once: own processes and hostname; enter, exec, ps, kill,
 
   const sleeper = vserver([A, 'exec', 'sleep', '100']);
   let ps = '';
-  for (let i = 0; i < 50 && !/sleep 100/.test(ps); i++) ps = (await vserver(['ps', A])).stdout;
+  for (let i = 0; i < 150 && !/sleep 100/.test(ps); i++) ps = (await vserver(['ps', A])).stdout;
   const line = ps.split('\n').find((l) => /sleep 100/.test(l))!;
   t.ok(line, ps);
   const [inside, host] = line.trim().split(/\s+/).map(Number);
