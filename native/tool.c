@@ -208,6 +208,8 @@ static int start_planner(const char *node, const char *inspect, const char *plan
 		if ((ca = getenv("NODE_EXTRA_CA_CERTS"))) {
 			setenv("TSNS_STAGE_CA_CERTS", ca, 1);
 			unsetenv("NODE_EXTRA_CA_CERTS");
+		} else {
+			unsetenv("TSNS_STAGE_CA_CERTS");
 		}
 		argv[a++] = (char *)node;
 		if (*inspect)
