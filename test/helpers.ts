@@ -6,6 +6,18 @@ import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Poll `done` until it holds (true) or `ms` have passed (false): no timing is asserted. */
+export async function waitFor(done: () => boolean, ms = 20_000): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (!done()) {
+    if (Date.now() > deadline) return false;
+    await sleep(20);
+  }
+  return true;
+}
+
 export interface Run { stdout: string; stderr: string; exitCode: number | undefined; signal?: string }
 
 export async function run(file: string, args: string[], options: { input?: string; env?: Record<string, string>; timeout?: number } = {}): Promise<Run> {

@@ -2,7 +2,7 @@
 // in the tool's own process. create ends with the container's process detached (a child
 // of the caller's subreaper, as runc leaves it) and blocked on exec.fifo; run keeps the
 // stage as its waiting parent and starts it at once.
-import { constants as fs, closeSync, existsSync, mkdirSync, openSync, readdirSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { constants as fs, closeSync, mkdirSync, openSync, readdirSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { FORK, type Step } from '../native/plan.js';
 import { CLONE_NEWCGROUP } from '../sys/ns.js';
@@ -101,7 +101,8 @@ function sweepClaims(root: string): void {
   for (const name of readdirSync(root)) {
     if (!name.startsWith(CLAIM_PREFIX)) continue;
     const pid = Number(name.slice(CLAIM_PREFIX.length));
-    if (Number.isInteger(pid) && pid > 0 && !existsSync(`/proc/${pid}`)) rmSync(join(root, name), { recursive: true, force: true });
+    // A killed planner is an orphan: a zombie until its reaper comes, which may be slow.
+    if (Number.isInteger(pid) && pid > 0 && !alive(pid, undefined)) rmSync(join(root, name), { recursive: true, force: true });
   }
 }
 

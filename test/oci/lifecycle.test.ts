@@ -3,12 +3,12 @@
 // unreachable from the container (CVE-2019-5736).
 import t from 'tap';
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
-import { AS_NOBODY, nobodyCannotRunTools, run } from '../helpers.js';
+import { AS_NOBODY, nobodyCannotRunTools, run, until, waitFor } from '../helpers.js';
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { BUSYBOX } from '../rootfs.js';
-import { until } from '../sandbox/fixtures/sandbox.js';
 import { cgroupDirsOf, create, makeBundle, oci, OCI, stateOf, withoutTap } from './helpers.js';
+import { processStat } from '../../src/oci/state.js';
 
 if (process.geteuid!() !== 0 || !BUSYBOX) {
   t.skip('needs root and busybox-static');
@@ -224,7 +224,7 @@ t.test('hooks in the container: createContainer in its namespaces before its roo
   t.not(mnt, hostMnt, 'in the container\'s mount namespace');
   t.equal(proc, 'proc-mounted', 'its root, mounts included, where config.json has it');
   t.equal(oci(b, ['start', 'in1']).exitCode, 0, 'start');
-  await until(() => readFileSync(b.out, 'utf8').includes('program ran'), 30_000);
+  await waitFor(() => readFileSync(b.out, 'utf8').includes('program ran'), 30_000);
   const lines = readFileSync(b.out, 'utf8').split('\n');
   t.match(JSON.parse(lines[0]), { id: 'in1', status: 'created', pid: 1 }, 'startContainer: the state on stdin, in the container');
   t.same(lines.slice(1, 3), ['from-hook', 'start.json'], 'the createContainer hook\'s mount is the container\'s');
@@ -255,7 +255,7 @@ t.test('hooks in the container: createContainer in its namespaces before its roo
   });
   t.equal(create(failing, 'in3').exitCode, 0, 'create');
   t.equal(oci(failing, ['start', 'in3']).exitCode, 0, 'start');
-  await until(() => stateOf(failing, 'in3').status === 'stopped', 30_000);
+  await waitFor(() => stateOf(failing, 'in3').status === 'stopped', 30_000);
   t.notMatch(readFileSync(failing.out, 'utf8'), /program ran/, 'a failing startContainer hook: the program does not run');
   t.match(readFileSync(failing.out, 'utf8'), /hook \/bin\/sh: exited with status 3/, 'the container says why');
   t.equal(oci(failing, ['delete', '--force', 'in3']).exitCode, 0);
@@ -276,13 +276,13 @@ t.test('a create SIGKILLed while a createContainer hook runs: the hook ends by i
   });
   const child = spawn(OCI, ['--root', b.root, 'create', '--bundle', b.dir, 'hk'], { stdio: 'ignore', env: withoutTap() });
   const exited = new Promise((r) => child.once('exit', r));
-  t.ok(await until(() => hooks().length > 0, 30_000), 'the hook runs');
+  t.ok(await waitFor(() => hooks().length > 0, 30_000), 'the hook runs');
   child.kill('SIGKILL');
   await exited;
   // The container's process waits for its hook, which its timeout ends; the create then
   // fails and its planner removes what it made, or delete --force does.
-  t.ok(await until(() => hooks().length === 0, 20_000), 'the hook is gone');
-  t.ok(await until(() => !existsSync(join(b.root, 'hk')) || oci(b, ['delete', '--force', 'hk']).exitCode === 0, 20_000), 'the container is gone');
+  t.ok(await waitFor(() => hooks().length === 0, 20_000), 'the hook is gone');
+  t.ok(await waitFor(() => !existsSync(join(b.root, 'hk')) || oci(b, ['delete', '--force', 'hk']).exitCode === 0, 20_000), 'the container is gone');
   t.same(readdirSync(b.root), [], 'no record');
   t.same(cgroupDirsOf(b, 'hk'), [], 'no cgroup');
 });
@@ -442,11 +442,22 @@ t.test('a create whose planner is SIGKILLed leaves what delete removes', async (
     t.notOk(existsSync(join(b.root, id)), `${id}: no record`);
     t.same(cgroupDirsOf(b, id), [], `${id}: no cgroup`);
   }
-  // A planner killed while it claimed its id leaves its claim@PID directory: the next create removes it.
-  mkdirSync(join(b.root, 'claim@999999999'), { recursive: true });
-  t.equal(create(b, 'after').exitCode, 0);
-  t.equal(oci(b, ['delete', '--force', 'after']).exitCode, 0);
-  t.same(readdirSync(b.root), [], 'nothing left under --root');
+  // A planner killed while it claimed its id leaves its claim@PID directory: the next create
+  // removes it, also while the planner is a zombie that its reaper has not collected yet (a
+  // child of sleep, which never reaps: it ends once its parent is sleep).
+  const child = 'for i in $(seq 3000); do [ "$(cat /proc/$PPID/comm)" = sleep ] && exit 0; sleep 0.01; done';
+  const holder = spawn('sh', ['-c', `sh -c '${child}' & echo $!; exec sleep 120`], { stdio: ['ignore', 'pipe', 'ignore'] });
+  try {
+    const zombie = Number((await until(holder.stdout, '\n')).trim());
+    t.ok(await waitFor(() => processStat(zombie)?.state === 'Z', 60_000), 'a zombie');
+    mkdirSync(join(b.root, 'claim@999999999'), { recursive: true });
+    mkdirSync(join(b.root, `claim@${zombie}`, 'z'), { recursive: true });
+    t.equal(create(b, 'after').exitCode, 0);
+    t.equal(oci(b, ['delete', '--force', 'after']).exitCode, 0);
+    t.same(readdirSync(b.root), [], 'nothing left under --root');
+  } finally {
+    holder.kill('SIGKILL');
+  }
 });
 
 t.test('a create SIGKILLed at any moment leaves what delete removes', async (t) => {
