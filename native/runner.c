@@ -747,8 +747,7 @@ static int exec_step(const struct stage *st, const struct step *s)
 	return -1;
 }
 
-/* Whether `file` is a program this process may run: a regular file it may execute. */
-static int runnable(const char *file)
+int tsns_runnable(const char *file)
 {
 	struct stat st;
 	if (stat(file, &st) < 0)
@@ -769,9 +768,9 @@ static int lookup_step(const struct step *s)
 	int seen_eacces = 0;
 
 	if (!s->ints[0] || strchr(file, '/'))
-		return runnable(file);
+		return tsns_runnable(file);
 	for (dir = plan_path(&s->strs[1]); tsns_path_candidate(&dir, file, buf, sizeof(buf)); ) {
-		if (runnable(buf) == 0)
+		if (tsns_runnable(buf) == 0)
 			return 0;
 		if (errno == EACCES)
 			seen_eacces = 1;

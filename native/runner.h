@@ -39,6 +39,9 @@ void tsns_release(struct stage *st);
 /* The next candidate of a PATH search for `file` (into buf), from *dir on (a PATH
  * string); NULL after the last directory. A candidate too long for buf is skipped. */
 const char *tsns_path_candidate(const char **dir, const char *file, char *buf, size_t len);
+/* 0 where `file` is a program this process may run (a regular file it may execute), else
+ * -1 with errno (EACCES for what is no regular file). */
+int tsns_runnable(const char *file);
 /* Run every step; never returns (execs or _exits). Async-signal-safe calls only. */
 __attribute__((noreturn)) void tsns_run(struct stage *st);
 

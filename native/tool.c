@@ -132,14 +132,15 @@ static void planner_gone(void)
 }
 
 /* Where execvp(node) would find it: a name with a slash as it is, else the first
- * executable file of that name on PATH (glibc's default PATH where there is none). */
+ * executable regular file of that name on PATH (a directory of that name is passed over,
+ * as execvp passes it; glibc's default PATH where there is none). */
 static int find_node(const char *node, char *out, size_t len)
 {
 	const char *dir = getenv("PATH");
 	if (strchr(node, '/'))
 		return snprintf(out, len, "%s", node) < (int)len ? 0 : -1;
 	for (dir = dir ? dir : "/bin:/usr/bin"; tsns_path_candidate(&dir, node, out, len); )
-		if (access(out, X_OK) == 0)
+		if (tsns_runnable(out) == 0)
 			return 0;
 	return -1;
 }

@@ -481,6 +481,15 @@ t.test('held: malformed plans and messages from a fake planner end the stage wit
   }
 });
 
+t.test('a directory named node early on PATH is passed over, as execvp passes it', async (t) => {
+  const dir = workdir(t, 'path-node');
+  mkdirSync(join(dir, 'node'));
+  const r = await run(UNSHARE, ['sh', '-c', 'echo ran'], { env: { PATH: `${dir}:${process.env.PATH}` } });
+  t.equal(r.stderr, '');
+  t.equal(r.stdout, 'ran');
+  t.equal(r.exitCode, 0);
+});
+
 t.test('NODE_EXTRA_CA_CERTS: the planner does not load the certificates, the program gets the variable as it was', async (t) => {
   // Node reads the file before any JavaScript runs and warns when it cannot: no warning
   // means the planner never tried.
