@@ -6,11 +6,11 @@
 // fails). Each gets the container's state on stdin.
 import { writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { constants } from 'node:os';
 import { join } from 'node:path';
 import { MS_MOVE } from '../sys/mount.js';
 import { HOOK_EXITED, HOOK_KILLED, type Step } from '../native/plan.js';
 import type { StepError } from '../native/stage.js';
+import { signalName } from '../sys/signals.js';
 
 export interface Hook { path: string; args?: string[]; env?: string[]; timeout?: number }
 export type HookPhase = 'prestart' | 'createRuntime' | 'poststart' | 'poststop';
@@ -95,7 +95,7 @@ export function insideHooks(hooks: Hooks, rootfs: string, dir: string) {
 /** A hook step's failure in the words runHooks uses for the others. */
 export function hookFailure(name: string, err: StepError): string {
   const value = err.errno;
-  const signal = Object.entries(constants.signals).find(([, n]) => n === (value & 0xffff))?.[0];
+  const signal = signalName(value & 0xffff);
   const timeout = err.step.op === 'hook' ? err.step.timeoutSec : 0;
   const why = value >= HOOK_KILLED ? `killed by ${signal ?? `signal ${value & 0xffff}`}`
     : value >= HOOK_EXITED ? `exited with status ${value & 0xffff}`

@@ -2,11 +2,11 @@
 // v1), the monitor's wall-clock and CPU-time arguments, and the structured exit read back
 // from what the monitor recorded and what the cgroup counted.
 import { readFileSync, statSync } from 'node:fs';
-import { constants } from 'node:os';
 import { LIMIT_RULES, parseLimits, type Cgroup, type Limits } from '../cgroup/index.js';
 import type { Step } from '../native/plan.js';
 import { SpecError } from './errors.js';
 import type { SandboxSpec } from './spec.js';
+import { signalName } from '../sys/signals.js';
 
 export type SandboxLimits = NonNullable<SandboxSpec['limits']>;
 
@@ -171,7 +171,6 @@ function readText(file: string): string | undefined {
   }
 }
 
-const signalNames = new Map<number, NodeJS.Signals>(Object.entries(constants.signals).map(([n, v]) => [v, n as NodeJS.Signals]));
 
 /**
  * The structured exit from the monitor's record ("STATUS REASON", its mtime the end) and
@@ -182,7 +181,7 @@ export function exitFrom(record: string, endedAt: number, startedAt: number, gro
   const [statusText, recorded] = record.trim().split(' ');
   const status = Number(statusText);
   const signalNo = status & 0x7f;
-  const signal = signalNo ? signalNames.get(signalNo) ?? null : null;
+  const signal = signalNo ? signalName(signalNo) ?? null : null;
   const code = signalNo ? null : (status >> 8) & 0xff;
   const stats = group?.exists() ? group.stats() : {};
   const { oomKills, limitsHit } = group?.exists() ? limitCounters(group) : { oomKills: 0, limitsHit: [] };

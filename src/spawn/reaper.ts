@@ -1,14 +1,11 @@
 // Exit statuses of children the native stage started: libuv does not know them, so it
 // will not reap them. On SIGCHLD each pending pid is tried with waitpid(WNOHANG).
-import { constants } from 'node:os';
 import { decodeWaitStatus, waitpid, WNOHANG } from '../sys/proc.js';
 import type { ExitStatus } from './spec.js';
+import { signalName } from '../sys/signals.js';
 
 const pending = new Map<number, (status: ExitStatus) => void>();
 let keepAlive: NodeJS.Timeout | undefined;
-
-const signalNames = new Map<number, NodeJS.Signals>(
-  Object.entries(constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]));
 
 function reapAll(): void {
   for (const [pid, resolve] of pending) {
@@ -21,7 +18,7 @@ function reapAll(): void {
     if (r.pid !== pid) continue;
     pending.delete(pid);
     const { code, signal } = decodeWaitStatus(r.status);
-    resolve({ code, signal: signal === null ? null : signalNames.get(signal) ?? null });
+    resolve({ code, signal: signal === null ? null : signalName(signal) ?? null });
   }
   if (pending.size === 0 && keepAlive) {
     clearInterval(keepAlive);
