@@ -55,3 +55,20 @@ t.test('a SysError for errno 87 names EUSERS and its hint', async (t) => {
   t.match(err.message, /^unshare\(CLONE_NEWUSER\): EUSERS \(Too many users\): user namespace nesting limit/);
   t.notMatch(err.message, /E87/);
 });
+
+t.test('strerror texts are libc\'s, without loading libc through koffi', async (t) => {
+  // A child of its own: this test process may have loaded koffi already.
+  const script = `
+    import { strerror } from './src/sys/libc.ts';
+    import { reasonOf } from './src/sys/errors.ts';
+    import { createRequire } from 'node:module';
+    const texts = [strerror(17), strerror(1), strerror(133), reasonOf(Object.assign(new Error('x'), { errno: -2 }))];
+    const loaded = Object.keys(createRequire(import.meta.url).cache).some((k) => k.includes('koffi'));
+    console.log(JSON.stringify({ texts, loaded }));`;
+  const { execFileSync } = await import('node:child_process');
+  const out = JSON.parse(execFileSync(process.execPath, [...process.execArgv, '--input-type=module', '-e', script], { encoding: 'utf8' }));
+  t.same(out.texts, ['File exists', 'Operation not permitted', 'Memory page has hardware error', 'No such file or directory']);
+  t.equal(out.loaded, false, 'koffi not loaded');
+  const { strerror } = await import('../src/sys/libc.js');
+  t.equal(strerror(4095), 'Unknown error 4095', 'a number beyond the table: libc\'s own words');
+});

@@ -165,9 +165,13 @@ export async function createContainer(o: CreateOptions): Promise<number> {
     if (step) keepFilter(key, step);
   }
   parseLimits(mapped.limits);
-  const { detectLayout } = await import('../cgroup/index.js');
+  const { detectLayout, startJoinGracePeriod } = await import('../cgroup/index.js');
   const callerLayout = detectLayout();
   const { name, layout } = cgroupPlace(config.linux?.cgroupsPath, o.root, o.id, callerLayout);
+  // Rootless, with no limit asked, as runc: no cgroup (an unprivileged user may make
+  // none); the container is then its pid namespace, which ends with its pid 1.
+  const rootlessNoLimits = process.geteuid!() !== 0 && Object.keys(mapped.limits).length === 0;
+  if (!rootlessNoLimits) startJoinGracePeriod(callerLayout);
 
   const { hasStage, servePlan } = await import('../cli/stage.js');
   if (!hasStage()) throw new StateError('ts-oci must run as bin/ts-oci (the native stage)');
@@ -204,9 +208,6 @@ export async function createContainer(o: CreateOptions): Promise<number> {
     } catch { /* delete --force removes the rest */ }
   };
   try {
-    // Rootless, with no limit asked, as runc: no cgroup (an unprivileged user may make
-    // none); the container is then its pid namespace, which ends with its pid 1.
-    const rootlessNoLimits = process.geteuid!() !== 0 && Object.keys(mapped.limits).length === 0;
     let dirs: string[] = [];
     if (rootlessNoLimits) {
       delete record.cgroupName;

@@ -10,7 +10,7 @@
 //    nothing of the host stays reachable but what was bound in.
 import { realpathSync, statSync } from 'node:fs';
 import { resolve as absolute } from 'node:path';
-import { getSystemErrorMap } from 'node:util';
+import { reasonOf } from '../sys/errors.js';
 import {
   AT_RECURSIVE, MOUNT_ATTR,
   MNT_DETACH, MS_BIND, MS_DIRSYNC, MS_LAZYTIME, MS_NOATIME, MS_NODEV, MS_NODIRATIME, MS_NOEXEC, MS_NOSUID, MS_NOSYMFOLLOW, MS_PRIVATE,
@@ -33,13 +33,6 @@ const OLD = '/oldroot';
 const NEW = '/newroot';
 
 const PROPAGATION = { private: MS_PRIVATE, slave: MS_SLAVE, shared: MS_SHARED, unbindable: MS_UNBINDABLE } as const;
-
-/** strerror's words for a failed Node call, without loading libc (the tools' planner runs without koffi). */
-function strerror(err: unknown): string {
-  const errno = (err as NodeJS.ErrnoException).errno;
-  const text = errno === undefined ? undefined : getSystemErrorMap().get(errno)?.[1];
-  return text ? text[0].toUpperCase() + text.slice(1) : String((err as Error).message);
-}
 
 /** A host path as the child finds it, under the old root. */
 function old(path: string): string {
@@ -155,7 +148,7 @@ class Builder {
       return realpathSync(absolute(path));
     } catch (err) {
       if (tryIt && (err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw new SpecError(field, `Can't find source path ${path}: ${strerror(err)}`);
+      throw new SpecError(field, `Can't find source path ${path}: ${reasonOf(err)}`);
     }
   }
 
@@ -339,7 +332,7 @@ function stagingSteps(root: Filesystem['root'], field: string): { steps: Step[];
     try {
       host = realpathSync(root.path);
     } catch (err) {
-      throw new SpecError(`${field}.path`, `Can't find root ${root.path}: ${strerror(err)}`);
+      throw new SpecError(`${field}.path`, `Can't find root ${root.path}: ${reasonOf(err)}`);
     }
     if (!statSync(host).isDirectory()) throw new SpecError(`${field}.path`, `Can't use root ${root.path}: Not a directory`);
   }

@@ -1,5 +1,7 @@
 // The one place libc is loaded (lazily: koffi costs start-up time) and every binding is checked.
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import type * as Koffi from 'koffi';
 import { explain, explainPlumbing } from './explain.js';
 import { SysError } from './errors.js';
@@ -40,9 +42,24 @@ export function fn(prototype: string): Func {
   return f;
 }
 
-/** strerror(3) text for an errno. */
+let errnoTexts: string[] | undefined;
+
+/**
+ * strerror(3) text for an errno: from the table `make -C native` took from this libc
+ * (native/errtext.c), as loading libc through koffi costs a tool about 5 ms, paid even for
+ * an error that is caught and dropped; from libc itself for a number beyond it.
+ */
 export function strerror(errno: number): string {
-  return fn('const char *strerror(int errnum)')(errno) as string;
+  errnoTexts ??= readErrnoTexts();
+  return errnoTexts[errno] ?? (fn('const char *strerror(int errnum)')(errno) as string);
+}
+
+function readErrnoTexts(): string[] {
+  try {
+    return readFileSync(fileURLToPath(new URL('../../native/build/strerror.txt', import.meta.url)), 'utf8').split('\n').slice(0, -1);
+  } catch {
+    return [];
+  }
 }
 
 /**

@@ -140,3 +140,20 @@ t.test('errors leave nothing behind', { skip }, async (t) => {
   t.throws(() => g.join(2 ** 22 + 12345), { name: 'CgroupError', code: 'ESRCH' });
   await g.remove();
 });
+
+t.test('startJoinGracePeriod moves nothing, and --explain shows its write', { skip }, async (t) => {
+  const { startJoinGracePeriod } = await import('../../src/cgroup/index.js');
+  const { setExplain } = await import('../../src/sys/explain.js');
+  const before = readFileSync('/proc/self/cgroup', 'utf8');
+  const lines: string[] = [];
+  setExplain((line) => lines.push(line));
+  t.teardown(() => setExplain(false));
+  const layout = detectLayout();
+  startJoinGracePeriod(layout);
+  await until(t, 'the write done', () => lines.length > 0, 30_000);
+  const own = layout.unified ?? layout.v1[0];
+  t.match(lines[0], `write("${own.base}/cgroup.procs", "0", 1) = 1`);
+  t.equal(readFileSync('/proc/self/cgroup', 'utf8'), before, 'this process is where it was, in every hierarchy');
+  // A layout whose group is gone: nothing is written, nothing is thrown.
+  startJoinGracePeriod({ ...layout, unified: { ...own, base: '/nonexistent' }, v1: [] });
+});
