@@ -4,6 +4,8 @@
 // takes apart from it), unless another writer entered within about one grace period
 // before. A caller that knows a join is coming lets that wait run beside its own work:
 // a write that moves nothing, its own pid into the group it is in, in the background.
+// That write waits holding cgroup_mutex, as every join does, so mkdir and rmdir of groups
+// wait for it too: start it after the groups are made.
 import { close, constants, openSync, write } from 'node:fs';
 import { cstr } from '../sys/format.js';
 import { explainFs } from '../sys/explain-fs.js';

@@ -149,7 +149,7 @@ export async function createContainer(o: CreateOptions): Promise<number> {
   const mapped = mapConfig(config, bundle);
   const { parseSpec } = await import('../sandbox/spec.js');
   const { compile } = await import('../sandbox/compile.js');
-  const { parseLimits, createCgroup } = await import('../cgroup/index.js');
+  const { parseLimits, createCgroup, startJoinGracePeriod } = await import('../cgroup/index.js');
   // Everything checked before anything is made. A filter compiled before for the same
   // profile is taken as it is (seccomp-cache.ts); the rest is compiled without it.
   const seccomp = mapped.sandbox.security?.seccomp;
@@ -165,13 +165,12 @@ export async function createContainer(o: CreateOptions): Promise<number> {
     if (step) keepFilter(key, step);
   }
   parseLimits(mapped.limits);
-  const { detectLayout, startJoinGracePeriod } = await import('../cgroup/index.js');
+  const { detectLayout } = await import('../cgroup/index.js');
   const callerLayout = detectLayout();
   const { name, layout } = cgroupPlace(config.linux?.cgroupsPath, o.root, o.id, callerLayout);
   // Rootless, with no limit asked, as runc: no cgroup (an unprivileged user may make
   // none); the container is then its pid namespace, which ends with its pid 1.
   const rootlessNoLimits = process.geteuid!() !== 0 && Object.keys(mapped.limits).length === 0;
-  if (!rootlessNoLimits) startJoinGracePeriod(callerLayout);
 
   const { hasStage, servePlan } = await import('../cli/stage.js');
   if (!hasStage()) throw new StateError('ts-oci must run as bin/ts-oci (the native stage)');
@@ -227,6 +226,8 @@ export async function createContainer(o: CreateOptions): Promise<number> {
       }
       const group = createCgroup(name, options);
       dirs = record.cgroupDirs = group.dirs;
+      // Its wait holds cgroup_mutex, which mkdir takes too: after the groups are made.
+      startJoinGracePeriod(callerLayout);
       writeState(o.root, record);
       const { applyLimits } = await import('../sandbox/limits.js');
       applyLimits(group, mapped.limits);
