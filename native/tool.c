@@ -188,7 +188,7 @@ static int start_planner(const char *node, const char *inspect, const char *plan
 		pid_t pid = fork();
 		if (pid != 0)
 			_exit(pid < 0 ? 1 : 0);
-		char **argv = calloc((size_t)nargs + 6, sizeof(char *));
+		char **argv = calloc((size_t)nargs + 8, sizeof(char *));
 		char num[16], blob[PATH_MAX] = "", found[PATH_MAX];
 		const char *ca;
 		/* Searched once: the snapshot's stamp is checked against the very file exec'd. */
@@ -218,6 +218,10 @@ static int start_planner(const char *node, const char *inspect, const char *plan
 		if (have_node)
 			snapshot_for(found, planner, blob, sizeof(blob));
 		if (*blob) {
+			/* As the snapshot was built (V8 refuses it under other flags): the planner
+			 * runs for milliseconds, where the JIT compilers only cost start-up. */
+			argv[a++] = "--jitless";
+			argv[a++] = "--no-expose-wasm";
 			argv[a++] = "--snapshot-blob";
 			argv[a++] = blob;
 		}

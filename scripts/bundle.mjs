@@ -91,7 +91,9 @@ for (const t of SNAPSHOTS) {
   const bin = new URL('../dist/bin/', import.meta.url).pathname;
   rmSync(`${bin}${t}.blob.stamp`, { force: true });
   try {
-    execFileSync(process.execPath, ['--no-warnings', '--snapshot-blob', `${bin}${t}.blob`, '--build-snapshot', `${bin}${t}.bundle.cjs`], { stdio: ['ignore', 'inherit', 'inherit'] });
+    // The flags native/tool.c runs it with (V8 refuses a snapshot built under other flags):
+    // no JIT, as the planner runs for milliseconds (2-4 ms less per create, measured).
+    execFileSync(process.execPath, ['--jitless', '--no-expose-wasm', '--no-warnings', '--snapshot-blob', `${bin}${t}.blob`, '--build-snapshot', `${bin}${t}.bundle.cjs`], { stdio: ['ignore', 'inherit', 'inherit'] });
   } catch {
     // Without it the tool starts from its bundle, as the others do.
     console.warn(`bundle: no start-up snapshot for ts-${t} (this node cannot build one)`);
