@@ -9,6 +9,7 @@ import { CLONE_NEWCGROUP } from '../sys/ns.js';
 import { consoleSteps, runcOrder } from './order.js';
 import { ConfigError, parseConfig, readJson } from './config.js';
 import { mapConfig } from './mapping.js';
+import type { SandboxSpec } from '../sandbox/spec.js';
 import type { Hierarchy, Layout } from '../cgroup/index.js';
 import { alive, containerDir, defaultCgroupName, fifoPath, OCI_VERSION, processStat, readState, stateJson, StateError, statusOf, writeState, type StateRecord } from './state.js';
 import { destroy, ownerName, release, remove } from './lifecycle.js';
@@ -143,29 +144,33 @@ function joinAfterFork(steps: Step[], dirs: readonly string[]): Step[] {
   return out;
 }
 
-export async function createContainer(o: CreateOptions): Promise<number> {
-  const bundle = resolve(o.bundle ?? '.');
-  const config = readConfig(bundle);
-  const mapped = mapConfig(config, bundle);
+/**
+ * The mapped spec, checked and compiled. A filter compiled before for the same profile is
+ * taken as it is (seccomp-cache.ts); the rest is compiled without it.
+ */
+async function compileSpec(sandbox: SandboxSpec) {
   const { parseSpec } = await import('../sandbox/spec.js');
   const { compile } = await import('../sandbox/compile.js');
-  const { parseLimits, createCgroup, startJoinGracePeriod } = await import('../cgroup/index.js');
-  // Everything checked before anything is made. A filter compiled before for the same
-  // profile is taken as it is (seccomp-cache.ts); the rest is compiled without it.
-  const seccomp = mapped.sandbox.security?.seccomp;
   const { cachedFilter, filterKey, keepFilter } = await import('./seccomp-cache.js');
+  const seccomp = sandbox.security?.seccomp;
   const key = seccomp && filterKey(seccomp);
   const cached = key ? cachedFilter(key) : undefined;
-  const spec = parseSpec(cached ? { ...mapped.sandbox, security: { ...mapped.sandbox.security, seccomp: { profile: 'none' } } } : mapped.sandbox);
-  const compiled = compile(spec);
+  const compiled = compile(parseSpec(cached ? { ...sandbox, security: { ...sandbox.security, seccomp: { profile: 'none' } } } : sandbox));
   // Where compile() puts filters: its securitySteps (before the capability drop without no_new_privs).
   if (cached) compiled.spawn.securitySteps = [...(compiled.spawn.securitySteps ?? []), cached];
   else if (key) {
     const step = compiled.spawn.securitySteps?.find((s) => s.op === 'seccomp');
     if (step) keepFilter(key, step);
   }
+  return compiled;
+}
+
+export async function createContainer(o: CreateOptions): Promise<number> {
+  const bundle = resolve(o.bundle ?? '.');
+  const config = readConfig(bundle);
+  const mapped = mapConfig(config, bundle);
+  const { parseLimits, createCgroup, detectLayout, startJoinGracePeriod } = await import('../cgroup/index.js');
   parseLimits(mapped.limits);
-  const { detectLayout } = await import('../cgroup/index.js');
   const callerLayout = detectLayout();
   const { name, layout } = cgroupPlace(config.linux?.cgroupsPath, o.root, o.id, callerLayout);
   // Rootless, with no limit asked, as runc: no cgroup (an unprivileged user may make
@@ -233,7 +238,8 @@ export async function createContainer(o: CreateOptions): Promise<number> {
       applyLimits(group, mapped.limits);
     }
 
-    const spawn = compiled.spawn;
+    // The rest is checked while the join's grace period runs; a failure removes what was made.
+    const { spawn, argv } = await compileSpec(mapped.sandbox);
     // prestart and createRuntime hooks run once the namespaces exist, before the root is
     // built; there too the state for the hooks that run in the container is written.
     const inside = insideHooks(hooks, realpathSync(mapped.rootfs), containerDir(o.root, o.id));
@@ -260,7 +266,7 @@ export async function createContainer(o: CreateOptions): Promise<number> {
     const inPlace = o.run && !o.detach
       ? { fork: { mode: FORK.forward | FORK.reportPid, deathSignal: 0, parentSteps: removal } }
       : { detach: true };
-    const plan = childPlan(spawn, compiled.argv, childFds(spawn, [], openInPlan(opens)), inPlace);
+    const plan = childPlan(spawn, argv, childFds(spawn, [], openInPlan(opens)), inPlace);
     const steps = joinAfterFork([...opens, ...plan.steps], dirs);
     // The program is looked up before the wait, as runc's create does; startContainer
     // hooks run after start, before the program.

@@ -371,6 +371,9 @@ t.test('config.json: schema errors and what cannot be honoured name the property
     ['host sysctl', (c) => { c.linux.sysctl = { 'vm.swappiness': '1' }; }, /linux\.sysctl\.vm\.swappiness: "1": not a namespaced sysctl/],
     ['cpuset', (c) => { c.linux.resources = { cpu: { cpus: '0' } }; }, /linux\.resources\.cpu\.cpus: "0"/],
     ['a relative hook path', (c) => { c.hooks = { createContainer: [{ path: 'bin/hook' }] }; }, /hooks\.createContainer\[0\]\.path: "bin\/hook": must be an absolute path/],
+    // Found once the id is claimed and its group made (checked while the join's grace
+    // period runs): what was made goes again.
+    ['a bind source that is not there', (c) => { c.mounts.push({ destination: '/x', type: 'bind', source: '/nonexistent-src', options: ['bind'] }); }, /Can't find source path \/nonexistent-src: No such file or directory/],
   ];
   for (const [why, edit, pattern] of cases) {
     const b = await makeBundle(t, edit);
