@@ -63,6 +63,11 @@ export async function execInContainer(o: ExecOptions): Promise<number> {
   const record = readState(o.root, o.id);
   const status = statusOf(o.root, record);
   if (status !== 'running' && status !== 'created') throw new StateError(`cannot exec in a ${status} container`);
+  // The process joins the container's groups: the wait that join needs runs beside the planning.
+  if (record.cgroupDirs?.length) {
+    const { detectLayout, startJoinGracePeriod } = await import('../cgroup/index.js');
+    startJoinGracePeriod(detectLayout());
+  }
   const config = readConfig(record.bundle);
   const proc = processOf(o, config.process);
   const parts = processParts(proc, config.linux?.seccomp);
