@@ -1,6 +1,6 @@
 // ts-oci's state directory: ROOT/ID/state.json and ROOT/ID/exec.fifo. Loaded by every
-// command, so it uses node:fs only (no koffi, no zod): `start`, `state`, `kill` and
-// `delete` run on it alone.
+// command, so it loads neither koffi nor zod: `start`, `state`, `kill` and `delete` run on
+// it alone.
 //
 // state.json is written before anything is made (write-ahead): first the id, bundle and
 // the creating process; then the cgroup's name before the group exists, its directories
@@ -10,6 +10,7 @@
 // as runc does, so that no crash can leave it stale.
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, renameSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import { statFields } from '../sys/proc.js';
 import { join } from 'node:path';
 import type { Hook } from './hooks.js';
 
@@ -77,13 +78,8 @@ const stateFile = (root: string, id: string) => join(root, id, 'state.json');
 
 /** Field 3 (state) and 22 (start time) of /proc/PID/stat, or undefined when there is no such process. */
 export function processStat(pid: number): { state: string; startTime: number } | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { state: fields[0], startTime: Number(fields[19]) };
-  } catch {
-    return undefined;
-  }
+  const fields = statFields(pid);
+  return fields && { state: fields[0], startTime: Number(fields[19]) };
 }
 
 /** Whether `pid` is still the process that started at `startTime`, and no zombie. */

@@ -4,7 +4,7 @@ import { cstr } from './format.js';
 import { readFileSync } from 'node:fs';
 
 /** The fields of /proc/PID/stat after the command ([0] is the state), or undefined when there is no such process. */
-function statFields(pid: number): string[] | undefined {
+export function statFields(pid: number): string[] | undefined {
   try {
     // Counted after the command, which may hold spaces and parentheses.
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
