@@ -127,7 +127,7 @@ const linux = z.object({
   timeOffsets: z.optional(z.record(z.string(), z.unknown())),
 });
 
-export const ociConfig = z.object({
+const ociConfig = z.object({
   ociVersion: z.string(),
   hooks: z.optional(z.object({
     prestart: hooks, createRuntime: hooks, createContainer: hooks,
@@ -197,13 +197,13 @@ export function readJson(file: string, source: string): unknown {
   }
 }
 
-/** Check `input` (parsed JSON) against the schema: the config, or a ConfigError for the first problem. */
-export function parseConfig(input: unknown): OciConfig {
+/** Check `input` (parsed JSON) against the schema: the config, or a ConfigError (worded for `source`) for the first problem. */
+export function parseConfig(input: unknown, source = 'config.json'): OciConfig {
   const r = ociConfig.safeParse(input);
   if (r.success) return r.data;
   const issue = r.error.issues[0];
   const path = issue.path.map((k, i) => (typeof k === 'number' ? `[${k}]` : `${i ? '.' : ''}${String(k)}`)).join('');
   let value: unknown = input;
   for (const k of issue.path) value = value !== null && typeof value === 'object' ? (value as Record<PropertyKey, unknown>)[k] : undefined;
-  throw new ConfigError(path, `${issue.message} (got ${shown(value)})`);
+  throw new ConfigError(path, `${issue.message} (got ${shown(value)})`, source);
 }
