@@ -26,13 +26,14 @@ const lazyChildProcessForCommander = {
   },
 };
 
-// zod re-exports every locale it ships (some 60) as `z.locales`, and evaluates them all when
-// it loads; tsns words its messages in English only, the locale zod sets up by default.
+// zod re-exports every locale it ships (some 60) as `z.locales` (classic, mini and core
+// alike), and a bundle that keeps that namespace evaluates them all when it loads; tsns words
+// its messages in English only (src/sandbox/zod-english.ts sets it up).
 const zodEnglishOnly = {
   name: 'zod-english-only',
   setup(b) {
     b.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) =>
-      /\/node_modules\/zod\/v4\/(classic|core)\//.test(args.importer) ? { path: args.importer.replace(/(classic|core)\/[^/]*$/, 'locales/en.js'), namespace: 'zod-en' } : undefined);
+      /\/node_modules\/zod\/v4\/(classic|mini|core)\//.test(args.importer) ? { path: args.importer.replace(/(classic|mini|core)\/[^/]*$/, 'locales/en.js'), namespace: 'zod-en' } : undefined);
     b.onLoad({ filter: /.*/, namespace: 'zod-en' }, (args) => ({ contents: `export { default as en } from ${JSON.stringify(args.path)};`, loader: 'js', resolveDir: '/' }));
   },
 };

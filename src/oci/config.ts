@@ -4,30 +4,39 @@
 // (z.object strips them), as the spec requires ("MUST otherwise ignore"); mapping.ts then
 // refuses a known property whose value tsns cannot honour.
 import { readFileSync } from 'node:fs';
-import { z } from 'zod';
+// zod/mini, as src/sandbox/spec.ts says why.
+import * as z from 'zod/mini';
+import '../sandbox/zod-english.js';
 
 // Each ts-oci process parses one document once: zod's JIT (a parser compiled with
 // new Function on first use) costs more than it saves then (tens of ms of a create).
 z.config({ jitless: true });
 
-const uint32 = z.int().min(0).max(4294967295);
+const uint32 = z.int().check(z.minimum(0), z.maximum(4294967295));
 const int64 = z.int();
-const uint64 = z.int().min(0);
+const uint64 = z.int().check(z.minimum(0));
 const strings = z.array(z.string());
 /** defs.json's Env: "NAME=VALUE" strings. */
-const env = z.array(z.string().regex(/^[^=]*=/, 'NAME=VALUE'));
+const env = z.array(z.string().check(z.regex(/^[^=]*=/, 'NAME=VALUE')));
+const unknowns = z.optional(z.array(z.unknown()));
+const optionalStrings = z.optional(strings);
+const optionalString = z.optional(z.string());
+const optionalBoolean = z.optional(z.boolean());
+const optionalInt64 = z.optional(int64);
+const optionalUint32 = z.optional(uint32);
+const optionalUint64 = z.optional(uint64);
 
 const mount = z.object({
   destination: z.string(),
-  source: z.string().optional(),
-  type: z.string().optional(),
-  options: strings.optional(),
-  uidMappings: z.array(z.unknown()).optional(),
-  gidMappings: z.array(z.unknown()).optional(),
+  source: optionalString,
+  type: optionalString,
+  options: optionalStrings,
+  uidMappings: unknowns,
+  gidMappings: unknowns,
 });
 
-const hook = z.object({ path: z.string(), args: strings.optional(), env: env.optional(), timeout: z.int().min(1).optional() });
-const hooks = z.array(hook);
+const hook = z.object({ path: z.string(), args: optionalStrings, env: z.optional(env), timeout: z.optional(z.int().check(z.minimum(1))) });
+const hooks = z.optional(z.array(hook));
 
 const idMapping = z.object({ containerID: uint32, hostID: uint32, size: uint32 });
 
@@ -35,44 +44,45 @@ const namespaceType = z.enum(['mount', 'pid', 'network', 'uts', 'ipc', 'user', '
 
 const deviceCgroup = z.object({
   allow: z.boolean(),
-  type: z.enum(['a', 'b', 'c']).optional(),
-  major: int64.optional(),
-  minor: int64.optional(),
-  access: z.string().regex(/^[rwm]*$/).optional(),
+  type: z.optional(z.enum(['a', 'b', 'c'])),
+  major: optionalInt64,
+  minor: optionalInt64,
+  access: z.optional(z.string().check(z.regex(/^[rwm]*$/))),
 });
 
-const throttle = z.array(z.object({ major: int64, minor: int64, rate: uint64 }));
+const throttle = z.optional(z.array(z.object({ major: int64, minor: int64, rate: uint64 })));
+const blkioWeight = z.optional(z.int().check(z.minimum(10), z.maximum(1000)));
 
 /** linux.resources (also `update --resources`'s document). */
 export const resources = z.object({
-  devices: z.array(deviceCgroup).optional(),
-  memory: z.object({
-    limit: int64.optional(), reservation: int64.optional(), swap: int64.optional(), kernel: int64.optional(),
-    kernelTCP: int64.optional(), swappiness: uint64.optional(), disableOOMKiller: z.boolean().optional(),
-    useHierarchy: z.boolean().optional(), checkBeforeUpdate: z.boolean().optional(),
-  }).optional(),
-  cpu: z.object({
-    shares: uint64.optional(), quota: int64.optional(), burst: uint64.optional(), period: uint64.optional(),
-    realtimeRuntime: int64.optional(), realtimePeriod: uint64.optional(), cpus: z.string().optional(), mems: z.string().optional(),
-    idle: int64.optional(),
-  }).optional(),
-  pids: z.object({ limit: int64 }).optional(),
-  blockIO: z.object({
-    weight: z.int().min(10).max(1000).optional(), leafWeight: z.int().min(10).max(1000).optional(),
-    weightDevice: z.array(z.unknown()).optional(),
-    throttleReadBpsDevice: throttle.optional(), throttleWriteBpsDevice: throttle.optional(),
-    throttleReadIOPSDevice: throttle.optional(), throttleWriteIOPSDevice: throttle.optional(),
-  }).optional(),
-  hugepageLimits: z.array(z.unknown()).optional(),
-  network: z.object({ classID: uint32.optional(), priorities: z.array(z.unknown()).optional() }).optional(),
-  rdma: z.record(z.string(), z.unknown()).optional(),
-  unified: z.record(z.string(), z.string()).optional(),
+  devices: z.optional(z.array(deviceCgroup)),
+  memory: z.optional(z.object({
+    limit: optionalInt64, reservation: optionalInt64, swap: optionalInt64, kernel: optionalInt64,
+    kernelTCP: optionalInt64, swappiness: optionalUint64, disableOOMKiller: optionalBoolean,
+    useHierarchy: optionalBoolean, checkBeforeUpdate: optionalBoolean,
+  })),
+  cpu: z.optional(z.object({
+    shares: optionalUint64, quota: optionalInt64, burst: optionalUint64, period: optionalUint64,
+    realtimeRuntime: optionalInt64, realtimePeriod: optionalUint64, cpus: optionalString, mems: optionalString,
+    idle: optionalInt64,
+  })),
+  pids: z.optional(z.object({ limit: int64 })),
+  blockIO: z.optional(z.object({
+    weight: blkioWeight, leafWeight: blkioWeight,
+    weightDevice: unknowns,
+    throttleReadBpsDevice: throttle, throttleWriteBpsDevice: throttle,
+    throttleReadIOPSDevice: throttle, throttleWriteIOPSDevice: throttle,
+  })),
+  hugepageLimits: unknowns,
+  network: z.optional(z.object({ classID: optionalUint32, priorities: unknowns })),
+  rdma: z.optional(z.record(z.string(), z.unknown())),
+  unified: z.optional(z.record(z.string(), z.string())),
 });
 
 const seccompArg = z.object({
-  index: z.int().min(0).max(5),
+  index: z.int().check(z.minimum(0), z.maximum(5)),
   value: uint64,
-  valueTwo: uint64.optional(),
+  valueTwo: optionalUint64,
   op: z.enum(['SCMP_CMP_NE', 'SCMP_CMP_LT', 'SCMP_CMP_LE', 'SCMP_CMP_EQ', 'SCMP_CMP_GE', 'SCMP_CMP_GT', 'SCMP_CMP_MASKED_EQ']),
 });
 const seccompAction = z.enum([
@@ -81,76 +91,78 @@ const seccompAction = z.enum([
 ]);
 const seccomp = z.object({
   defaultAction: seccompAction,
-  defaultErrnoRet: uint32.optional(),
-  flags: strings.optional(),
-  listenerPath: z.string().optional(),
-  listenerMetadata: z.string().optional(),
-  architectures: z.array(z.string().regex(/^SCMP_ARCH_[A-Z0-9_]+$/)).optional(),
-  syscalls: z.array(z.object({
-    names: z.array(z.string()).min(1),
+  defaultErrnoRet: optionalUint32,
+  flags: optionalStrings,
+  listenerPath: optionalString,
+  listenerMetadata: optionalString,
+  architectures: z.optional(z.array(z.string().check(z.regex(/^SCMP_ARCH_[A-Z0-9_]+$/)))),
+  syscalls: z.optional(z.array(z.object({
+    names: z.array(z.string()).check(z.minLength(1)),
     action: seccompAction,
-    errnoRet: uint32.optional(),
-    args: z.array(seccompArg).optional(),
-  })).optional(),
+    errnoRet: optionalUint32,
+    args: z.optional(z.array(seccompArg)),
+  }))),
 });
+
+const idMappings = z.optional(z.array(idMapping));
 
 const linux = z.object({
-  devices: z.array(z.object({
-    type: z.enum(['c', 'b', 'u', 'p']), path: z.string(), major: int64.optional(), minor: int64.optional(),
-    fileMode: z.int().min(0).max(0o7777).optional(), uid: uint32.optional(), gid: uint32.optional(),
-  })).optional(),
-  uidMappings: z.array(idMapping).optional(),
-  gidMappings: z.array(idMapping).optional(),
-  namespaces: z.array(z.object({ type: namespaceType, path: z.string().optional() })).optional(),
-  resources: resources.optional(),
-  cgroupsPath: z.string().optional(),
-  rootfsPropagation: z.enum(['private', 'shared', 'slave', 'unbindable']).optional(),
-  seccomp: seccomp.optional(),
-  sysctl: z.record(z.string(), z.string()).optional(),
-  maskedPaths: strings.optional(),
-  readonlyPaths: strings.optional(),
-  mountLabel: z.string().optional(),
-  intelRdt: z.record(z.string(), z.unknown()).optional(),
-  personality: z.object({ domain: z.enum(['LINUX', 'LINUX32']), flags: strings.optional() }).optional(),
-  timeOffsets: z.record(z.string(), z.unknown()).optional(),
+  devices: z.optional(z.array(z.object({
+    type: z.enum(['c', 'b', 'u', 'p']), path: z.string(), major: optionalInt64, minor: optionalInt64,
+    fileMode: z.optional(z.int().check(z.minimum(0), z.maximum(0o7777))), uid: optionalUint32, gid: optionalUint32,
+  }))),
+  uidMappings: idMappings,
+  gidMappings: idMappings,
+  namespaces: z.optional(z.array(z.object({ type: namespaceType, path: optionalString }))),
+  resources: z.optional(resources),
+  cgroupsPath: optionalString,
+  rootfsPropagation: z.optional(z.enum(['private', 'shared', 'slave', 'unbindable'])),
+  seccomp: z.optional(seccomp),
+  sysctl: z.optional(z.record(z.string(), z.string())),
+  maskedPaths: optionalStrings,
+  readonlyPaths: optionalStrings,
+  mountLabel: optionalString,
+  intelRdt: z.optional(z.record(z.string(), z.unknown())),
+  personality: z.optional(z.object({ domain: z.enum(['LINUX', 'LINUX32']), flags: optionalStrings })),
+  timeOffsets: z.optional(z.record(z.string(), z.unknown())),
 });
 
-export const ociConfig = z.object({
+const ociConfig = z.object({
   ociVersion: z.string(),
-  hooks: z.object({
-    prestart: hooks.optional(), createRuntime: hooks.optional(), createContainer: hooks.optional(),
-    startContainer: hooks.optional(), poststart: hooks.optional(), poststop: hooks.optional(),
-  }).optional(),
-  annotations: z.record(z.string(), z.string()).optional(),
-  hostname: z.string().optional(),
-  domainname: z.string().optional(),
-  mounts: z.array(mount).optional(),
-  root: z.object({ path: z.string().min(1), readonly: z.boolean().optional() }).optional(),
-  process: z.object({
-    args: strings.optional(),
-    commandLine: z.string().optional(),
-    consoleSize: z.object({ height: uint64, width: uint64 }).optional(),
+  hooks: z.optional(z.object({
+    prestart: hooks, createRuntime: hooks, createContainer: hooks,
+    startContainer: hooks, poststart: hooks, poststop: hooks,
+  })),
+  annotations: z.optional(z.record(z.string(), z.string())),
+  hostname: optionalString,
+  domainname: optionalString,
+  mounts: z.optional(z.array(mount)),
+  root: z.optional(z.object({ path: z.string().check(z.minLength(1)), readonly: optionalBoolean })),
+  process: z.optional(z.object({
+    args: optionalStrings,
+    commandLine: optionalString,
+    consoleSize: z.optional(z.object({ height: uint64, width: uint64 })),
     cwd: z.string(),
-    env: env.optional(),
-    terminal: z.boolean().optional(),
-    user: z.object({
-      uid: uint32.optional(), gid: uint32.optional(), umask: uint32.optional(),
-      additionalGids: z.array(uint32).optional(), username: z.string().optional(),
-    }).optional(),
-    capabilities: z.object({
-      bounding: strings.optional(), permitted: strings.optional(), effective: strings.optional(),
-      inheritable: strings.optional(), ambient: strings.optional(),
-    }).optional(),
-    apparmorProfile: z.string().optional(),
-    oomScoreAdj: z.int().optional(),
-    selinuxLabel: z.string().optional(),
-    ioPriority: z.object({ class: z.string(), priority: z.int().optional() }).optional(),
-    noNewPrivileges: z.boolean().optional(),
-    scheduler: z.object({ policy: z.string() }).optional(),
-    rlimits: z.array(z.object({ type: z.string().regex(/^RLIMIT_[A-Z]+$/), soft: uint64, hard: uint64 })).optional(),
-    execCPUAffinity: z.object({ initial: z.string().optional(), final: z.string().optional() }).optional(),
-  }).optional(),
-  linux: linux.optional(),
+    env: z.optional(env),
+    terminal: optionalBoolean,
+    user: z.optional(z.object({
+      uid: optionalUint32, gid: optionalUint32, umask: optionalUint32,
+      additionalGids: z.optional(z.array(uint32)), username: optionalString,
+    })),
+    capabilities: z.optional(z.object({
+      bounding: optionalStrings, permitted: optionalStrings, effective: optionalStrings,
+      inheritable: optionalStrings, ambient: optionalStrings,
+    })),
+    apparmorProfile: optionalString,
+    oomScoreAdj: z.optional(z.int()),
+    selinuxLabel: optionalString,
+    ioPriority: z.optional(z.object({ class: z.string(), priority: z.optional(z.int()) })),
+    noNewPrivileges: optionalBoolean,
+    scheduler: z.optional(z.object({ policy: z.string() })),
+    rlimits: z.optional(z.array(z.object({ type: z.string().check(z.regex(/^RLIMIT_[A-Z]+$/)), soft: uint64, hard: uint64 }))),
+    execCPUAffinity: z.optional(z.object({ initial: optionalString, final: optionalString })),
+  })),
+  linux: z.optional(linux),
 });
 
 export type OciConfig = z.infer<typeof ociConfig>;
@@ -185,13 +197,13 @@ export function readJson(file: string, source: string): unknown {
   }
 }
 
-/** Check `input` (parsed JSON) against the schema: the config, or a ConfigError for the first problem. */
-export function parseConfig(input: unknown): OciConfig {
+/** Check `input` (parsed JSON) against the schema: the config, or a ConfigError (worded for `source`) for the first problem. */
+export function parseConfig(input: unknown, source = 'config.json'): OciConfig {
   const r = ociConfig.safeParse(input);
   if (r.success) return r.data;
   const issue = r.error.issues[0];
   const path = issue.path.map((k, i) => (typeof k === 'number' ? `[${k}]` : `${i ? '.' : ''}${String(k)}`)).join('');
   let value: unknown = input;
   for (const k of issue.path) value = value !== null && typeof value === 'object' ? (value as Record<PropertyKey, unknown>)[k] : undefined;
-  throw new ConfigError(path, `${issue.message} (got ${shown(value)})`);
+  throw new ConfigError(path, `${issue.message} (got ${shown(value)})`, source);
 }

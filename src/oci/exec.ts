@@ -5,7 +5,7 @@
 import { constants as fs, readlinkSync, unlinkSync, openSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { FORK, type Step } from '../native/plan.js';
-import { ociConfig, parseConfig, readJson, type OciProcess } from './config.js';
+import { parseConfig, readJson, type OciProcess } from './config.js';
 import { processParts } from './mapping.js';
 import { readConfig, writePidFile } from './create.js';
 import { consoleSteps, runcOrder } from './order.js';
@@ -39,7 +39,7 @@ function processOf(o: ExecOptions, base: OciProcess | undefined): OciProcess {
   if (o.process !== undefined) {
     const data = readJson(o.process, '--process');
     // The process object alone, checked by the same schema as config.json's.
-    return parseConfig({ ociVersion: '', process: data }).process!;
+    return parseConfig({ ociVersion: '', process: data }, `--process ${o.process}`).process!;
   }
   if (!o.args.length) throw new StateError('exec: a process (--process FILE) or arguments are needed');
   const p: OciProcess = { ...(base ?? { cwd: '/' }), args: o.args, terminal: o.tty };
@@ -56,7 +56,8 @@ function processOf(o: ExecOptions, base: OciProcess | undefined): OciProcess {
     p.capabilities = { ...c, bounding: add(c.bounding), effective: add(c.effective), permitted: add(c.permitted) };
   }
   if (o.noNewPrivs) p.noNewPrivileges = true;
-  return ociConfig.shape.process.parse(p)!;
+  // The options' values (--user's ids) checked as config.json's are: one line naming the field.
+  return parseConfig({ ociVersion: '', process: p }, 'exec').process!;
 }
 
 export async function execInContainer(o: ExecOptions): Promise<number> {

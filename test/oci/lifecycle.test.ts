@@ -88,6 +88,9 @@ t.test('exec, exec --detach, ps, pause and resume', async (t) => {
   t.equal(oci(b, ['resume', 'x1']).exitCode, 0, 'resume');
   t.equal(stateOf(b, 'x1').status, 'running');
   oneLine(t, oci(b, ['exec', 'x1']).stderr, /a process \(--process FILE\) or arguments are needed/, 'exec without a command');
+  oneLine(t, oci(b, ['exec', '--user', '4294967296', 'x1', 'true']).stderr, /^ts-oci: exec: process\.user\.uid: Too big: expected number to be <=4294967295 \(got 4294967296\)/, 'exec --user beyond 32 bits');
+  writeFileSync(join(b.dir, 'process.json'), JSON.stringify({ cwd: '/', args: ['true'], user: { uid: -1 } }));
+  oneLine(t, oci(b, ['exec', '--process', join(b.dir, 'process.json'), 'x1']).stderr, /^ts-oci: --process \S+process\.json: process\.user\.uid: Too small: .*\(got -1\)/, 'a bad --process file');
   t.equal(oci(b, ['delete', '--force', 'x1']).exitCode, 0);
   t.notOk(existsSync(`/proc/${execPid}/cmdline`) && !readFileSync(`/proc/${execPid}/stat`, 'utf8').includes(') Z'), 'the exec\'d process went with the container');
   t.same(readdirSync(b.root), []);
