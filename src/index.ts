@@ -15,5 +15,6 @@ export * as cgroup from './cgroup/index.js';
 export * as net from './net/index.js';
 export { SECURE_DROP, resolveCapDrop } from './sandbox/caps.js';
 export { Sandbox, type SandboxEvent, type SandboxMetrics, type SandboxStatus, type SandboxExit, type ExitReason, type SandboxLimits, type SandboxStdio, type CreateOptions, type ExecOptions } from './sandbox/sandbox.js';
-export { parseSpec, loadSpecFile, SpecError, type SandboxSpec } from './sandbox/spec.js';
+export { parseSpec, SpecError, type SandboxSpec } from './sandbox/spec.js';
+export { loadSpecFile } from './sandbox/spec-file.js';
 export { hostReadOnly } from './sandbox/filesystem.js';

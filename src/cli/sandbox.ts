@@ -7,7 +7,8 @@ import { existsSync, readFileSync, readSync, rmSync, writeSync } from 'node:fs';
 import { constants } from 'node:os';
 import { runTool, ToolError, applyExplain } from './common.js';
 import { BwrapArgError, parseArgs, toBwrapArgs, toSpec, type ParsedArgs } from '../sandbox/bwrap-args.js';
-import { loadSpecFile, parseSpec, SpecError, type SandboxSpec } from '../sandbox/spec.js';
+import { parseSpec, SpecError, type SandboxSpec } from '../sandbox/spec.js';
+import { loadSpecFile } from '../sandbox/spec-file.js';
 import type { Step } from '../native/plan.js';
 import type { Cgroup } from '../cgroup/index.js';
 

@@ -3,7 +3,6 @@
 // inferred from it, and schema/sandbox.schema.json is generated from it for editors.
 // A superset of what the OCI runtime maps onto it (five capability sets, OCI seccomp,
 // umask, masked and read-only paths, sysctl, devices, hooks, a console).
-import { readFileSync } from 'node:fs';
 // zod/mini, not zod: its API is functions, which a bundler drops when unused; every method of
 // a classic schema refers to all of zod, so each bundle that parses specs (and ts-oci's
 // start-up snapshot) carried all of it.
@@ -286,23 +285,4 @@ export function parseSpec(input: unknown): SandboxSpec {
   const value = valueAt(input, issue.path);
   const shown = issue.code === 'unrecognized_keys' ? `unknown field ${issue.keys.map((k) => `'${k}'`).join(', ')}` : `${issue.message} (got ${describe(value)})`;
   throw new SpecError(path, shown);
-}
-
-/** A spec file: YAML (JSON is YAML too), checked. */
-export async function loadSpecFile(file: string): Promise<SandboxSpec> {
-  // node:fs statically: the tools' bundles run without a loader for a built-in's import().
-  const { parse } = await import('yaml');
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new SpecError('', `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-  let data: unknown;
-  try {
-    data = parse(text, { uniqueKeys: true });
-  } catch (err) {
-    throw new SpecError('', `${file}: ${(err as Error).message.split('\n')[0]}`);
-  }
-  return parseSpec(data);
 }

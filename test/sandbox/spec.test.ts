@@ -5,7 +5,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { toJSONSchema } from 'zod/mini';
-import { loadSpecFile, parseSpec, sandboxSpec, SpecError } from '../../src/sandbox/spec.js';
+import { parseSpec, sandboxSpec, SpecError } from '../../src/sandbox/spec.js';
+import { loadSpecFile } from '../../src/sandbox/spec-file.js';
 
 t.test('bad specs: one line naming the field and the value', async (t) => {
   const cases: [unknown, RegExp][] = [
