@@ -3,7 +3,7 @@
 // compiling it with libseccomp (koffi, then a rule per call) is a good part of a create.
 // Kept in RUN/oci-seccomp (root's, 0700), outside any --root: it is no container's state.
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import type { Step } from '../native/plan.js';
@@ -11,6 +11,12 @@ import { runDir } from '../vserver/paths.js';
 
 type SeccompStep = Extract<Step, { op: 'seccomp' }>;
 const dir = () => join(runDir(), 'oci-seccomp');
+/**
+ * Filters kept at most: each profile, and each rebuild (the key names the compiler), adds
+ * one, and /run is not a tmpfs everywhere. Past it the oldest go: a profile still in use
+ * is compiled once more.
+ */
+export const KEPT_FILTERS = 64;
 
 /** The key: the spec, the architecture, and the compiler (this module's file, by its change time: a rebuild starts afresh). */
 export function filterKey(spec: unknown): string {
@@ -40,5 +46,24 @@ export function keepFilter(key: string, step: SeccompStep): void {
     const file = join(dir(), key);
     writeFileSync(`${file}.${process.pid}`, JSON.stringify({ flags: step.flags, filter: step.filter.toString('base64') }), { mode: 0o600 });
     renameSync(`${file}.${process.pid}`, file);
-  } catch { /* read-only /run, or another create wrote it */ }
+  } catch {
+    return; // read-only /run, or another create wrote it
+  }
+  evictOldest();
+}
+
+function evictOldest(): void {
+  const kept: { path: string; mtime: number }[] = [];
+  for (const name of readdirSync(dir())) {
+    const path = join(dir(), name);
+    try {
+      kept.push({ path, mtime: statSync(path).mtimeMs });
+    } catch { /* removed meanwhile */ }
+  }
+  kept.sort((a, b) => a.mtime - b.mtime);
+  for (const { path } of kept.slice(0, Math.max(0, kept.length - KEPT_FILTERS))) {
+    try {
+      unlinkSync(path);
+    } catch { /* another create removed it */ }
+  }
 }
