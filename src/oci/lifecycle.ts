@@ -2,8 +2,8 @@
 // and the readers (state, list, ps). node:fs only, like state.ts: each is one short
 // process that engines call for every container.
 import { closeSync, constants as fs, openSync, readFileSync, rmdirSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
-import { constants } from 'node:os';
 import { join } from 'node:path';
+import { signalByName } from '../sys/signals.js';
 import { alive, fifoPath, pidsOf, readState, removeRecord, stateJson, StateError, statusOf, type StateRecord } from './state.js';
 
 /** A signal number from a name (KILL, SIGKILL) or a number, as runc's kill takes it. */
@@ -12,8 +12,7 @@ export function signalOf(text: string): number {
     const n = Number(text);
     if (n >= 1 && n <= 64) return n;
   } else {
-    const name = text.toUpperCase().startsWith('SIG') ? text.toUpperCase() : `SIG${text.toUpperCase()}`;
-    const n = (constants.signals as Record<string, number>)[name];
+    const n = signalByName(text);
     if (n !== undefined) return n;
   }
   throw new StateError(`unknown signal "${text}"`);

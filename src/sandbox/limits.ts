@@ -171,7 +171,6 @@ function readText(file: string): string | undefined {
   }
 }
 
-
 /**
  * The structured exit from the monitor's record ("STATUS REASON", its mtime the end) and
  * the group's counters. An OOM kill is the reason when the program died of SIGKILL or

@@ -1,11 +1,11 @@
 // SpawnSpec -> the child's steps, in the order util-linux unshare and nsenter take them.
 import { readFileSync, constants as fsConstants } from 'node:fs';
-import { constants } from 'node:os';
 import { basename, join } from 'node:path';
 import { NAMESPACES, namespaceInfo, CLONE_NEWNS, CLONE_NEWTIME, type NamespaceKind } from '../sys/ns.js';
 import { MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_REC, MS_SHARED, MS_SLAVE } from '../sys/mount.js';
 import { PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG } from '../sys/prctl.js';
 import { capLastCap, processCaps } from '../sys/caps.js';
+import { signalByName } from '../sys/signals.js';
 import { FORK, NS_GET_USERNS, SIOCGSKNS, type Step } from '../native/plan.js';
 import { singleId } from './idmap.js';
 import { pivotSteps, protectProcSteps } from './root.js';
@@ -387,8 +387,7 @@ function capMask(caps: readonly number[]): bigint {
 /** A signal number from a name ("SIGTERM", "TERM") or a number. */
 export function signalNumber(sig: NodeJS.Signals | string | number): number {
   if (typeof sig === 'number') return sig;
-  const name = sig.toUpperCase().startsWith('SIG') ? sig.toUpperCase() : `SIG${sig.toUpperCase()}`;
-  const n = (constants.signals as Record<string, number>)[name];
+  const n = signalByName(sig);
   if (n === undefined) throw new TypeError(`unknown signal: ${sig}`);
   return n;
 }
